@@ -1,0 +1,159 @@
+package dev.kimimesh.engine.checkpoint;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A safetensors file mapped into memory: 8-byte little-endian header length, a JSON header, then the tensor bytes.
+ * Every header entry is validated against the file before it is used; tensors are slices of the mapping.
+ */
+public final class SafetensorsFile implements AutoCloseable {
+    /** Headers beyond this are refused (the format's reference implementation uses 100 MB). */
+    static final long MAX_HEADER_BYTES = 100L << 20;
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path path;
+    private final Arena arena;
+    private final Map<String, TensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private SafetensorsFile(Path path, Arena arena, Map<String, TensorInfo> tensors, Map<String, String> metadata) {
+        this.path = path;
+        this.arena = arena;
+        this.tensors = tensors;
+        this.metadata = metadata;
+    }
+
+    public static SafetensorsFile open(Path path) {
+        Arena arena = Arena.ofShared();
+        try {
+            MemorySegment map;
+            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+                map = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            }
+            SafetensorsFile f = parse(path, arena, map);
+            return f;
+        } catch (IOException e) {
+            arena.close();
+            throw new CheckpointException(path + ": cannot read: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private static SafetensorsFile parse(Path path, Arena arena, MemorySegment map) {
+        String file = path.getFileName().toString();
+        long size = map.byteSize();
+        if (size < 8) throw new CheckpointException(file + ": truncated: " + size + " bytes, no header length");
+        long headerLen = map.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+        if (headerLen < 2 || headerLen > MAX_HEADER_BYTES) {
+            throw new CheckpointException(file + ": header length " + headerLen + " is not plausible (file corrupt or not safetensors)");
+        }
+        if (8 + headerLen > size) {
+            throw new CheckpointException(file + ": truncated: header of " + headerLen + " bytes but the file has only "
+                    + (size - 8) + " after the length");
+        }
+        byte[] header = map.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
+        JsonNode root;
+        try {
+            root = JSON.readTree(new String(header, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new CheckpointException(file + ": header is not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new CheckpointException(file + ": header is not a JSON object");
+        long dataStart = 8 + headerLen;
+        long dataLen = size - dataStart;
+        MemorySegment data = map.asSlice(dataStart, dataLen);
+
+        Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String name = e.getKey();
+            JsonNode v = e.getValue();
+            if (name.equals("__metadata__")) {
+                if (!v.isObject()) throw new CheckpointException(file + ": __metadata__ is not an object");
+                v.fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                continue;
+            }
+            String where = "tensor '" + name + "' in " + file;
+            if (!v.isObject()) throw new CheckpointException(where + ": header entry is not an object");
+            JsonNode dt = v.get("dtype"), sh = v.get("shape"), off = v.get("data_offsets");
+            if (dt == null || !dt.isTextual()) throw new CheckpointException(where + ": missing dtype");
+            DType dtype;
+            try {
+                dtype = DType.fromSafetensors(dt.asText());
+            } catch (IllegalArgumentException ex) {
+                throw new CheckpointException(where + ": " + ex.getMessage());
+            }
+            if (sh == null || !sh.isArray()) throw new CheckpointException(where + ": missing shape");
+            long[] shape = new long[sh.size()];
+            long numel = 1;
+            for (int i = 0; i < shape.length; i++) {
+                JsonNode d = sh.get(i);
+                if (!d.isIntegralNumber() || d.asLong() < 0) throw new CheckpointException(where + ": bad shape " + sh);
+                shape[i] = d.asLong();
+                numel = Math.multiplyExact(numel, shape[i]);
+            }
+            if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber()
+                    || !off.get(1).isIntegralNumber()) {
+                throw new CheckpointException(where + ": data_offsets must be [begin, end]");
+            }
+            long begin = off.get(0).asLong(), end = off.get(1).asLong();
+            if (begin < 0 || end < begin) throw new CheckpointException(where + ": bad data_offsets " + off);
+            if (end > dataLen) {
+                throw new CheckpointException(where + ": data_offsets " + off + " run past the end of the file ("
+                        + dataLen + " data bytes; file truncated?)");
+            }
+            long expect = Math.multiplyExact(numel, dtype.bytes());
+            if (end - begin != expect) {
+                throw new CheckpointException(where + ": " + dtype + " shape " + sh + " needs " + expect
+                        + " bytes but data_offsets span " + (end - begin));
+            }
+            tensors.put(name, new TensorInfo(name, dtype, shape, data.asSlice(begin, end - begin), path));
+        }
+        return new SafetensorsFile(path, arena, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public Map<String, TensorInfo> tensors() {
+        return tensors;
+    }
+
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    public boolean has(String name) {
+        return tensors.containsKey(name);
+    }
+
+    public TensorInfo tensor(String name) {
+        TensorInfo t = tensors.get(name);
+        if (t == null) throw new CheckpointException(path.getFileName() + ": no tensor '" + name + "'");
+        return t;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
