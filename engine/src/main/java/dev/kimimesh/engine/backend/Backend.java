@@ -1,0 +1,126 @@
+package dev.kimimesh.engine.backend;
+
+import dev.kimimesh.engine.checkpoint.TensorInfo;
+
+/**
+ * The compute seam of the engine. The model is written once against these operations; the CPU backend (Vector API)
+ * and the CUDA backend implement them. Activations are float32 {@link Tensor}s [rows, cols]; weights keep their
+ * checkpoint dtype (bf16 on the real model) and every product accumulates in float32.
+ *
+ * <p>Operations may run asynchronously on a device; {@link #download} and {@link #route} synchronise.
+ * Output tensors never alias inputs unless the method says so.
+ */
+public interface Backend extends AutoCloseable {
+    String name();
+
+    // ---- memory ----
+
+    /** A zero-filled tensor. */
+    Tensor allocate(int rows, int cols);
+
+    Tensor upload(float[] data, int rows, int cols);
+
+    /** The tensor's values, row-major. */
+    float[] download(Tensor t);
+
+    /** Copies {@code src} into {@code dst} (same shape). */
+    void copy(Tensor src, Tensor dst);
+
+    void zero(Tensor t);
+
+    /** Frees a tensor made by {@link #allocate} or {@link #upload}; a no-op where memory is garbage-collected. */
+    default void release(Tensor t) {}
+
+    /** Makes a checkpoint tensor usable by this backend (the CPU maps it in place; a GPU uploads it). */
+    Weight weight(TensorInfo t);
+
+    /** Waits until all queued work has finished. */
+    default void synchronize() {}
+
+    // ---- dense math ----
+
+    /** {@code out[r] = table[ids[r]]}. */
+    void embed(Weight table, int[] ids, Tensor out);
+
+    /** {@code out = x W^T}: x [T, in], W [out, in], out [T, out]; fp32 accumulation. */
+    void matmul(Tensor x, Weight w, Tensor out);
+
+    /**
+     * RMSNorm over groups of {@code w.rows()} consecutive columns (one group = a whole row when the weight has the
+     * row's width; one head when it has the head's width): {@code out = w * x / sqrt(mean(x^2) + eps)}.
+     * {@code out} may be {@code x}.
+     */
+    void rmsNorm(Tensor x, Weight w, float eps, Tensor out);
+
+    /** {@code out = rmsNorm(x) * sigmoid(gate)}, grouped as {@link #rmsNorm}; gate has x's shape. */
+    void gatedRmsNorm(Tensor x, Weight w, float eps, Tensor gate, Tensor out);
+
+    /** {@code acc += x}. */
+    void add(Tensor acc, Tensor x);
+
+    /** {@code out = silu(gate) * up}. {@code out} may be {@code gate}. */
+    void swiglu(Tensor gate, Tensor up, Tensor out);
+
+    /** {@code out = sigmoid(x)}. {@code out} may be {@code x}. */
+    void sigmoid(Tensor x, Tensor out);
+
+    /** {@code out[i] = x[rows[i]]}. */
+    void gatherRows(Tensor x, int[] rows, Tensor out);
+
+    /** Copies {@code src} into rows [row, row + src.rows()) of {@code dst} (same column count). */
+    void copyRows(Tensor src, Tensor dst, int row);
+
+    // ---- Kimi Delta Attention ----
+
+    /**
+     * Causal depthwise convolution of kernel K followed by SiLU, per segment. {@code x} [T, P] holds the pre-conv
+     * inputs; {@code conv} is [P, 1, K] (tap K-1 = current token). {@code tails[i]} [K-1, P] holds the K-1 pre-conv
+     * inputs before segment i (oldest first, zeros at a sequence start) and is updated to the last K-1 inputs.
+     */
+    void shortConvSilu(Tensor x, Weight conv, Segments seg, Tensor[] tails, Tensor out);
+
+    /**
+     * Per-channel log decay {@code g = -exp(A_log[head]) * softplus(f + dt_bias)}; f and g are [T, heads * headDim]
+     * head-major, A_log has one value per head. {@code g} may be {@code f}.
+     */
+    void kdaGate(Tensor f, Weight aLog, Weight dtBias, int headDim, Tensor g);
+
+    /**
+     * The KDA recurrence per head: q, k L2-normalised (eps 1e-6) and q scaled by headDim^-1/2 inside;
+     * {@code S_t = (I - b k k^T) Diag(exp g_t) S_{t-1} + b k v^T}, {@code o_t = S_t^T q_t}.
+     * q, k, g: [T, heads * headDim]; v and out: [T, heads * headDim]; beta: [T, heads] (after the sigmoid).
+     * {@code states[i]}: [heads * headDim, headDim] (per head [k_dim, v_dim]) of segment i, updated in place.
+     */
+    void kda(Tensor q, Tensor k, Tensor v, Tensor g, Tensor beta, int heads, int headDim, Segments seg,
+             Tensor[] states, KdaForm form, Tensor out);
+
+    // ---- Multi-head latent attention (NoPE) ----
+
+    /**
+     * Causal MLA over each segment's latent cache. q [T, heads * (nope + rope)] (per head [q_nope | q_rope]);
+     * {@code latents[i]} [>= position + length, R] and {@code kRots[i]} [>= position + length, rope] already hold
+     * segment i's own rows; kv_b_proj [heads * (nope + vDim), R] expands the latent to per-head [k_nope | v].
+     * Scores are {@code scale * (q_nope . k_nope + q_rope . k_rot)}; out [T, heads * vDim].
+     * A backend may absorb kv_b_proj into the query and output (decode) or expand the cache (prefill).
+     */
+    void mlaAttention(Tensor q, Tensor[] latents, Tensor[] kRots, Weight kvB, int heads, int nope, int rope, int vDim,
+                      float scale, Segments seg, Tensor out);
+
+    // ---- Mixture of experts ----
+
+    /**
+     * Chooses experts from router logits [T, E]: scores = sigmoid (or softmax) of the logits, choice by top-k of
+     * {@code scores + bias} (grouped when numExpertGroup > 1), weights from the unbiased or bias-corrected scores as
+     * the spec says, renormalised, times routed_scaling_factor. Returns to the host (the mesh dispatches by it).
+     */
+    Routing route(Tensor logits, Weight bias, RouterSpec spec);
+
+    /**
+     * {@code out[r] += sum_j weight(r, j) * expert_{e(r,j)}(x[r])} over the chosen experts that {@code experts}
+     * holds (a null entry is an expert served elsewhere).
+     */
+    void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out);
+
+    @Override
+    default void close() {}
+}

@@ -1,0 +1,120 @@
+package dev.kimimesh.engine.cpu;
+
+import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.RouterSpec;
+import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.config.RouterWeights;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The MoE router (choice by biased scores, weights by the spec's convention) and the routed expert FFNs. */
+final class Moe {
+    private Moe() {}
+
+    static Routing route(CpuTensor logits, CpuWeight bias, RouterSpec spec) {
+        int t = logits.rows(), e = logits.cols(), k = spec.topK();
+        if (e != spec.numExperts()) throw new IllegalArgumentException("router logits have " + e + " experts, spec " + spec.numExperts());
+        float[] b = bias == null ? new float[e] : bias.floats();
+        int[] experts = new int[t * k];
+        float[] weights = new float[t * k];
+        float[] scores = new float[e], choice = new float[e];
+        for (int r = 0; r < t; r++) {
+            int lo = logits.at(r, 0);
+            if (spec.softmax()) {
+                float max = Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < e; i++) max = Math.max(max, logits.data()[lo + i]);
+                double sum = 0;
+                for (int i = 0; i < e; i++) sum += scores[i] = (float) Math.exp(logits.data()[lo + i] - max);
+                for (int i = 0; i < e; i++) scores[i] = (float) (scores[i] / sum);
+            } else {
+                for (int i = 0; i < e; i++) scores[i] = Norms.sigmoid(logits.data()[lo + i]);
+            }
+            for (int i = 0; i < e; i++) choice[i] = scores[i] + b[i];
+            if (spec.numExpertGroup() > 1) maskGroups(choice, spec.numExpertGroup(), spec.topkGroup());
+            // top-k by descending choice score; the lower index wins a tie (as torch.topk on CPU/GPU in practice)
+            boolean[] taken = new boolean[e];
+            double wsum = 0;
+            for (int j = 0; j < k; j++) {
+                int best = -1;
+                for (int i = 0; i < e; i++) {
+                    if (!taken[i] && (best < 0 || choice[i] > choice[best])) best = i;
+                }
+                taken[best] = true;
+                experts[r * k + j] = best;
+                float w = spec.weights() == RouterWeights.UNBIASED ? scores[best] : choice[best];
+                weights[r * k + j] = w;
+                wsum += w;
+            }
+            for (int j = 0; j < k; j++) {
+                float w = weights[r * k + j];
+                if (spec.renormalize()) w = (float) (w / (wsum + 1e-20));
+                weights[r * k + j] = w * spec.routedScalingFactor();
+            }
+        }
+        return new Routing(t, k, experts, weights);
+    }
+
+    /** DeepSeek-V3 group-limited choice: keep the topk_group groups with the largest sum of their top-2 scores. */
+    private static void maskGroups(float[] choice, int groups, int keep) {
+        int per = choice.length / groups;
+        float[] groupScore = new float[groups];
+        for (int gIdx = 0; gIdx < groups; gIdx++) {
+            float a = Float.NEGATIVE_INFINITY, b = Float.NEGATIVE_INFINITY;
+            for (int i = gIdx * per; i < (gIdx + 1) * per; i++) {
+                if (choice[i] > a) {
+                    b = a;
+                    a = choice[i];
+                } else if (choice[i] > b) {
+                    b = choice[i];
+                }
+            }
+            groupScore[gIdx] = per > 1 ? a + b : a;
+        }
+        boolean[] kept = new boolean[groups];
+        for (int j = 0; j < keep; j++) {
+            int best = -1;
+            for (int gIdx = 0; gIdx < groups; gIdx++) {
+                if (!kept[gIdx] && (best < 0 || groupScore[gIdx] > groupScore[best])) best = gIdx;
+            }
+            kept[best] = true;
+        }
+        for (int gIdx = 0; gIdx < groups; gIdx++) {
+            if (!kept[gIdx]) for (int i = gIdx * per; i < (gIdx + 1) * per; i++) choice[i] = Float.NEGATIVE_INFINITY;
+        }
+    }
+
+    static void experts(CpuTensor x, Routing routing, ExpertWeights[] experts, CpuTensor out) {
+        int h = x.cols();
+        List<List<int[]>> byExpert = new ArrayList<>();
+        for (int i = 0; i < experts.length; i++) byExpert.add(null);
+        for (int r = 0; r < routing.rows(); r++) {
+            for (int j = 0; j < routing.topK(); j++) {
+                int e = routing.expert(r, j);
+                if (e < 0 || e >= experts.length || experts[e] == null) continue;
+                if (byExpert.get(e) == null) byExpert.set(e, new ArrayList<>());
+                byExpert.get(e).add(new int[] {r, j});
+            }
+        }
+        for (int e = 0; e < experts.length; e++) {
+            List<int[]> rows = byExpert.get(e);
+            if (rows == null) continue;
+            ExpertWeights w = experts[e];
+            int n = rows.size();
+            CpuTensor xe = CpuTensor.of(n, h);
+            for (int i = 0; i < n; i++) System.arraycopy(x.data(), x.at(rows.get(i)[0], 0), xe.data(), i * h, h);
+            int inter = w.gate().rows();
+            CpuTensor gate = CpuTensor.of(n, inter), up = CpuTensor.of(n, inter);
+            MatMul.matmul(xe, CpuWeight.cast(w.gate()), gate);
+            MatMul.matmul(xe, CpuWeight.cast(w.up()), up);
+            for (int i = 0; i < gate.data().length; i++) gate.data()[i] = Norms.silu(gate.data()[i]) * up.data()[i];
+            CpuTensor down = CpuTensor.of(n, h);
+            MatMul.matmul(gate, CpuWeight.cast(w.down()), down);
+            for (int i = 0; i < n; i++) {
+                int[] rj = rows.get(i);
+                float wt = routing.weight(rj[0], rj[1]);
+                int oo = out.at(rj[0], 0);
+                for (int c = 0; c < h; c++) out.data()[oo + c] += wt * down.data()[i * h + c];
+            }
+        }
+    }
+}

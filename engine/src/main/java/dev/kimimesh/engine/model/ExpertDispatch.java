@@ -1,0 +1,16 @@
+package dev.kimimesh.engine.model;
+
+import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.backend.Tensor;
+
+/**
+ * Where routed MoE tokens are computed: in this process ({@link LocalExperts}) or by remote expert services.
+ * The shared expert never goes through here; it stays with the layer.
+ */
+public interface ExpertDispatch {
+    /**
+     * {@code out[r] += sum_j routing.weight(r, j) * expert_{routing.expert(r, j)}(x[r])} for MoE layer {@code layer};
+     * x [T, hidden] is the post-attention-normed input.
+     */
+    void dispatch(int layer, Tensor x, Routing routing, Tensor out);
+}

@@ -1,0 +1,75 @@
+package dev.kimimesh.engine.model;
+
+import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.RouterSpec;
+import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.engine.backend.Weight;
+
+/** The FFN half of a decoder layer: a dense SwiGLU MLP, or the MoE (router, routed experts, shared expert). */
+sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
+
+    void forward(Tensor x, Tensor out, Workspace ws);
+
+    /** SwiGLU: {@code down(silu(gate x) * up x)}, written into out. */
+    static void swiglu(Backend b, ExpertWeights w, Tensor x, Tensor out, Workspace ws) {
+        Tensor g = ws.tensor(x.rows(), w.gate().rows());
+        Tensor u = ws.tensor(x.rows(), w.up().rows());
+        b.matmul(x, w.gate(), g);
+        b.matmul(x, w.up(), u);
+        b.swiglu(g, u, g);
+        b.matmul(g, w.down(), out);
+    }
+
+    /** Layer 0's dense MLP (first_k_dense_replace). */
+    record Dense(Backend b, ExpertWeights w) implements FeedForward {
+        static Dense load(Weights w) {
+            return new Dense(w.backend(), new ExpertWeights(w.get("gate_proj.weight"), w.get("up_proj.weight"),
+                    w.get("down_proj.weight")));
+        }
+
+        @Override
+        public void forward(Tensor x, Tensor out, Workspace ws) {
+            swiglu(b, w, x, out, ws);
+        }
+    }
+
+    /** Sigmoid-routed top-k experts (dispatched, maybe remotely) plus the always-on shared expert. */
+    final class Moe implements FeedForward {
+        interface RoutingListener {
+            void routed(int layer, Routing routing);
+        }
+
+        private final Backend b;
+        private final int layer;
+        private final Weight gate, bias;
+        private final ExpertWeights shared;
+        private final RouterSpec spec;
+        private final ExpertDispatch dispatch;
+        private final RoutingListener listener;
+
+        Moe(Weights w, int layer, RouterSpec spec, ExpertDispatch dispatch, boolean hasShared, RoutingListener listener) {
+            this.b = w.backend();
+            this.layer = layer;
+            this.gate = w.get("gate.weight");
+            this.bias = w.get("gate.e_score_correction_bias");
+            this.shared = hasShared ? new ExpertWeights(w.get("shared_experts.gate_proj.weight"),
+                    w.get("shared_experts.up_proj.weight"), w.get("shared_experts.down_proj.weight")) : null;
+            this.spec = spec;
+            this.dispatch = dispatch;
+            this.listener = listener;
+        }
+
+        @Override
+        public void forward(Tensor x, Tensor out, Workspace ws) {
+            Tensor logits = ws.tensor(x.rows(), spec.numExperts());
+            b.matmul(x, gate, logits);
+            Routing routing = b.route(logits, bias, spec);
+            if (listener != null) listener.routed(layer, routing);
+            if (shared != null) swiglu(b, shared, x, out, ws);
+            else b.zero(out);
+            dispatch.dispatch(layer, x, routing, out);
+        }
+    }
+}

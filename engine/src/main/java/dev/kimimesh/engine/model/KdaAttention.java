@@ -1,0 +1,83 @@
+package dev.kimimesh.engine.model;
+
+import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.KdaForm;
+import dev.kimimesh.engine.backend.Segments;
+import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.engine.backend.Weight;
+import dev.kimimesh.engine.config.KimiLinearConfig;
+import dev.kimimesh.engine.state.KdaState;
+
+/**
+ * Kimi Delta Attention: q, k, v projections through a causal short convolution and SiLU, a per-channel decay gate,
+ * a per-head beta, the delta-rule recurrence, a sigmoid-gated RMSNorm per head, and o_proj.
+ */
+final class KdaAttention {
+    private final Backend b;
+    private final int heads, headDim, width;
+    private final float eps;
+    private final Weight qProj, kProj, vProj, qConv, kConv, vConv, aLog, fA, fB, dtBias, bProj, gA, gB, oNorm, oProj;
+
+    KdaAttention(KimiLinearConfig c, Weights w) {
+        this.b = w.backend();
+        this.heads = c.kdaNumHeads();
+        this.headDim = c.kdaHeadDim();
+        this.width = c.kdaProjectionSize();
+        this.eps = c.rmsNormEps();
+        qProj = w.get("q_proj.weight");
+        kProj = w.get("k_proj.weight");
+        vProj = w.get("v_proj.weight");
+        qConv = w.get("q_conv1d.weight");
+        kConv = w.get("k_conv1d.weight");
+        vConv = w.get("v_conv1d.weight");
+        aLog = w.get("A_log");
+        fA = w.get("f_a_proj.weight");
+        fB = w.get("f_b_proj.weight");
+        dtBias = w.get("dt_bias");
+        bProj = w.get("b_proj.weight");
+        gA = w.get("g_a_proj.weight");
+        gB = w.get("g_b_proj.weight");
+        oNorm = w.get("o_norm.weight");
+        oProj = w.get("o_proj.weight");
+    }
+
+    /** out [T, hidden] = KDA(x) for the normed input x [T, hidden]; states advance past the segments. */
+    void forward(Tensor x, Segments seg, KdaState[] states, KdaForm form, Tensor out, Workspace ws) {
+        int t = x.rows();
+        Tensor q = convolved(x, qProj, qConv, seg, states, 0, ws);
+        Tensor k = convolved(x, kProj, kConv, seg, states, 1, ws);
+        Tensor v = convolved(x, vProj, vConv, seg, states, 2, ws);
+
+        Tensor fLow = ws.tensor(t, fA.rows());
+        b.matmul(x, fA, fLow);
+        Tensor g = ws.tensor(t, width);
+        b.matmul(fLow, fB, g);
+        b.kdaGate(g, aLog, dtBias, headDim, g);
+
+        Tensor beta = ws.tensor(t, heads);
+        b.matmul(x, bProj, beta);
+        b.sigmoid(beta, beta);
+
+        Tensor[] s = new Tensor[states.length];
+        for (int i = 0; i < s.length; i++) s[i] = states[i].recurrent();
+        Tensor o = ws.tensor(t, width);
+        b.kda(q, k, v, g, beta, heads, headDim, seg, s, form, o);
+
+        Tensor gLow = ws.tensor(t, gA.rows());
+        b.matmul(x, gA, gLow);
+        Tensor gate = ws.tensor(t, width);
+        b.matmul(gLow, gB, gate);
+        b.gatedRmsNorm(o, oNorm, eps, gate, o);
+        b.matmul(o, oProj, out);
+    }
+
+    private Tensor convolved(Tensor x, Weight proj, Weight conv, Segments seg, KdaState[] states, int which, Workspace ws) {
+        Tensor pre = ws.tensor(x.rows(), width);
+        b.matmul(x, proj, pre);
+        Tensor[] tails = new Tensor[states.length];
+        for (int i = 0; i < tails.length; i++) tails[i] = states[i].convTails()[which];
+        Tensor post = ws.tensor(x.rows(), width);
+        b.shortConvSilu(pre, conv, seg, tails, post);
+        return post;
+    }
+}
