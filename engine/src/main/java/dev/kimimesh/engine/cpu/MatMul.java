@@ -7,18 +7,32 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * {@code out = x W^T} with W read in place (bf16, f16 or f32) and float32 accumulation. Work is split over output
- * rows; each weight row is loaded once per block of up to four tokens, since decode is bound by weight bytes.
+ * {@code out = x W^T} with W read in place (bf16, f16 or f32) and float32 accumulation.
+ *
+ * <p>bf16 rows are read as ints holding two values each: {@code bits << 16} is the even element as a float and
+ * {@code bits & 0xffff0000} the odd one, so widening costs one shift or and per 16 values and no lane shuffles. x is
+ * split once per call into its even and odd halves to match. Output rows go in groups of four and tokens in groups of
+ * four (16 accumulators), so each weight vector loaded feeds four tokens and each x vector four rows; tokens are
+ * taken in blocks small enough for x to stay in L2 while the rows stream by.
  */
 final class MatMul {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(F.vectorBitSize() / 2));
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(F.vectorBitSize()));
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    private static final VectorSpecies<Integer> IH = IntVector.SPECIES_PREFERRED;
     private static final int L = F.length();
+    /** bf16 values per step of the packed-pair loop. */
+    private static final int P = 2 * L;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final int ODD_MASK = 0xffff0000;
+    /** Bytes of x (fp32) a token block may hold: about half a typical L2. */
+    private static final int X_BLOCK_BYTES = 1 << 19;
+    /** Least weight bytes worth a parallel task (a few microseconds of streaming). */
+    private static final long TASK_BYTES = 1 << 16;
 
     private MatMul() {}
 
@@ -28,79 +42,231 @@ final class MatMul {
         if (out.rows() != t || out.cols() != n) {
             throw new IllegalArgumentException("matmul: out is " + out.rows() + "x" + out.cols() + ", expected " + t + "x" + n);
         }
-        long work = (long) t * n * k;
-        int grain = (int) Math.max(1, Math.min(n, (1L << 16) / Math.max(1, (long) t * k / 64)));
-        if (work < (1 << 15)) grain = n;
-        Parallel.range(n, grain, (from, to) -> rows(x, w, out, from, to));
+        if (t == 0 || n == 0) return;
+        if (w.dtype() != DType.BF16) {
+            generic(x, w, out);
+            return;
+        }
+        float[] xs = split(x);
+        int groups = (n + 3) / 4;
+        long groupBytes = 4L * k * 2 * Math.max(1, t / 4);
+        int grain = (int) Math.max(1, TASK_BYTES / Math.max(1, groupBytes));
+        Parallel.range(groups, grain, (g0, g1) -> bf16Rows(xs, t, k, w, out, g0 * 4, Math.min(n, g1 * 4)));
     }
 
-    private static void rows(CpuTensor x, CpuWeight w, CpuTensor out, int from, int to) {
-        int t = x.rows();
-        for (int r = from; r < to; r++) {
-            int tok = 0;
-            for (; tok + 4 <= t; tok += 4) dot4(x, w, out, r, tok);
-            for (; tok < t; tok++) out.data()[out.at(tok, r)] = dot1(x, tok, w, r);
+    /** Rows of x with the even elements of the first {@code k - k % P} columns first, then the odd, then the tail. */
+    private static float[] split(CpuTensor x) {
+        int t = x.rows(), k = x.cols(), kp = k - k % P, half = kp / 2;
+        float[] xa = x.data(), xs = new float[t * k];
+        for (int r = 0; r < t; r++) {
+            int src = x.at(r, 0), dst = r * k;
+            for (int i = 0; i < half; i++) {
+                xs[dst + i] = xa[src + 2 * i];
+                xs[dst + half + i] = xa[src + 2 * i + 1];
+            }
+            System.arraycopy(xa, src + kp, xs, dst + kp, k - kp);
+        }
+        return xs;
+    }
+
+    private static void bf16Rows(float[] xs, int t, int k, CpuWeight w, CpuTensor out, int from, int to) {
+        int block = Math.max(4, Math.min(64, X_BLOCK_BYTES / (4 * k)) & ~3);
+        for (int t0 = 0; t0 < t; t0 += block) {
+            int t1 = Math.min(t, t0 + block);
+            int r = from;
+            for (; r + 4 <= to; r += 4) {
+                int tok = t0;
+                for (; tok + 4 <= t1; tok += 4) dot4x4(xs, k, w, out, r, tok);
+                for (; tok < t1; tok++) dot4x1(xs, k, w, out, r, tok);
+            }
+            for (; r < to; r++) {
+                for (int tok = t0; tok < t1; tok++) out.data()[out.at(tok, r)] = dot1x1(xs, k, w, r, tok);
+            }
         }
     }
 
-    private static FloatVector load(CpuWeight w, long byteOff) {
+    private static FloatVector even(IntVector v) {
+        return v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static FloatVector odd(IntVector v) {
+        return v.and(ODD_MASK).reinterpretAsFloats();
+    }
+
+    /** The columns past the packed loop, in plain floats (k % 32 of them; none for the real model). */
+    private static float tail(float[] xs, int xo, int k, CpuWeight w, int r) {
+        float s = 0;
+        long base = (long) r * k;
+        for (int i = k - k % P; i < k; i++) s += w.get(base + i) * xs[xo + i];
+        return s;
+    }
+
+    static float dot1x1(float[] xs, int k, CpuWeight w, int r, int tok) {
         MemorySegment seg = w.data();
-        if (w.dtype() == DType.BF16) {
-            ShortVector s = ShortVector.fromMemorySegment(S, seg, byteOff, LE);
-            return ((IntVector) s.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
-                    .reinterpretAsFloats();
+        long wo = w.rowOffset(r);
+        int half = (k - k % P) / 2, xo = tok * k;
+        FloatVector ae = FloatVector.zero(F), ao = ae;
+        for (int i = 0; i < half; i += L) {
+            IntVector v = IntVector.fromMemorySegment(I, seg, wo + 4L * i, LE);
+            ae = even(v).fma(FloatVector.fromArray(F, xs, xo + i), ae);
+            ao = odd(v).fma(FloatVector.fromArray(F, xs, xo + half + i), ao);
         }
-        // f16 weights take the scalar path in the callers
-        return FloatVector.fromMemorySegment(F, seg, byteOff, LE);
+        float s = ae.add(ao).reduceLanes(VectorOperators.ADD);
+        return k % P == 0 ? s : s + tail(xs, xo, k, w, r);
     }
 
-    static float dot1(CpuTensor x, int tok, CpuWeight w, int r) {
+    /** Four rows, one token: the decode shape, eight independent accumulator chains. */
+    private static void dot4x1(float[] xs, int k, CpuWeight w, CpuTensor out, int r, int tok) {
+        MemorySegment seg = w.data();
+        long w0 = w.rowOffset(r), rb = w.rowOffset(1), w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
+        int half = (k - k % P) / 2, xo = tok * k;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int i = 0; i < half; i += L) {
+            FloatVector xe = FloatVector.fromArray(F, xs, xo + i), xd = FloatVector.fromArray(F, xs, xo + half + i);
+            long o = 4L * i;
+            IntVector v0 = IntVector.fromMemorySegment(I, seg, w0 + o, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, seg, w1 + o, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, seg, w2 + o, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, seg, w3 + o, LE);
+            a0 = even(v0).fma(xe, a0);
+            b0 = odd(v0).fma(xd, b0);
+            a1 = even(v1).fma(xe, a1);
+            b1 = odd(v1).fma(xd, b1);
+            a2 = even(v2).fma(xe, a2);
+            b2 = odd(v2).fma(xd, b2);
+            a3 = even(v3).fma(xe, a3);
+            b3 = odd(v3).fma(xd, b3);
+        }
+        float[] o = out.data();
+        int oo = out.at(tok, r);
+        o[oo] = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        o[oo + 1] = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        o[oo + 2] = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        o[oo + 3] = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        if (k % P != 0) for (int rr = 0; rr < 4; rr++) o[oo + rr] += tail(xs, xo, k, w, r + rr);
+    }
+
+    /** Four rows by four tokens: the prefill tile, 16 accumulators. */
+    private static void dot4x4(float[] xs, int k, CpuWeight w, CpuTensor out, int r, int tok) {
+        MemorySegment seg = w.data();
+        long w0 = w.rowOffset(r), rb = w.rowOffset(1), w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
+        int half = (k - k % P) / 2, x0 = tok * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+        FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+        for (int i = 0; i < half; i += L) {
+            long o = 4L * i;
+            IntVector v0 = IntVector.fromMemorySegment(I, seg, w0 + o, LE);
+            IntVector v1 = IntVector.fromMemorySegment(I, seg, w1 + o, LE);
+            IntVector v2 = IntVector.fromMemorySegment(I, seg, w2 + o, LE);
+            IntVector v3 = IntVector.fromMemorySegment(I, seg, w3 + o, LE);
+            FloatVector e0 = even(v0), e1 = even(v1), e2 = even(v2), e3 = even(v3);
+            FloatVector x = FloatVector.fromArray(F, xs, x0 + i);
+            a00 = e0.fma(x, a00);
+            a10 = e1.fma(x, a10);
+            a20 = e2.fma(x, a20);
+            a30 = e3.fma(x, a30);
+            x = FloatVector.fromArray(F, xs, x1 + i);
+            a01 = e0.fma(x, a01);
+            a11 = e1.fma(x, a11);
+            a21 = e2.fma(x, a21);
+            a31 = e3.fma(x, a31);
+            x = FloatVector.fromArray(F, xs, x2 + i);
+            a02 = e0.fma(x, a02);
+            a12 = e1.fma(x, a12);
+            a22 = e2.fma(x, a22);
+            a32 = e3.fma(x, a32);
+            x = FloatVector.fromArray(F, xs, x3 + i);
+            a03 = e0.fma(x, a03);
+            a13 = e1.fma(x, a13);
+            a23 = e2.fma(x, a23);
+            a33 = e3.fma(x, a33);
+            e0 = odd(v0);
+            e1 = odd(v1);
+            e2 = odd(v2);
+            e3 = odd(v3);
+            x = FloatVector.fromArray(F, xs, x0 + half + i);
+            a00 = e0.fma(x, a00);
+            a10 = e1.fma(x, a10);
+            a20 = e2.fma(x, a20);
+            a30 = e3.fma(x, a30);
+            x = FloatVector.fromArray(F, xs, x1 + half + i);
+            a01 = e0.fma(x, a01);
+            a11 = e1.fma(x, a11);
+            a21 = e2.fma(x, a21);
+            a31 = e3.fma(x, a31);
+            x = FloatVector.fromArray(F, xs, x2 + half + i);
+            a02 = e0.fma(x, a02);
+            a12 = e1.fma(x, a12);
+            a22 = e2.fma(x, a22);
+            a32 = e3.fma(x, a32);
+            x = FloatVector.fromArray(F, xs, x3 + half + i);
+            a03 = e0.fma(x, a03);
+            a13 = e1.fma(x, a13);
+            a23 = e2.fma(x, a23);
+            a33 = e3.fma(x, a33);
+        }
+        // reduced here, not in a helper: passing vectors to a call that is not inlined boxes them every iteration
+        float[] o = out.data();
+        int n = out.cols();
+        int oo = out.at(tok, r);
+        o[oo] = a00.reduceLanes(VectorOperators.ADD);
+        o[oo + 1] = a10.reduceLanes(VectorOperators.ADD);
+        o[oo + 2] = a20.reduceLanes(VectorOperators.ADD);
+        o[oo + 3] = a30.reduceLanes(VectorOperators.ADD);
+        oo += n;
+        o[oo] = a01.reduceLanes(VectorOperators.ADD);
+        o[oo + 1] = a11.reduceLanes(VectorOperators.ADD);
+        o[oo + 2] = a21.reduceLanes(VectorOperators.ADD);
+        o[oo + 3] = a31.reduceLanes(VectorOperators.ADD);
+        oo += n;
+        o[oo] = a02.reduceLanes(VectorOperators.ADD);
+        o[oo + 1] = a12.reduceLanes(VectorOperators.ADD);
+        o[oo + 2] = a22.reduceLanes(VectorOperators.ADD);
+        o[oo + 3] = a32.reduceLanes(VectorOperators.ADD);
+        oo += n;
+        o[oo] = a03.reduceLanes(VectorOperators.ADD);
+        o[oo + 1] = a13.reduceLanes(VectorOperators.ADD);
+        o[oo + 2] = a23.reduceLanes(VectorOperators.ADD);
+        o[oo + 3] = a33.reduceLanes(VectorOperators.ADD);
+        if (k % P != 0) {
+            for (int j = 0; j < 4; j++) {
+                for (int rr = 0; rr < 4; rr++) o[out.at(tok + j, r + rr)] += tail(xs, (tok + j) * k, k, w, r + rr);
+            }
+        }
+    }
+
+    /** f32 and f16 weights (not what the real checkpoint stores): one row and token at a time. */
+    private static void generic(CpuTensor x, CpuWeight w, CpuTensor out) {
+        int t = x.rows(), k = x.cols(), n = w.rows();
+        int grain = (int) Math.max(1, TASK_BYTES / Math.max(1, (long) k * w.dtype().bytes() * t));
+        Parallel.range(n, grain, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                for (int tok = 0; tok < t; tok++) out.data()[out.at(tok, r)] = dot(x, tok, w, r);
+            }
+        });
+    }
+
+    /** One dot product of x row {@code tok} with weight row r, any weight dtype (f16 scalar). */
+    static float dot(CpuTensor x, int tok, CpuWeight w, int r) {
         int k = x.cols();
         float[] xa = x.data();
         int xo = x.at(tok, 0);
         long wo = w.rowOffset(r);
-        int eb = w.dtype().bytes();
+        MemorySegment seg = w.data();
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
-        if (w.dtype() != DType.F16) {
-            for (; i + L <= k; i += L) acc = load(w, wo + (long) i * eb).fma(FloatVector.fromArray(F, xa, xo + i), acc);
+        if (w.dtype() == DType.F32) {
+            for (; i + L <= k; i += L) acc = FloatVector.fromMemorySegment(F, seg, wo + 4L * i, LE).fma(FloatVector.fromArray(F, xa, xo + i), acc);
+        } else if (w.dtype() == DType.BF16) {
+            for (; i + L <= k; i += L) {
+                ShortVector s = ShortVector.fromMemorySegment(S, seg, wo + 2L * i, LE);
+                FloatVector wv = ((IntVector) s.convertShape(VectorOperators.S2I, IH, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                acc = wv.fma(FloatVector.fromArray(F, xa, xo + i), acc);
+            }
         }
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < k; i++) s += w.get((long) r * k + i) * xa[xo + i];
         return s;
-    }
-
-    private static void dot4(CpuTensor x, CpuWeight w, CpuTensor out, int r, int tok) {
-        int k = x.cols();
-        float[] xa = x.data();
-        int x0 = x.at(tok, 0), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-        long wo = w.rowOffset(r);
-        int eb = w.dtype().bytes();
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int i = 0;
-        if (w.dtype() != DType.F16) {
-            for (; i + L <= k; i += L) {
-                FloatVector wv = load(w, wo + (long) i * eb);
-                a0 = wv.fma(FloatVector.fromArray(F, xa, x0 + i), a0);
-                a1 = wv.fma(FloatVector.fromArray(F, xa, x1 + i), a1);
-                a2 = wv.fma(FloatVector.fromArray(F, xa, x2 + i), a2);
-                a3 = wv.fma(FloatVector.fromArray(F, xa, x3 + i), a3);
-            }
-        }
-        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-        long base = (long) r * k;
-        for (; i < k; i++) {
-            float wv = w.get(base + i);
-            s0 += wv * xa[x0 + i];
-            s1 += wv * xa[x1 + i];
-            s2 += wv * xa[x2 + i];
-            s3 += wv * xa[x3 + i];
-        }
-        float[] o = out.data();
-        o[out.at(tok, r)] = s0;
-        o[out.at(tok + 1, r)] = s1;
-        o[out.at(tok + 2, r)] = s2;
-        o[out.at(tok + 3, r)] = s3;
     }
 }

@@ -1,0 +1,101 @@
+package dev.kimimesh.engine.cli;
+
+import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.Backends;
+import dev.kimimesh.engine.bench.GenerationRun;
+import dev.kimimesh.engine.bench.MatmulPeak;
+import dev.kimimesh.engine.bench.ReadBandwidth;
+import dev.kimimesh.engine.bench.WeightTraffic;
+import dev.kimimesh.engine.checkpoint.Checkpoint;
+import dev.kimimesh.engine.model.KimiLinearModel;
+import dev.kimimesh.engine.model.ModelOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * `bench`: decode and prefill tokens/s at several batch sizes, each set against its floor measured in the same run:
+ * weight bytes per decode step over this machine's read bandwidth, and prefill FLOPs over the matmul kernel's peak.
+ */
+public final class Bench implements Verb {
+    @Override
+    public String name() {
+        return "bench";
+    }
+
+    @Override
+    public String usage() {
+        return "<model-dir> [--prompt 512] [--decode 32] [--batches 1,8] [--threads N] [--backend cpu]   "
+                + "decode/prefill tokens/s against the bandwidth and FLOP floors";
+    }
+
+    @Override
+    public int run(List<String> argv) throws Exception {
+        Args a = Args.parse(argv, Set.of("--prompt", "--decode", "--batches", "--threads", "--backend"), Set.of());
+        Path dir = Path.of(a.positional(0, "<model-dir>"));
+        int prompt = a.getInt("--prompt", 512), steps = a.getInt("--decode", 32);
+        if (prompt < 1 || steps < 1) throw new UsageException("--prompt and --decode must be >= 1");
+        List<Integer> batches = new ArrayList<>();
+        for (String s : a.get("--batches", "1,8").split(",")) {
+            try {
+                batches.add(Integer.parseInt(s.trim()));
+            } catch (NumberFormatException e) {
+                throw new UsageException("--batches: '" + s + "' is not an integer");
+            }
+        }
+        if (a.has("--threads")) {
+            // read by the CPU backend's thread pool when it is first used, so set before anything runs
+            System.setProperty("kimimesh.threads", a.get("--threads", null));
+        }
+        int threads = Integer.getInteger("kimimesh.threads", Runtime.getRuntime().availableProcessors());
+
+        Backend be = Backends.create(a.get("--backend", "cpu"));
+        System.out.printf("machine: %s, %d threads; %s; Java %s%n", cpuModel(), threads, be.name(), Runtime.version());
+        double bw = ReadBandwidth.measure(1L << 30, threads, 5);
+        System.out.printf("read bandwidth: %.1f GB/s (Vector API sum over 1 GiB off-heap, %d threads, best of 5)%n", bw / 1e9, threads);
+        MatmulPeak.measure(be, 64, 2304, 2); // warms the kernel up before it is timed
+        double peak = MatmulPeak.measure(be, 512, 2304, 3);
+        System.out.printf("matmul peak: %.1f GFLOP/s (this backend's matmul, bf16 W 2304x2304, 512 tokens, best of 3)%n", peak / 1e9);
+
+        try (Checkpoint ck = Checkpoint.open(dir)) {
+            WeightTraffic traffic = new WeightTraffic(ck);
+            GenerationRun gen = new GenerationRun(ck.config().numHiddenLayers());
+            KimiLinearModel m = KimiLinearModel.load(ck, be, ModelOptions.defaults().withObserver(gen));
+            System.out.printf("model: %s, %.2f GB of weights; bytes per batch-1 decode step (top-%d experts): %.3f GB%n",
+                    dir.getFileName(), ck.totalBytes() / 1e9, ck.config().numExpertsPerToken(),
+                    traffic.stepBytes(1, traffic.topK()) / 1e9);
+            gen.run(m, 1, Math.min(prompt, 64), 4, 99); // JIT warm-up and page-cache touch, not reported
+
+            System.out.println();
+            System.out.println("| phase | batch | tokens | seconds | tok/s | floor tok/s | ratio | floor basis |");
+            System.out.println("|---|---|---|---|---|---|---|---|");
+            for (int b : batches) {
+                GenerationRun.Result r = gen.run(m, b, prompt, steps, 1234 + b);
+                double flops = b * (prompt * (traffic.tokenMatmulFlops()) + traffic.promptAttentionFlops(prompt) + traffic.headFlops());
+                double prefillFloor = b * (double) prompt / (flops / peak);
+                System.out.printf("| prefill | %d | %d | %.2f | %.1f | %.1f | %.2f | %.2f GFLOP/token at %.0f GFLOP/s |%n",
+                        b, b * prompt, r.prefillSeconds(), r.prefillTokensPerSecond(), prefillFloor,
+                        r.prefillTokensPerSecond() / prefillFloor, flops / (b * prompt) / 1e9, peak / 1e9);
+                double bytes = traffic.stepBytes(b, r.expertsTouched());
+                double decodeFloor = b / (bytes / bw);
+                System.out.printf("| decode | %d | %d | %.2f | %.2f | %.2f | %.2f | %.3f GB/step at %.1f GB/s |%n",
+                        b, b * steps, r.decodeSeconds(), r.decodeTokensPerSecond(), decodeFloor,
+                        r.decodeTokensPerSecond() / decodeFloor, bytes / 1e9, bw / 1e9);
+            }
+        }
+        return 0;
+    }
+
+    private static String cpuModel() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();
+            }
+        } catch (Exception e) {
+            // not Linux: the OS name is the best we have
+        }
+        return System.getProperty("os.arch");
+    }
+}
