@@ -28,6 +28,13 @@ public final class GenerationRun implements ModelOptions.Observer {
     private final BitSet[] touched;
     private final double[] touchedSum;
     private boolean recording;
+    private Runnable afterPrefill = () -> {};
+
+    /** Called between the timed prefill and the timed decode (for per-phase profiles). */
+    public GenerationRun afterPrefill(Runnable r) {
+        this.afterPrefill = r;
+        return this;
+    }
 
     public GenerationRun(int layers) {
         touched = new BitSet[layers];
@@ -61,6 +68,7 @@ public final class GenerationRun implements ModelOptions.Observer {
         int[] next = argmax(be, m.logits(x, last), vocab);
         be.release(x);
         double prefill = (System.nanoTime() - t0) / 1e9;
+        afterPrefill.run();
 
         int[] ones = new int[batch], rows = new int[batch];
         for (int s = 0; s < batch; s++) {

@@ -4,6 +4,7 @@ import dev.kimimesh.engine.backend.Backend;
 import dev.kimimesh.engine.backend.Backends;
 import dev.kimimesh.engine.bench.GenerationRun;
 import dev.kimimesh.engine.bench.MatmulPeak;
+import dev.kimimesh.engine.bench.OpProfile;
 import dev.kimimesh.engine.bench.ReadBandwidth;
 import dev.kimimesh.engine.bench.WeightTraffic;
 import dev.kimimesh.engine.checkpoint.Checkpoint;
@@ -27,13 +28,13 @@ public final class Bench implements Verb {
 
     @Override
     public String usage() {
-        return "<model-dir> [--prompt 512] [--decode 32] [--batches 1,8] [--threads N] [--backend cpu]   "
+        return "<model-dir> [--prompt 512] [--decode 32] [--batches 1,8] [--threads N] [--backend cpu] [--profile]   "
                 + "decode/prefill tokens/s against the bandwidth and FLOP floors";
     }
 
     @Override
     public int run(List<String> argv) throws Exception {
-        Args a = Args.parse(argv, Set.of("--prompt", "--decode", "--batches", "--threads", "--backend"), Set.of());
+        Args a = Args.parse(argv, Set.of("--prompt", "--decode", "--batches", "--threads", "--backend"), Set.of("--profile"));
         Path dir = Path.of(a.positional(0, "<model-dir>"));
         int prompt = a.getInt("--prompt", 512), steps = a.getInt("--decode", 32);
         if (prompt < 1 || steps < 1) throw new UsageException("--prompt and --decode must be >= 1");
@@ -52,6 +53,8 @@ public final class Bench implements Verb {
         int threads = Integer.getInteger("kimimesh.threads", Runtime.getRuntime().availableProcessors());
 
         Backend be = Backends.create(a.get("--backend", "cpu"));
+        OpProfile profile = a.has("--profile") ? new OpProfile(be) : null;
+        if (profile != null) be = profile;
         System.out.printf("machine: %s, %d threads; %s; Java %s%n", cpuModel(), threads, be.name(), Runtime.version());
         double bw = ReadBandwidth.measure(1L << 30, threads, 5);
         System.out.printf("read bandwidth: %.1f GB/s (Vector API sum over 1 GiB off-heap, %d threads, best of 5)%n", bw / 1e9, threads);
@@ -66,13 +69,22 @@ public final class Bench implements Verb {
             System.out.printf("model: %s, %.2f GB of weights; bytes per batch-1 decode step (top-%d experts): %.3f GB%n",
                     dir.getFileName(), ck.totalBytes() / 1e9, ck.config().numExpertsPerToken(),
                     traffic.stepBytes(1, traffic.topK()) / 1e9);
-            gen.run(m, 1, Math.min(prompt, 64), 4, 99); // JIT warm-up and page-cache touch, not reported
+            gen.run(m, 1, Math.min(prompt, 64), 4, 99);
+            if (profile != null) profile.reset(); // JIT warm-up and page-cache touch, not reported
 
             System.out.println();
             System.out.println("| phase | batch | tokens | seconds | tok/s | floor tok/s | ratio | floor basis |");
             System.out.println("|---|---|---|---|---|---|---|---|");
             for (int b : batches) {
+                if (profile != null) {
+                    profile.reset();
+                    gen.afterPrefill(() -> {
+                        System.out.printf("prefill, batch %d, time per op kind:%n%s", b, profile.report(1));
+                        profile.reset();
+                    });
+                }
                 GenerationRun.Result r = gen.run(m, b, prompt, steps, 1234 + b);
+                if (profile != null) System.out.printf("decode, batch %d, time per op kind per step:%n%s", b, profile.report(steps));
                 double flops = b * (prompt * (traffic.tokenMatmulFlops()) + traffic.promptAttentionFlops(prompt) + traffic.headFlops());
                 double prefillFloor = b * (double) prompt / (flops / peak);
                 System.out.printf("| prefill | %d | %d | %.2f | %.1f | %.1f | %.2f | %.2f GFLOP/token at %.0f GFLOP/s |%n",

@@ -2,22 +2,45 @@ package dev.kimimesh.engine.cpu;
 
 import dev.kimimesh.engine.backend.KdaForm;
 import dev.kimimesh.engine.backend.Segments;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The Kimi Delta Attention recurrence on the CPU, in both forms: token by token (decode) and chunkwise (prefill,
- * chunk 64, the WY/UT form). Work is split over (segment, head) pairs.
+ * chunk 64, the WY/UT form). Work is split over (segment, head) pairs; the loops over a head's channels run on
+ * vectors, exponentials included (the Vector API's exp, within an ulp of Math.exp).
  */
 final class Kda {
     static final int CHUNK = 64;
     private static final float L2_EPS = 1e-6f;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
 
     private Kda() {}
+
+    /** Per-thread buffers of one (segment, head) pair, sized for head dim d. */
+    private static final class Scratch {
+        final float[] qn, kn, cg, ecg, lmat, mmat, u, tmp, kv;
+
+        Scratch(int d) {
+            qn = new float[CHUNK * d];
+            kn = new float[CHUNK * d];
+            cg = new float[CHUNK * d];
+            ecg = new float[CHUNK * d];
+            lmat = new float[CHUNK * CHUNK];
+            mmat = new float[CHUNK * CHUNK];
+            u = new float[CHUNK * d];
+            tmp = new float[d];
+            kv = new float[d];
+        }
+    }
 
     static void run(CpuTensor q, CpuTensor k, CpuTensor v, CpuTensor g, CpuTensor beta, int heads, int d,
                     Segments seg, CpuTensor[] states, KdaForm form, CpuTensor out) {
         int pairs = seg.count() * heads;
         Parallel.range(pairs, 1, (from, to) -> {
-            float[] qn = new float[CHUNK * d], kn = new float[CHUNK * d];
+            Scratch sc = new Scratch(d);
             for (int pIdx = from; pIdx < to; pIdx++) {
                 int s = pIdx / heads, h = pIdx % heads;
                 int start = seg.start(s), len = seg.length(s);
@@ -25,11 +48,11 @@ final class Kda {
                 boolean chunked = form == KdaForm.CHUNKED || (form == KdaForm.AUTO && len > 1);
                 for (int c0 = 0; c0 < len; c0 += CHUNK) {
                     int c = Math.min(CHUNK, len - c0);
-                    normalise(q, k, start + c0, c, h, d, qn, kn);
+                    normalise(q, k, start + c0, c, h, d, sc.qn, sc.kn);
                     if (chunked) {
-                        chunk(qn, kn, v, g, beta, start + c0, c, h, heads, d, st, out);
+                        chunk(sc, v, g, beta, start + c0, c, h, d, st, out);
                     } else {
-                        for (int t = 0; t < c; t++) step(qn, kn, v, g, beta, start + c0 + t, t, h, heads, d, st, out);
+                        for (int t = 0; t < c; t++) step(sc, v, g, beta, start + c0 + t, t, h, d, st, out);
                     }
                 }
             }
@@ -54,29 +77,58 @@ final class Kda {
         }
     }
 
+    /** dst[0..n) = exp(src[0..n)). */
+    private static void exp(float[] src, int so, float[] dst, int dO, int n) {
+        int i = 0;
+        for (; i + L <= n; i += L) FloatVector.fromArray(F, src, so + i).lanewise(VectorOperators.EXP).intoArray(dst, dO + i);
+        for (; i < n; i++) dst[dO + i] = (float) Math.exp(src[so + i]);
+    }
+
+    /** y[yo..yo+n) += a * x[xo..xo+n). */
+    private static void axpy(float a, float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        FloatVector av = FloatVector.broadcast(F, a);
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(F, x, xo + i).fma(av, FloatVector.fromArray(F, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] += a * x[xo + i];
+    }
+
     /** One token of the recurrent form: S = Diag(a) S; S += b k (v - S^T k)^T; o = S^T q. */
-    private static void step(float[] qn, float[] kn, CpuTensor v, CpuTensor g, CpuTensor beta, int row, int t, int h,
-                             int heads, int d, CpuTensor st, CpuTensor out) {
-        float[] s = st.data();
+    private static void step(Scratch sc, CpuTensor v, CpuTensor g, CpuTensor beta, int row, int t, int h, int d,
+                             CpuTensor st, CpuTensor out) {
+        float[] s = st.data(), qn = sc.qn, kn = sc.kn, kv = sc.kv, o = sc.tmp, a = sc.ecg;
         int so = st.at(h * d, 0);
         int go = g.at(row, h * d), vo = v.at(row, h * d), oo = out.at(row, h * d);
         float b = beta.data()[beta.at(row, h)];
-        float[] kv = new float[d];
+        exp(g.data(), go, a, 0, d);
+        java.util.Arrays.fill(kv, 0, d, 0f);
         for (int i = 0; i < d; i++) {
-            float a = (float) Math.exp(g.data()[go + i]);
-            float ki = kn[t * d + i];
-            int r = so + i * d;
-            for (int j = 0; j < d; j++) {
-                s[r + j] *= a;
+            float ai = a[i], ki = kn[t * d + i];
+            int r = so + i * d, j = 0;
+            FloatVector av = FloatVector.broadcast(F, ai), kvv = FloatVector.broadcast(F, ki);
+            for (; j + L <= d; j += L) {
+                FloatVector sv = FloatVector.fromArray(F, s, r + j).mul(av);
+                sv.intoArray(s, r + j);
+                sv.fma(kvv, FloatVector.fromArray(F, kv, j)).intoArray(kv, j);
+            }
+            for (; j < d; j++) {
+                s[r + j] *= ai;
                 kv[j] += ki * s[r + j];
             }
         }
         for (int j = 0; j < d; j++) kv[j] = b * (v.data()[vo + j] - kv[j]);
-        float[] o = new float[d];
+        java.util.Arrays.fill(o, 0, d, 0f);
         for (int i = 0; i < d; i++) {
             float ki = kn[t * d + i], qi = qn[t * d + i];
-            int r = so + i * d;
-            for (int j = 0; j < d; j++) {
+            int r = so + i * d, j = 0;
+            FloatVector kvv = FloatVector.broadcast(F, ki), qv = FloatVector.broadcast(F, qi);
+            for (; j + L <= d; j += L) {
+                FloatVector sv = FloatVector.fromArray(F, kv, j).fma(kvv, FloatVector.fromArray(F, s, r + j));
+                sv.intoArray(s, r + j);
+                sv.fma(qv, FloatVector.fromArray(F, o, j)).intoArray(o, j);
+            }
+            for (; j < d; j++) {
                 s[r + j] += ki * kv[j];
                 o[j] += qi * s[r + j];
             }
@@ -88,72 +140,73 @@ final class Kda {
      * One chunk of c tokens in the WY/UT form. With G the in-chunk cumulative log decay,
      * u_t = b_t (v_t - S0^T (e^{G_t} k_t) - sum_{s<t} L[t,s] u_s), L[t,s] = sum_i k_t k_s e^{G_t - G_s};
      * o_t = S0^T (e^{G_t} q_t) + sum_{s<=t} M[t,s] u_s, M[t,s] = sum_i q_t k_s e^{G_t - G_s};
-     * S' = Diag(e^{G_c}) S0 + sum_s (e^{G_c - G_s} k_s) u_s^T. Exponents are differences with s <= t, so never > 0.
+     * S' = Diag(e^{G_c}) S0 + sum_s (e^{G_c - G_s} k_s) u_s^T. Exponents are differences with s <= t, so never > 0
+     * (factoring e^{G_t} e^{-G_s} instead would overflow on strongly decaying channels).
      */
-    private static void chunk(float[] qn, float[] kn, CpuTensor v, CpuTensor g, CpuTensor beta, int row0, int c,
-                              int h, int heads, int d, CpuTensor st, CpuTensor out) {
-        float[] s0 = st.data();
+    private static void chunk(Scratch sc, CpuTensor v, CpuTensor g, CpuTensor beta, int row0, int c, int h, int d,
+                              CpuTensor st, CpuTensor out) {
+        float[] s0 = st.data(), qn = sc.qn, kn = sc.kn, cg = sc.cg, ecg = sc.ecg, lmat = sc.lmat, mmat = sc.mmat;
+        float[] u = sc.u, tmp = sc.tmp;
         int so = st.at(h * d, 0);
-        float[] cg = new float[c * d];
+        float[] ga = g.data();
         for (int t = 0; t < c; t++) {
             int go = g.at(row0 + t, h * d);
-            for (int i = 0; i < d; i++) cg[t * d + i] = (t == 0 ? 0 : cg[(t - 1) * d + i]) + g.data()[go + i];
+            for (int i = 0; i < d; i++) cg[t * d + i] = (t == 0 ? 0 : cg[(t - 1) * d + i]) + ga[go + i];
         }
-        float[] lmat = new float[c * c], mmat = new float[c * c];
+        exp(cg, 0, ecg, 0, c * d);
         for (int t = 0; t < c; t++) {
+            int to = t * d;
             for (int sIdx = 0; sIdx <= t; sIdx++) {
-                double l = 0, m = 0;
-                for (int i = 0; i < d; i++) {
-                    double e = Math.exp(cg[t * d + i] - cg[sIdx * d + i]);
-                    double ke = kn[sIdx * d + i] * e;
-                    l += kn[t * d + i] * ke;
-                    m += qn[t * d + i] * ke;
+                int sOff = sIdx * d, i = 0;
+                FloatVector l = FloatVector.zero(F), m = l;
+                for (; i + L <= d; i += L) {
+                    FloatVector e = FloatVector.fromArray(F, cg, to + i).sub(FloatVector.fromArray(F, cg, sOff + i))
+                            .lanewise(VectorOperators.EXP);
+                    FloatVector ke = FloatVector.fromArray(F, kn, sOff + i).mul(e);
+                    l = FloatVector.fromArray(F, kn, to + i).fma(ke, l);
+                    m = FloatVector.fromArray(F, qn, to + i).fma(ke, m);
                 }
-                lmat[t * c + sIdx] = (float) l;
-                mmat[t * c + sIdx] = (float) m;
+                float ls = l.reduceLanes(VectorOperators.ADD), ms = m.reduceLanes(VectorOperators.ADD);
+                for (; i < d; i++) {
+                    float ke = kn[sOff + i] * (float) Math.exp(cg[to + i] - cg[sOff + i]);
+                    ls += kn[to + i] * ke;
+                    ms += qn[to + i] * ke;
+                }
+                lmat[t * c + sIdx] = ls;
+                mmat[t * c + sIdx] = ms;
             }
         }
-        float[] u = new float[c * d];
-        float[] tmp = new float[d];
         for (int t = 0; t < c; t++) {
             // tmp = S0^T (e^{G_t} k_t)
-            java.util.Arrays.fill(tmp, 0f);
-            for (int i = 0; i < d; i++) {
-                float ke = kn[t * d + i] * (float) Math.exp(cg[t * d + i]);
-                int r = so + i * d;
-                for (int j = 0; j < d; j++) tmp[j] += ke * s0[r + j];
-            }
+            java.util.Arrays.fill(tmp, 0, d, 0f);
+            for (int i = 0; i < d; i++) axpy(kn[t * d + i] * ecg[t * d + i], s0, so + i * d, tmp, 0, d);
             int vo = v.at(row0 + t, h * d);
             for (int j = 0; j < d; j++) tmp[j] = v.data()[vo + j] - tmp[j];
-            for (int sIdx = 0; sIdx < t; sIdx++) {
-                float l = lmat[t * c + sIdx];
-                for (int j = 0; j < d; j++) tmp[j] -= l * u[sIdx * d + j];
-            }
+            for (int sIdx = 0; sIdx < t; sIdx++) axpy(-lmat[t * c + sIdx], u, sIdx * d, tmp, 0, d);
             float b = beta.data()[beta.at(row0 + t, h)];
             for (int j = 0; j < d; j++) u[t * d + j] = b * tmp[j];
         }
         for (int t = 0; t < c; t++) {
-            java.util.Arrays.fill(tmp, 0f);
-            for (int i = 0; i < d; i++) {
-                float qe = qn[t * d + i] * (float) Math.exp(cg[t * d + i]);
-                int r = so + i * d;
-                for (int j = 0; j < d; j++) tmp[j] += qe * s0[r + j];
-            }
-            for (int sIdx = 0; sIdx <= t; sIdx++) {
-                float m = mmat[t * c + sIdx];
-                for (int j = 0; j < d; j++) tmp[j] += m * u[sIdx * d + j];
-            }
+            java.util.Arrays.fill(tmp, 0, d, 0f);
+            for (int i = 0; i < d; i++) axpy(qn[t * d + i] * ecg[t * d + i], s0, so + i * d, tmp, 0, d);
+            for (int sIdx = 0; sIdx <= t; sIdx++) axpy(mmat[t * c + sIdx], u, sIdx * d, tmp, 0, d);
             System.arraycopy(tmp, 0, out.data(), out.at(row0 + t, h * d), d);
         }
+        // ke[s][i] = k_s[i] e^{G_c[i] - G_s[i]}, reusing cg as its buffer once the last row is saved
         int last = (c - 1) * d;
+        System.arraycopy(cg, last, tmp, 0, d);
+        for (int sIdx = 0; sIdx < c; sIdx++) {
+            for (int i = 0; i < d; i++) cg[sIdx * d + i] = tmp[i] - cg[sIdx * d + i];
+        }
+        exp(cg, 0, cg, 0, c * d);
+        for (int sIdx = 0; sIdx < c; sIdx++) {
+            for (int i = 0; i < d; i++) cg[sIdx * d + i] *= kn[sIdx * d + i];
+        }
         for (int i = 0; i < d; i++) {
-            float decay = (float) Math.exp(cg[last + i]);
+            float decay = ecg[last + i];
             int r = so + i * d;
             for (int j = 0; j < d; j++) s0[r + j] *= decay;
-            for (int sIdx = 0; sIdx < c; sIdx++) {
-                float ke = kn[sIdx * d + i] * (float) Math.exp(cg[last + i] - cg[sIdx * d + i]);
-                for (int j = 0; j < d; j++) s0[r + j] += ke * u[sIdx * d + j];
-            }
+            for (int sIdx = 0; sIdx < c; sIdx++) axpy(cg[sIdx * d + i], u, sIdx * d, s0, r, d);
         }
     }
 }
