@@ -94,10 +94,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
         CpuTensor g = CpuTensor.cast(gate), u = CpuTensor.cast(up), o = CpuTensor.cast(out);
-        int n = g.rows() * g.cols();
-        for (int i = 0; i < n; i++) {
-            o.data()[o.offset() + i] = Norms.silu(g.data()[g.offset() + i]) * u.data()[u.offset() + i];
-        }
+        Activations.swiglu(g.data(), g.offset(), u.data(), u.offset(), o.data(), o.offset(), g.rows() * g.cols());
     }
 
     @Override

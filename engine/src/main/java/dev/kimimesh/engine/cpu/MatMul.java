@@ -37,6 +37,15 @@ final class MatMul {
     private MatMul() {}
 
     static void matmul(CpuTensor x, CpuWeight w, CpuTensor out) {
+        matmul(x, w, out, true);
+    }
+
+    /** The same product on the calling thread only (for callers that already run one task per core). */
+    static void serial(CpuTensor x, CpuWeight w, CpuTensor out) {
+        matmul(x, w, out, false);
+    }
+
+    private static void matmul(CpuTensor x, CpuWeight w, CpuTensor out, boolean parallel) {
         int t = x.rows(), k = x.cols(), n = w.rows();
         if (w.cols() != k) throw new IllegalArgumentException("matmul: x has " + k + " columns, " + w + " expects " + w.cols());
         if (out.rows() != t || out.cols() != n) {
@@ -44,10 +53,14 @@ final class MatMul {
         }
         if (t == 0 || n == 0) return;
         if (w.dtype() != DType.BF16) {
-            generic(x, w, out);
+            generic(x, w, out, parallel);
             return;
         }
         float[] xs = split(x);
+        if (!parallel) {
+            bf16Rows(xs, t, k, w, out, 0, n);
+            return;
+        }
         int groups = (n + 3) / 4;
         long groupBytes = 4L * k * 2 * Math.max(1, t / 4);
         int grain = (int) Math.max(1, TASK_BYTES / Math.max(1, groupBytes));
@@ -237,9 +250,9 @@ final class MatMul {
     }
 
     /** f32 and f16 weights (not what the real checkpoint stores): one row and token at a time. */
-    private static void generic(CpuTensor x, CpuWeight w, CpuTensor out) {
+    private static void generic(CpuTensor x, CpuWeight w, CpuTensor out, boolean parallel) {
         int t = x.rows(), k = x.cols(), n = w.rows();
-        int grain = (int) Math.max(1, TASK_BYTES / Math.max(1, (long) k * w.dtype().bytes() * t));
+        int grain = parallel ? (int) Math.max(1, TASK_BYTES / Math.max(1, (long) k * w.dtype().bytes() * t)) : n;
         Parallel.range(n, grain, (from, to) -> {
             for (int r = from; r < to; r++) {
                 for (int tok = 0; tok < t; tok++) out.data()[out.at(tok, r)] = dot(x, tok, w, r);
