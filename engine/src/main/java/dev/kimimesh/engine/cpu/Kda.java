@@ -21,7 +21,7 @@ final class Kda {
 
     /** Per-thread buffers of one (segment, head) pair, sized for head dim d. */
     private static final class Scratch {
-        final float[] qn, kn, cg, ecg, lmat, mmat, u, tmp, kv;
+        final float[] qn, kn, cg, ecg, lmat, mmat, u, tmp, kv, ke, qe, ks, os, ket;
 
         Scratch(int d) {
             qn = new float[CHUNK * d];
@@ -33,6 +33,11 @@ final class Kda {
             u = new float[CHUNK * d];
             tmp = new float[d];
             kv = new float[d];
+            ke = new float[CHUNK * d];
+            qe = new float[CHUNK * d];
+            ks = new float[CHUNK * d];
+            os = new float[CHUNK * d];
+            ket = new float[d * CHUNK];
         }
     }
 
@@ -77,11 +82,46 @@ final class Kda {
         }
     }
 
-    /** dst[0..n) = exp(src[0..n)). */
+    /**
+     * Decay factors below this are taken as 0. Strongly decaying channels would otherwise fill the products with
+     * subnormal floats, which the CPU handles in microcode at a hundred times the cost; a factor this small changes
+     * no result by more than 1e-20 of itself.
+     */
+    static final float TINY = 1e-20f;
+
+    /** e^x, or 0 where that is below {@link #TINY}. */
+    static FloatVector decay(FloatVector x) {
+        FloatVector e = x.lanewise(VectorOperators.EXP);
+        return e.blend(0f, e.lt(TINY));
+    }
+
+    static float decay(float x) {
+        float e = (float) Math.exp(x);
+        return e < TINY ? 0f : e;
+    }
+
+    /** State entries below this are taken as 0 when decayed, for the same reason as {@link #TINY}. */
+    static final float TINY_STATE = 1e-30f;
+
+    /** s[r..r+n) *= a, flushing what falls below {@link #TINY_STATE} to 0. */
+    private static void scaleRow(float[] s, int r, float a, int n) {
+        FloatVector av = FloatVector.broadcast(F, a);
+        int j = 0;
+        for (; j + L <= n; j += L) {
+            FloatVector v = FloatVector.fromArray(F, s, r + j).mul(av);
+            v.blend(0f, v.abs().lt(TINY_STATE)).intoArray(s, r + j);
+        }
+        for (; j < n; j++) {
+            float v = s[r + j] * a;
+            s[r + j] = Math.abs(v) < TINY_STATE ? 0f : v;
+        }
+    }
+
+    /** dst[0..n) = decay(src[0..n)). */
     private static void exp(float[] src, int so, float[] dst, int dO, int n) {
         int i = 0;
-        for (; i + L <= n; i += L) FloatVector.fromArray(F, src, so + i).lanewise(VectorOperators.EXP).intoArray(dst, dO + i);
-        for (; i < n; i++) dst[dO + i] = (float) Math.exp(src[so + i]);
+        for (; i + L <= n; i += L) decay(FloatVector.fromArray(F, src, so + i)).intoArray(dst, dO + i);
+        for (; i < n; i++) dst[dO + i] = decay(src[so + i]);
     }
 
     /** y[yo..yo+n) += a * x[xo..xo+n). */
@@ -109,11 +149,13 @@ final class Kda {
             FloatVector av = FloatVector.broadcast(F, ai), kvv = FloatVector.broadcast(F, ki);
             for (; j + L <= d; j += L) {
                 FloatVector sv = FloatVector.fromArray(F, s, r + j).mul(av);
+                sv = sv.blend(0f, sv.abs().lt(TINY_STATE));
                 sv.intoArray(s, r + j);
                 sv.fma(kvv, FloatVector.fromArray(F, kv, j)).intoArray(kv, j);
             }
             for (; j < d; j++) {
                 s[r + j] *= ai;
+                if (Math.abs(s[r + j]) < TINY_STATE) s[r + j] = 0f;
                 kv[j] += ki * s[r + j];
             }
         }
@@ -160,15 +202,14 @@ final class Kda {
                 int sOff = sIdx * d, i = 0;
                 FloatVector l = FloatVector.zero(F), m = l;
                 for (; i + L <= d; i += L) {
-                    FloatVector e = FloatVector.fromArray(F, cg, to + i).sub(FloatVector.fromArray(F, cg, sOff + i))
-                            .lanewise(VectorOperators.EXP);
+                    FloatVector e = decay(FloatVector.fromArray(F, cg, to + i).sub(FloatVector.fromArray(F, cg, sOff + i)));
                     FloatVector ke = FloatVector.fromArray(F, kn, sOff + i).mul(e);
                     l = FloatVector.fromArray(F, kn, to + i).fma(ke, l);
                     m = FloatVector.fromArray(F, qn, to + i).fma(ke, m);
                 }
                 float ls = l.reduceLanes(VectorOperators.ADD), ms = m.reduceLanes(VectorOperators.ADD);
                 for (; i < d; i++) {
-                    float ke = kn[sOff + i] * (float) Math.exp(cg[to + i] - cg[sOff + i]);
+                    float ke = kn[sOff + i] * decay(cg[to + i] - cg[sOff + i]);
                     ls += kn[to + i] * ke;
                     ms += qn[to + i] * ke;
                 }
@@ -176,23 +217,29 @@ final class Kda {
                 mmat[t * c + sIdx] = ms;
             }
         }
+        // rows of e^{G_t} k_t and e^{G_t} q_t, then their products with S0 as two small matrix products
+        float[] ke = sc.ke, qe = sc.qe, ks = sc.ks, os = sc.os, ket = sc.ket;
+        for (int i = 0; i < c * d; i++) {
+            ke[i] = kn[i] * ecg[i];
+            qe[i] = qn[i] * ecg[i];
+        }
+        java.util.Arrays.fill(ks, 0, c * d, 0f);
+        java.util.Arrays.fill(os, 0, c * d, 0f);
+        Gemm.multiplyAdd(ke, 0, d, s0, so, d, ks, 0, d, c, d, d);
+        Gemm.multiplyAdd(qe, 0, d, s0, so, d, os, 0, d, c, d, d);
+        // u_t = b_t (v_t - S0^T (e^{G_t} k_t) - sum_{s<t} L[t,s] u_s): sequential in t
         for (int t = 0; t < c; t++) {
-            // tmp = S0^T (e^{G_t} k_t)
-            java.util.Arrays.fill(tmp, 0, d, 0f);
-            for (int i = 0; i < d; i++) axpy(kn[t * d + i] * ecg[t * d + i], s0, so + i * d, tmp, 0, d);
             int vo = v.at(row0 + t, h * d);
-            for (int j = 0; j < d; j++) tmp[j] = v.data()[vo + j] - tmp[j];
+            for (int j = 0; j < d; j++) tmp[j] = v.data()[vo + j] - ks[t * d + j];
             for (int sIdx = 0; sIdx < t; sIdx++) axpy(-lmat[t * c + sIdx], u, sIdx * d, tmp, 0, d);
             float b = beta.data()[beta.at(row0 + t, h)];
             for (int j = 0; j < d; j++) u[t * d + j] = b * tmp[j];
         }
-        for (int t = 0; t < c; t++) {
-            java.util.Arrays.fill(tmp, 0, d, 0f);
-            for (int i = 0; i < d; i++) axpy(qn[t * d + i] * ecg[t * d + i], s0, so + i * d, tmp, 0, d);
-            for (int sIdx = 0; sIdx <= t; sIdx++) axpy(mmat[t * c + sIdx], u, sIdx * d, tmp, 0, d);
-            System.arraycopy(tmp, 0, out.data(), out.at(row0 + t, h * d), d);
-        }
-        // ke[s][i] = k_s[i] e^{G_c[i] - G_s[i]}, reusing cg as its buffer once the last row is saved
+        // o = S0^T (e^{G_t} q_t) + sum_{s<=t} M[t,s] u_s, M zero above the diagonal
+        for (int t = 0; t < c; t++) java.util.Arrays.fill(mmat, t * c + t + 1, (t + 1) * c, 0f);
+        Gemm.multiplyAdd(mmat, 0, c, u, 0, d, os, 0, d, c, d, c);
+        for (int t = 0; t < c; t++) System.arraycopy(os, t * d, out.data(), out.at(row0 + t, h * d), d);
+        // S' = Diag(e^{G_c}) S0 + KE^T U with KE[s][i] = k_s[i] e^{G_c[i] - G_s[i]}
         int last = (c - 1) * d;
         System.arraycopy(cg, last, tmp, 0, d);
         for (int sIdx = 0; sIdx < c; sIdx++) {
@@ -200,13 +247,9 @@ final class Kda {
         }
         exp(cg, 0, cg, 0, c * d);
         for (int sIdx = 0; sIdx < c; sIdx++) {
-            for (int i = 0; i < d; i++) cg[sIdx * d + i] *= kn[sIdx * d + i];
+            for (int i = 0; i < d; i++) ket[i * c + sIdx] = cg[sIdx * d + i] * kn[sIdx * d + i];
         }
-        for (int i = 0; i < d; i++) {
-            float decay = ecg[last + i];
-            int r = so + i * d;
-            for (int j = 0; j < d; j++) s0[r + j] *= decay;
-            for (int sIdx = 0; sIdx < c; sIdx++) axpy(cg[sIdx * d + i], u, sIdx * d, s0, r, d);
-        }
+        for (int i = 0; i < d; i++) scaleRow(s0, so + i * d, ecg[last + i], d);
+        Gemm.multiplyAdd(ket, 0, c, u, 0, d, s0, so, d, d, d, c);
     }
 }
