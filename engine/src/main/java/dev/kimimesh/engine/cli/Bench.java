@@ -77,7 +77,7 @@ public final class Bench implements Verb {
                 if (seg.isMapped()) seg.load();
             }
             System.out.printf("weights paged in: %.1f s%n", (System.nanoTime() - t0) / 1e9);
-            gen.run(m, 1, Math.min(prompt, 64), 4, 99); // JIT warm-up, not reported
+            gen.run(m, 1, prompt, 8, 99); // JIT warm-up (a whole prefill: C2 must have compiled every kernel), not reported
             if (profile != null) profile.reset();
 
             System.out.println();

@@ -101,7 +101,8 @@ public final class CpuBackend implements Backend {
     public void sigmoid(Tensor x, Tensor out) {
         CpuTensor a = CpuTensor.cast(x), o = CpuTensor.cast(out);
         int n = a.rows() * a.cols();
-        for (int i = 0; i < n; i++) o.data()[o.offset() + i] = Norms.sigmoid(a.data()[a.offset() + i]);
+        if (o.data() != a.data() || o.offset() != a.offset()) System.arraycopy(a.data(), a.offset(), o.data(), o.offset(), n);
+        Activations.sigmoid(o.data(), o.offset(), n);
     }
 
     @Override
@@ -127,12 +128,14 @@ public final class CpuBackend implements Backend {
         CpuTensor fi = CpuTensor.cast(f), go = CpuTensor.cast(g);
         float[] a = CpuWeight.cast(aLog).floats(), dt = CpuWeight.cast(dtBias).floats();
         int cols = fi.cols();
-        for (int r = 0; r < fi.rows(); r++) {
-            for (int c = 0; c < cols; c++) {
-                float z = fi.data()[fi.at(r, c)] + dt[c];
-                go.data()[go.at(r, c)] = (float) (-Math.exp(a[c / headDim]) * Norms.softplus(z));
+        Parallel.range(fi.rows(), Math.max(1, 8192 / Math.max(1, cols)), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                for (int h = 0; h * headDim < cols; h++) {
+                    Activations.kdaDecay(fi.data(), fi.at(r, h * headDim), dt, h * headDim, (float) Math.exp(a[h]),
+                            go.data(), go.at(r, h * headDim), Math.min(headDim, cols - h * headDim));
+                }
             }
-        }
+        });
     }
 
     @Override

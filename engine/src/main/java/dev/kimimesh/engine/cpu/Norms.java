@@ -13,6 +13,7 @@ final class Norms {
         float[] ga = gate == null ? null : gate.data();
         int groups = cols / g;
         Parallel.range(x.rows(), 16, (from, to) -> {
+            float[] sg = ga == null ? null : new float[g];
             for (int r = from; r < to; r++) {
                 for (int h = 0; h < groups; h++) {
                     int xo = x.at(r, h * g), oo = out.at(r, h * g);
@@ -23,7 +24,9 @@ final class Norms {
                         for (int i = 0; i < g; i++) oa[oo + i] = wf[i] * (xa[xo + i] * inv);
                     } else {
                         int go = gate.at(r, h * g);
-                        for (int i = 0; i < g; i++) oa[oo + i] = wf[i] * (xa[xo + i] * inv) * sigmoid(ga[go + i]);
+                        System.arraycopy(ga, go, sg, 0, g);
+                        Activations.sigmoid(sg, 0, g);
+                        for (int i = 0; i < g; i++) oa[oo + i] = wf[i] * (xa[xo + i] * inv) * sg[i];
                     }
                 }
             }
