@@ -15,7 +15,8 @@ import java.util.SplittableRandom;
  */
 public final class GenerationRun implements ModelOptions.Observer {
     /** Timings and the mean number of distinct experts per layer per decode step. */
-    public record Result(int batch, int prompt, int steps, double prefillSeconds, double decodeSeconds, double[] expertsTouched) {
+    public record Result(int batch, int prompt, int steps, double prefillSeconds, double decodeSeconds,
+                         double prefillCpuSeconds, double decodeCpuSeconds, double[] expertsTouched) {
         public double prefillTokensPerSecond() {
             return batch * (double) prompt / prefillSeconds;
         }
@@ -62,12 +63,12 @@ public final class GenerationRun implements ModelOptions.Observer {
             lengths[s] = prompt;
             last[s] = (s + 1) * prompt - 1;
         }
-        long t0 = System.nanoTime();
+        long c0 = cpu(), t0 = System.nanoTime();
         Tensor x = m.embed(ids);
         m.forward(x, lengths, states);
         int[] next = argmax(be, m.logits(x, last), vocab);
         be.release(x);
-        double prefill = (System.nanoTime() - t0) / 1e9;
+        double prefill = (System.nanoTime() - t0) / 1e9, prefillCpu = (cpu() - c0) / 1e9;
         afterPrefill.run();
 
         int[] ones = new int[batch], rows = new int[batch];
@@ -76,7 +77,7 @@ public final class GenerationRun implements ModelOptions.Observer {
             rows[s] = s;
         }
         java.util.Arrays.fill(touchedSum, 0);
-        long t1 = System.nanoTime();
+        long c1 = cpu(), t1 = System.nanoTime();
         for (int step = 0; step < steps; step++) {
             for (BitSet b : touched) b.clear();
             recording = true;
@@ -87,11 +88,19 @@ public final class GenerationRun implements ModelOptions.Observer {
             recording = false;
             for (int l = 0; l < touched.length; l++) touchedSum[l] += touched[l].cardinality();
         }
-        double decode = (System.nanoTime() - t1) / 1e9;
+        double decode = (System.nanoTime() - t1) / 1e9, decodeCpu = (cpu() - c1) / 1e9;
         double[] mean = new double[touched.length];
         for (int l = 0; l < mean.length; l++) mean[l] = steps == 0 ? 0 : touchedSum[l] / steps;
         for (SequenceState s : states) s.release();
-        return new Result(batch, prompt, steps, prefill, decode, mean);
+        return new Result(batch, prompt, steps, prefill, decode, prefillCpu, decodeCpu, mean);
+    }
+
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+
+    /** CPU time of the whole process: on a shared machine, what the run cost whatever the neighbours did. */
+    private static long cpu() {
+        return OS.getProcessCpuTime();
     }
 
     private static int[] argmax(Backend be, Tensor logits, int vocab) {

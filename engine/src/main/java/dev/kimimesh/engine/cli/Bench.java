@@ -99,20 +99,24 @@ public final class Bench implements Verb {
             bw = Math.max(bw, bw2);
             peak = Math.max(peak, peak2);
             System.out.println();
-            System.out.println("| phase | batch | tokens | seconds | tok/s | floor tok/s | ratio | floor basis |");
-            System.out.println("|---|---|---|---|---|---|---|---|");
+            System.out.println("| phase | batch | tokens | seconds | tok/s | floor tok/s | ratio | cpu s | tok/s per " + threads
+                    + " cpu-s | ratio (cpu) | floor basis |");
+            System.out.println("|---|---|---|---|---|---|---|---|---|---|---|");
             for (GenerationRun.Result r : results) {
                 int b = r.batch();
                 double flops = b * (prompt * (traffic.tokenMatmulFlops()) + traffic.promptAttentionFlops(prompt) + traffic.headFlops());
                 double prefillFloor = b * (double) prompt / (flops / peak);
-                System.out.printf("| prefill | %d | %d | %.2f | %.1f | %.1f | %.2f | %.2f GFLOP/token at %.0f GFLOP/s |%n",
+                double pc = b * (double) prompt / (r.prefillCpuSeconds() / threads);
+                System.out.printf("| prefill | %d | %d | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2f GFLOP/token at %.0f GFLOP/s |%n",
                         b, b * prompt, r.prefillSeconds(), r.prefillTokensPerSecond(), prefillFloor,
-                        r.prefillTokensPerSecond() / prefillFloor, flops / (b * prompt) / 1e9, peak / 1e9);
+                        r.prefillTokensPerSecond() / prefillFloor, r.prefillCpuSeconds(), pc, pc / prefillFloor,
+                        flops / (b * prompt) / 1e9, peak / 1e9);
                 double bytes = traffic.stepBytes(b, r.expertsTouched());
                 double decodeFloor = b / (bytes / bw);
-                System.out.printf("| decode | %d | %d | %.2f | %.2f | %.2f | %.2f | %.3f GB/step at %.1f GB/s |%n",
+                double dc = b * (double) steps / (r.decodeCpuSeconds() / threads);
+                System.out.printf("| decode | %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f | %.3f GB/step at %.1f GB/s |%n",
                         b, b * steps, r.decodeSeconds(), r.decodeTokensPerSecond(), decodeFloor,
-                        r.decodeTokensPerSecond() / decodeFloor, bytes / 1e9, bw / 1e9);
+                        r.decodeTokensPerSecond() / decodeFloor, r.decodeCpuSeconds(), dc, dc / decodeFloor, bytes / 1e9, bw / 1e9);
             }
         }
         return 0;
