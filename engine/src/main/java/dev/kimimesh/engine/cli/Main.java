@@ -12,6 +12,7 @@ public final class Main {
         Map<String, Verb> verbs = new LinkedHashMap<>();
         for (Verb v : List.<Verb>of(
                 // one line per verb; keep the list sorted by workflow, not alphabetically
+                new VerifyVerb()
         )) {
             verbs.put(v.name(), v);
         }
