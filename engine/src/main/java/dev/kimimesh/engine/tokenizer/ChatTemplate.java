@@ -203,11 +203,19 @@ public final class ChatTemplate {
                 .filter(e -> e.getSeverity() == TemplateError.ErrorType.FATAL).toList();
         if (!fatal.isEmpty()) {
             String why = fatal.stream()
-                    .map(e -> "line " + e.getLineno() + ": " + e.getMessage())
+                    .map(e -> "line " + e.getLineno() + ": " + describe(e))
                     .collect(Collectors.joining("; "));
             throw new TokenizerException("chat template " + origin + " failed to render: " + why);
         }
         return result.getOutput();
+    }
+
+    /** The template's own message when it called raise_exception, else Jinjava's. */
+    private static String describe(TemplateError e) {
+        for (Throwable c = e.getException(); c != null; c = c.getCause()) {
+            if (c instanceof TemplateRaisedException r) return "raise_exception: " + r.getMessage();
+        }
+        return e.getMessage();
     }
 
     /** {@code raise_exception(msg)} of transformers' template globals. */
