@@ -22,6 +22,7 @@ final class SpecialTokens {
     private final BitSet hfSpecial; // index = id - firstId
     private final int bos, eos, pad, unk;
     private final Node trie = new Node();
+    private final BitSet firstChars = new BitSet(128);
 
     SpecialTokens(int firstId, String[] names, BitSet hfSpecial, int bos, int eos, int pad, int unk) {
         this.firstId = firstId;
@@ -34,6 +35,7 @@ final class SpecialTokens {
         Map<String, Integer> byName = new HashMap<>();
         for (int i = 0; i < names.length; i++) {
             byName.put(names[i], firstId + i);
+            firstChars.set(names[i].charAt(0));
             Node node = trie;
             for (int k = 0; k < names[i].length(); k++) {
                 node = node.children.computeIfAbsent(names[i].charAt(k), c -> new Node());
@@ -120,7 +122,7 @@ final class SpecialTokens {
 
     /** Chars that can start a special literal, so that the scan skips everything else cheaply. */
     boolean canStart(char c) {
-        return trie.children.containsKey(c);
+        return firstChars.get(c);
     }
 
     private static final class Node {
