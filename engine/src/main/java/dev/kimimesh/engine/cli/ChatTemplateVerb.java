@@ -22,8 +22,7 @@ public final class ChatTemplateVerb implements Verb {
 
     @Override
     public String usage() {
-        return "<model-dir> <messages.json> [--as-original]  rendered prompt, then its ids; the json is [messages] or "
-                + "{messages, tools, add_generation_prompt}; --as-original: literals typed in content become control ids";
+        return "<model-dir> <messages.json> [--as-original]  rendered chat prompt, then its ids (docs/tokenizer.md)";
     }
 
     @Override

@@ -18,7 +18,7 @@ public final class TokenizeVerb implements Verb {
 
     @Override
     public String usage() {
-        return "<model-dir> <text|-> [--no-special]  ids of a text ('-' reads stdin); --no-special: literals stay text";
+        return "<model-dir> <text|-> [--no-special]  token ids of a text ('-': stdin)";
     }
 
     @Override
