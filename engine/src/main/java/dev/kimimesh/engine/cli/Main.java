@@ -13,6 +13,8 @@ public final class Main {
         for (Verb v : List.<Verb>of(
                 // one line per verb; keep the list sorted by workflow, not alphabetically
                 new DescribeVerb(),
+                new TokenizeVerb(),
+                new ChatTemplateVerb(),
                 new GenerateVerb()
         )) {
             verbs.put(v.name(), v);
