@@ -81,7 +81,7 @@ public final class Cublas implements AutoCloseable {
         // row-major C = A op(B) is column-major C^T = op(B)^T A^T: swap the operands and the m/n roles
         try {
             check((int) GEMM_EX.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, a, aType, lda,
-                    accumulate ? one : zero, c, R_32F, ldc, COMPUTE_32F, GEMM_DEFAULT),
+                    (MemorySegment) (accumulate ? one : zero), c, R_32F, ldc, COMPUTE_32F, GEMM_DEFAULT),
                     "cublasGemmEx(" + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmEx", t);
@@ -93,7 +93,7 @@ public final class Cublas implements AutoCloseable {
                                     long sb, boolean transB, long c, int ldc, long sc, int batch, boolean accumulate) {
         try {
             check((int) GEMM_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, sb, a,
-                    aType, lda, sa, accumulate ? one : zero, c, R_32F, ldc, sc, batch, COMPUTE_32F, GEMM_DEFAULT),
+                    aType, lda, sa, (MemorySegment) (accumulate ? one : zero), c, R_32F, ldc, sc, batch, COMPUTE_32F, GEMM_DEFAULT),
                     "cublasGemmStridedBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmStridedBatchedEx", t);
