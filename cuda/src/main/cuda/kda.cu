@@ -167,48 +167,84 @@ extern "C" __global__ void kda_chunk_prep(const float* qn, const float* kn, cons
 }
 
 // The state-carrying pass: chunks of one segment in order. grid (heads, segments, d/32), block 256; the block holds a
-// [d, 32] column tile of S in shared memory. Per chunk: u = u0 - W S; o = Qg S + M u; S = decay * S + Kd^T u.
+// [d, 32] column tile of S in shared memory and stages each chunk's W | Qg | Kd | M | decay there (dynamic shared
+// memory). Per chunk: u = u0 - W S; o = Qg S + M u; S = decay * S + Kd^T u. Each thread owns one column and 8 rows
+// (t = warp + 8m), or d/8 rows of S, in registers.
 extern "C" __global__ void kda_chunk_scan(const float* ws, const long long* states, const int* segChunk0, const int* segChunks,
                                           const int* chunkRow, const int* chunkLen, float* out, int heads, int d) {
-    __shared__ float S[MAXD][32];
-    __shared__ float U[CH][33];
+    extern __shared__ float4 sm4[];
+    float* sm = reinterpret_cast<float*>(sm4);
+    const int stage = 3 * CH * d + CH * CH + d;   // W | QG | KD | M | DEC
+    float* W = sm;
+    float* QG = W + CH * d;
+    float* KD = QG + CH * d;
+    float* M = KD + CH * d;
+    float* DEC = M + CH * CH;
+    float* S = sm + ((stage + 3) & ~3);           // [d][32]
+    float* U = S + d * 32;                        // [CH][33]
     int h = blockIdx.x, s = blockIdx.y, j0 = blockIdx.z * 32;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     float* st = (float*)states[s] + (long)h * d * d;
-    for (int i = warp; i < d; i += 8) S[i][lane] = st[(long)i * d + j0 + lane];
-    __syncthreads();
+    for (int i = warp; i < d; i += 8) S[i * 32 + lane] = st[(long)i * d + j0 + lane];
     long wsz = 4L * CH * d + CH * CH + d;
     int P = heads * d;
+    int rowsS = d / 8;
     int first = segChunk0[s], n = segChunks[s];
     for (int cc = 0; cc < n; cc++) {
         int ci = first + cc;
         int c = chunkLen[ci], row0 = chunkRow[ci];
         const float* base = ws + ((long)ci * heads + h) * wsz;
-        const float* U0 = base;
-        const float* W = base + (long)CH * d;
-        const float* QG = base + 2L * CH * d;
-        const float* KD = base + 3L * CH * d;
-        const float* M = base + 4L * CH * d;
-        const float* DEC = M + CH * CH;
-        for (int t = warp; t < c; t += 8) {
-            float acc = U0[t * d + j0 + lane];
-            for (int i = 0; i < d; i++) acc -= W[t * d + i] * S[i][lane];
-            U[t][lane] = acc;
-        }
+        const float4* src = reinterpret_cast<const float4*>(base + (long)CH * d);
+        for (int x = threadIdx.x; x < stage / 4; x += blockDim.x) sm4[x] = src[x];
         __syncthreads();
-        for (int t = warp; t < c; t += 8) {
-            float acc = 0.0f;
-            for (int i = 0; i < d; i++) acc += QG[t * d + i] * S[i][lane];
-            for (int s2 = 0; s2 <= t; s2++) acc += M[t * CH + s2] * U[s2][lane];
-            out[(long)(row0 + t) * P + (long)h * d + j0 + lane] = acc;
+        float acc[8];
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int t = warp + 8 * m;
+            acc[m] = t < c ? base[t * d + j0 + lane] : 0.0f;
         }
+        for (int i = 0; i < d; i++) {
+            float sv = S[i * 32 + lane];
+#pragma unroll
+            for (int m = 0; m < 8; m++) acc[m] -= W[(warp + 8 * m) * d + i] * sv;
+        }
+#pragma unroll
+        for (int m = 0; m < 8; m++) U[(warp + 8 * m) * 33 + lane] = acc[m];
         __syncthreads();
-        for (int i = warp; i < d; i += 8) {
-            float acc = DEC[i] * S[i][lane];
-            for (int s2 = 0; s2 < c; s2++) acc += KD[s2 * d + i] * U[s2][lane];
-            S[i][lane] = acc;
+#pragma unroll
+        for (int m = 0; m < 8; m++) acc[m] = 0.0f;
+        for (int i = 0; i < d; i++) {
+            float sv = S[i * 32 + lane];
+#pragma unroll
+            for (int m = 0; m < 8; m++) acc[m] += QG[(warp + 8 * m) * d + i] * sv;
+        }
+        for (int s2 = 0; s2 < c; s2++) {
+            float uv = U[s2 * 33 + lane];
+#pragma unroll
+            for (int m = 0; m < 8; m++) acc[m] += M[(warp + 8 * m) * CH + s2] * uv;
+        }
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int t = warp + 8 * m;
+            if (t < c) out[(long)(row0 + t) * P + (long)h * d + j0 + lane] = acc[m];
+        }
+        float sacc[MAXD / 8];
+#pragma unroll
+        for (int m = 0; m < MAXD / 8; m++) sacc[m] = 0.0f;
+        for (int s2 = 0; s2 < c; s2++) {
+            float uv = U[s2 * 33 + lane];
+#pragma unroll
+            for (int m = 0; m < MAXD / 8; m++) if (m < rowsS) sacc[m] += KD[s2 * d + warp + 8 * m] * uv;
+        }
+        __syncthreads(); // every read of the old S is done
+#pragma unroll
+        for (int m = 0; m < MAXD / 8; m++) {
+            if (m < rowsS) {
+                int i = warp + 8 * m;
+                S[i * 32 + lane] = DEC[i] * S[i * 32 + lane] + sacc[m];
+            }
         }
         __syncthreads();
     }
-    for (int i = warp; i < d; i += 8) st[(long)i * d + j0 + lane] = S[i][lane];
+    for (int i = warp; i < d; i += 8) st[(long)i * d + j0 + lane] = S[i * 32 + lane];
 }

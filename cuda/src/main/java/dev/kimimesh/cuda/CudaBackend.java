@@ -33,7 +33,6 @@ public final class CudaBackend implements Backend {
 
     final CudaDevice dev;
     private final List<Long> weightMemory = new ArrayList<>();
-    private boolean prepSharedSet;
 
     public CudaBackend() {
         this(Integer.getInteger("kimimesh.cuda.device", 0));
@@ -73,6 +72,12 @@ public final class CudaBackend implements Backend {
     public Tensor upload(float[] data, int rows, int cols) {
         if (data.length != (long) rows * cols) throw new IllegalArgumentException("upload: " + data.length + " values for " + rows + "x" + cols);
         CudaTensor t = uninitialised(rows, cols);
+        if (CudaDevice.small(4L * data.length)) {
+            MemorySegment s = dev.stage(4L * data.length);
+            MemorySegment.copy(data, 0, s, ValueLayout.JAVA_FLOAT, 0, data.length);
+            Driver.copyHtoD(t.ptr(), s, 4L * data.length, dev.stream);
+            return t;
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(Math.max(4, 4L * data.length), 16);
             MemorySegment.copy(data, 0, s, ValueLayout.JAVA_FLOAT, 0, data.length);
@@ -321,13 +326,12 @@ public final class CudaBackend implements Backend {
                 heads, headDim, seg, states, form, CudaTensor.cast(out));
     }
 
-    /** Raises the chunk-prep kernel's dynamic shared memory limit once. */
-    void prepShared(int bytes) {
-        if (!prepSharedSet) {
-            Driver.setMaxDynamicShared(dev.kda.function("kda_chunk_prep"), 200 * 1024);
-            prepSharedSet = true;
-        }
-        if (bytes > 200 * 1024) throw new IllegalArgumentException("KDA head dim too large for the chunk kernel");
+    private final java.util.Set<String> sharedRaised = new java.util.HashSet<>();
+
+    /** Raises a KDA kernel's dynamic shared memory limit once (Hopper allows up to 227 KiB per block). */
+    void kdaShared(String kernel, int bytes) {
+        if (bytes > 227 * 1024) throw new IllegalArgumentException("KDA head dim too large for " + kernel);
+        if (bytes > 48 * 1024 && sharedRaised.add(kernel)) Driver.setMaxDynamicShared(dev.kda.function(kernel), 227 * 1024);
     }
 
     // ---- MLA ----

@@ -18,6 +18,10 @@ final class CudaDevice implements AutoCloseable {
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
     final KernelModule elementwise, norms, conv, gemv, kda, mla, moe;
+    private static final long STAGING = 8L << 20;
+    /** Pinned ring for small uploads (segment tables, ids, routing): pageable copies would stall the stream. */
+    private MemorySegment staging;
+    private long stagingPos;
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
 
     CudaDevice(int ordinal) {
@@ -54,10 +58,36 @@ final class CudaDevice implements AutoCloseable {
         Driver.streamSynchronize(stream);
     }
 
+    /**
+     * A slice of the pinned staging ring for a copy queued now. When the ring wraps, the stream is synchronised first,
+     * so no queued copy still reads the region handed out again.
+     */
+    synchronized MemorySegment stage(long bytes) {
+        if (staging == null) staging = Driver.memAllocHost(STAGING);
+        long b = (bytes + 15) & ~15L;
+        if (stagingPos + b > STAGING) {
+            synchronize();
+            stagingPos = 0;
+        }
+        MemorySegment s = staging.asSlice(stagingPos, b);
+        stagingPos += b;
+        return s;
+    }
+
+    static boolean small(long bytes) {
+        return bytes <= STAGING / 4;
+    }
+
     /** A device copy of host ints, from the pool (release with {@link #free}). */
     DeviceBuffer ints(int[] values) {
         long bytes = Math.max(4, 4L * values.length);
         DeviceBuffer b = new DeviceBuffer(pool.allocate(bytes), bytes);
+        if (small(bytes)) {
+            MemorySegment s = stage(bytes);
+            MemorySegment.copy(values, 0, s, ValueLayout.JAVA_INT, 0, values.length);
+            Driver.copyHtoD(b.ptr, s, 4L * values.length, stream);
+            return b;
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(bytes, 16);
             MemorySegment.copy(values, 0, s, ValueLayout.JAVA_INT, 0, values.length);
@@ -69,6 +99,12 @@ final class CudaDevice implements AutoCloseable {
     DeviceBuffer longs(long[] values) {
         long bytes = Math.max(8, 8L * values.length);
         DeviceBuffer b = new DeviceBuffer(pool.allocate(bytes), bytes);
+        if (small(bytes)) {
+            MemorySegment s = stage(bytes);
+            MemorySegment.copy(values, 0, s, ValueLayout.JAVA_LONG, 0, values.length);
+            Driver.copyHtoD(b.ptr, s, 8L * values.length, stream);
+            return b;
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(bytes, 16);
             MemorySegment.copy(values, 0, s, ValueLayout.JAVA_LONG, 0, values.length);
@@ -80,6 +116,12 @@ final class CudaDevice implements AutoCloseable {
     DeviceBuffer floats(float[] values) {
         long bytes = Math.max(4, 4L * values.length);
         DeviceBuffer b = new DeviceBuffer(pool.allocate(bytes), bytes);
+        if (small(bytes)) {
+            MemorySegment s = stage(bytes);
+            MemorySegment.copy(values, 0, s, ValueLayout.JAVA_FLOAT, 0, values.length);
+            Driver.copyHtoD(b.ptr, s, 4L * values.length, stream);
+            return b;
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(bytes, 16);
             MemorySegment.copy(values, 0, s, ValueLayout.JAVA_FLOAT, 0, values.length);

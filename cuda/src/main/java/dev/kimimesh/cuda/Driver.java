@@ -68,6 +68,7 @@ public final class Driver {
         static final MethodHandle STREAM_DESTROY = fn("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle STREAM_SYNC = fn("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle MEM_ALLOC = fn("cuMemAlloc_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+        static final MethodHandle MEM_ALLOC_HOST = fn("cuMemAllocHost_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         static final MethodHandle MEM_FREE = fn("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         static final MethodHandle MEM_INFO = fn("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         static final MethodHandle HTOD = fn("cuMemcpyHtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
@@ -219,6 +220,17 @@ public final class Driver {
             return p.get(JAVA_LONG, 0);
         } catch (Throwable t) {
             throw wrap("cuMemAlloc", t);
+        }
+    }
+
+    /** Page-locked host memory (copies from it are truly asynchronous); lives until the process ends. */
+    public static MemorySegment memAllocHost(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) H.MEM_ALLOC_HOST.invokeExact(p, bytes), "cuMemAllocHost(" + bytes + " bytes)");
+            return p.get(ADDRESS, 0).reinterpret(bytes);
+        } catch (Throwable t) {
+            throw wrap("cuMemAllocHost", t);
         }
     }
 

@@ -80,10 +80,13 @@ final class KdaKernels {
             long wsz = 4L * CHUNK * d + (long) CHUNK * CHUNK + d;
             DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
             int shared = (3 * CHUNK * (d + 1) + CHUNK * CHUNK) * 4;
-            be.prepShared(shared);
+            be.kdaShared("kda_chunk_prep", shared);
+            int stage = 3 * CHUNK * d + CHUNK * CHUNK + d;
+            int scanShared = (((stage + 3) & ~3) + d * 32 + CHUNK * 33) * 4;
+            be.kdaShared("kda_chunk_scan", scanShared);
             dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
                     beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d);
-            dev.kda.launch("kda_chunk_scan", heads, sp.length, d / 32, 256, 0, dev.stream, ws.ptr, ds.ptr, dFirst.ptr, dCount.ptr,
+            dev.kda.launch("kda_chunk_scan", heads, sp.length, d / 32, 256, scanShared, dev.stream, ws.ptr, ds.ptr, dFirst.ptr, dCount.ptr,
                     dRow.ptr, dLen.ptr, out.ptr(), heads, d);
             for (DeviceBuffer b : new DeviceBuffer[] {dRow, dLen, ds, dFirst, dCount, ws}) dev.free(b);
         }
