@@ -12,7 +12,13 @@ public final class Main {
         Map<String, Verb> verbs = new LinkedHashMap<>();
         for (Verb v : List.<Verb>of(
                 // one line per verb; keep the list sorted by workflow, not alphabetically
-                new InitRandom(), new Bench()
+                new DescribeVerb(),
+                new TokenizeVerb(),
+                new ChatTemplateVerb(),
+                new GenerateVerb(),
+                new VerifyVerb(),
+                new InitRandom(),
+                new Bench()
         )) {
             verbs.put(v.name(), v);
         }

@@ -1,48 +1,49 @@
 package dev.kimimesh.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Element-wise activations over float arrays on vectors (the Vector API's exp, within an ulp of Math.exp). */
+/**
+ * Element-wise activations over float arrays on vectors (the Vector API's exp, the same bits in every JIT tier). The last
+ * partial vector runs masked, never as a scalar loop, so an element gets the same bits wherever it sits in a batch.
+ */
 final class Activations {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
 
     private Activations() {}
 
+    private static FloatVector sigmoid(FloatVector z) {
+        FloatVector one = FloatVector.broadcast(F, 1f);
+        return one.div(one.add(VecMath.exp(z.neg())));
+    }
+
     /** out[i] = silu(gate[i]) * up[i] for n elements; out may be gate. */
     static void swiglu(float[] gate, int go, float[] up, int uo, float[] out, int oo, int n) {
-        int i = 0;
-        FloatVector one = FloatVector.broadcast(F, 1f);
-        for (; i + L <= n; i += L) {
-            FloatVector g = FloatVector.fromArray(F, gate, go + i);
-            FloatVector sig = one.div(one.add(g.neg().lanewise(VectorOperators.EXP)));
-            g.mul(sig).mul(FloatVector.fromArray(F, up, uo + i)).intoArray(out, oo + i);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector g = FloatVector.fromArray(F, gate, go + i, m);
+            g.mul(sigmoid(g)).mul(FloatVector.fromArray(F, up, uo + i, m)).intoArray(out, oo + i, m);
         }
-        for (; i < n; i++) out[oo + i] = Norms.silu(gate[go + i]) * up[uo + i];
     }
 
     /** x[o..o+n) = silu(x) in place. */
     static void silu(float[] x, int o, int n) {
-        int i = 0;
-        FloatVector one = FloatVector.broadcast(F, 1f);
-        for (; i + L <= n; i += L) {
-            FloatVector z = FloatVector.fromArray(F, x, o + i);
-            z.mul(one.div(one.add(z.neg().lanewise(VectorOperators.EXP)))).intoArray(x, o + i);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector z = FloatVector.fromArray(F, x, o + i, m);
+            z.mul(sigmoid(z)).intoArray(x, o + i, m);
         }
-        for (; i < n; i++) x[o + i] = Norms.silu(x[o + i]);
     }
 
     /** x[o..o+n) = sigmoid(x) in place. */
     static void sigmoid(float[] x, int o, int n) {
-        int i = 0;
-        FloatVector one = FloatVector.broadcast(F, 1f);
-        for (; i + L <= n; i += L) {
-            FloatVector z = FloatVector.fromArray(F, x, o + i);
-            one.div(one.add(z.neg().lanewise(VectorOperators.EXP))).intoArray(x, o + i);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            sigmoid(FloatVector.fromArray(F, x, o + i, m)).intoArray(x, o + i, m);
         }
-        for (; i < n; i++) x[o + i] = Norms.sigmoid(x[o + i]);
     }
 
     /**
@@ -50,13 +51,12 @@ final class Activations {
      * torch's threshold.
      */
     static void kdaDecay(float[] f, int fo, float[] bias, int bo, float a, float[] g, int go, int n) {
-        int i = 0;
         FloatVector na = FloatVector.broadcast(F, -a);
-        for (; i + L <= n; i += L) {
-            FloatVector z = FloatVector.fromArray(F, f, fo + i).add(FloatVector.fromArray(F, bias, bo + i));
-            FloatVector sp = z.lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
-            sp.blend(z, z.compare(VectorOperators.GT, 20f)).mul(na).intoArray(g, go + i);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector z = FloatVector.fromArray(F, f, fo + i, m).add(FloatVector.fromArray(F, bias, bo + i, m));
+            FloatVector sp = VecMath.log1p(VecMath.exp(z));
+            sp.blend(z, z.compare(VectorOperators.GT, 20f)).mul(na).intoArray(g, go + i, m);
         }
-        for (; i < n; i++) g[go + i] = -a * Norms.softplus(f[fo + i] + bias[bo + i]);
     }
 }

@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The Kimi Delta Attention recurrence on the CPU, in both forms: token by token (decode) and chunkwise (prefill,
  * chunk 64, the WY/UT form). Work is split over (segment, head) pairs; the loops over a head's channels run on
- * vectors, exponentials included (the Vector API's exp, within an ulp of Math.exp).
+ * vectors, exponentials included (the Vector API's exp, the same bits in every JIT tier).
  */
 final class Kda {
     static final int CHUNK = 64;
@@ -91,7 +91,7 @@ final class Kda {
 
     /** e^x, or 0 where that is below {@link #TINY}. */
     static FloatVector decay(FloatVector x) {
-        FloatVector e = x.lanewise(VectorOperators.EXP);
+        FloatVector e = VecMath.exp(x);
         return e.blend(0f, e.lt(TINY));
     }
 
@@ -207,7 +207,7 @@ final class Kda {
                     l = FloatVector.fromArray(F, kn, to + i).fma(ke, l);
                     m = FloatVector.fromArray(F, qn, to + i).fma(ke, m);
                 }
-                float ls = l.reduceLanes(VectorOperators.ADD), ms = m.reduceLanes(VectorOperators.ADD);
+                float ls = Lanes.sum(l), ms = Lanes.sum(m);
                 for (; i < d; i++) {
                     float ke = kn[sOff + i] * decay(cg[to + i] - cg[sOff + i]);
                     ls += kn[to + i] * ke;

@@ -118,22 +118,26 @@ final class MatMul {
         MemorySegment seg = w.data();
         long wo = w.rowOffset(r);
         int half = (k - k % P) / 2, xo = tok * k;
-        FloatVector ae = FloatVector.zero(F), ao = ae;
+        FloatVector acc = FloatVector.zero(F);
         for (int i = 0; i < half; i += L) {
             IntVector v = IntVector.fromMemorySegment(I, seg, wo + 4L * i, LE);
-            ae = even(v).fma(FloatVector.fromArray(F, xs, xo + i), ae);
-            ao = odd(v).fma(FloatVector.fromArray(F, xs, xo + half + i), ao);
+            acc = even(v).fma(FloatVector.fromArray(F, xs, xo + i), acc);
+            acc = odd(v).fma(FloatVector.fromArray(F, xs, xo + half + i), acc);
         }
-        float s = ae.add(ao).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         return k % P == 0 ? s : s + tail(xs, xo, k, w, r);
     }
 
-    /** Four rows, one token: the decode shape, eight independent accumulator chains. */
+    /**
+     * Four rows, one token: the decode shape. Every kernel here accumulates a (row, token) pair the same way (one
+     * accumulator, even product then odd product per step, the same lane sum), so a token's result does not depend
+     * on which other tokens share its call.
+     */
     private static void dot4x1(float[] xs, int k, CpuWeight w, CpuTensor out, int r, int tok) {
         MemorySegment seg = w.data();
         long w0 = w.rowOffset(r), rb = w.rowOffset(1), w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
         int half = (k - k % P) / 2, xo = tok * k;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int i = 0; i < half; i += L) {
             FloatVector xe = FloatVector.fromArray(F, xs, xo + i), xd = FloatVector.fromArray(F, xs, xo + half + i);
             long o = 4L * i;
@@ -142,20 +146,20 @@ final class MatMul {
             IntVector v2 = IntVector.fromMemorySegment(I, seg, w2 + o, LE);
             IntVector v3 = IntVector.fromMemorySegment(I, seg, w3 + o, LE);
             a0 = even(v0).fma(xe, a0);
-            b0 = odd(v0).fma(xd, b0);
+            a0 = odd(v0).fma(xd, a0);
             a1 = even(v1).fma(xe, a1);
-            b1 = odd(v1).fma(xd, b1);
+            a1 = odd(v1).fma(xd, a1);
             a2 = even(v2).fma(xe, a2);
-            b2 = odd(v2).fma(xd, b2);
+            a2 = odd(v2).fma(xd, a2);
             a3 = even(v3).fma(xe, a3);
-            b3 = odd(v3).fma(xd, b3);
+            a3 = odd(v3).fma(xd, a3);
         }
         float[] o = out.data();
         int oo = out.at(tok, r);
-        o[oo] = a0.add(b0).reduceLanes(VectorOperators.ADD);
-        o[oo + 1] = a1.add(b1).reduceLanes(VectorOperators.ADD);
-        o[oo + 2] = a2.add(b2).reduceLanes(VectorOperators.ADD);
-        o[oo + 3] = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        o[oo] = Lanes.sum(a0);
+        o[oo + 1] = Lanes.sum(a1);
+        o[oo + 2] = Lanes.sum(a2);
+        o[oo + 3] = Lanes.sum(a3);
         if (k % P != 0) for (int rr = 0; rr < 4; rr++) o[oo + rr] += tail(xs, xo, k, w, r + rr);
     }
 
@@ -219,29 +223,29 @@ final class MatMul {
             a23 = e2.fma(x, a23);
             a33 = e3.fma(x, a33);
         }
-        // reduced here, not in a helper: passing vectors to a call that is not inlined boxes them every iteration
+        // no helper taking the 16 vectors: a call that is not inlined boxes its vector arguments (8x slower)
         float[] o = out.data();
         int n = out.cols();
         int oo = out.at(tok, r);
-        o[oo] = a00.reduceLanes(VectorOperators.ADD);
-        o[oo + 1] = a10.reduceLanes(VectorOperators.ADD);
-        o[oo + 2] = a20.reduceLanes(VectorOperators.ADD);
-        o[oo + 3] = a30.reduceLanes(VectorOperators.ADD);
+        o[oo] = Lanes.sum(a00);
+        o[oo + 1] = Lanes.sum(a10);
+        o[oo + 2] = Lanes.sum(a20);
+        o[oo + 3] = Lanes.sum(a30);
         oo += n;
-        o[oo] = a01.reduceLanes(VectorOperators.ADD);
-        o[oo + 1] = a11.reduceLanes(VectorOperators.ADD);
-        o[oo + 2] = a21.reduceLanes(VectorOperators.ADD);
-        o[oo + 3] = a31.reduceLanes(VectorOperators.ADD);
+        o[oo] = Lanes.sum(a01);
+        o[oo + 1] = Lanes.sum(a11);
+        o[oo + 2] = Lanes.sum(a21);
+        o[oo + 3] = Lanes.sum(a31);
         oo += n;
-        o[oo] = a02.reduceLanes(VectorOperators.ADD);
-        o[oo + 1] = a12.reduceLanes(VectorOperators.ADD);
-        o[oo + 2] = a22.reduceLanes(VectorOperators.ADD);
-        o[oo + 3] = a32.reduceLanes(VectorOperators.ADD);
+        o[oo] = Lanes.sum(a02);
+        o[oo + 1] = Lanes.sum(a12);
+        o[oo + 2] = Lanes.sum(a22);
+        o[oo + 3] = Lanes.sum(a32);
         oo += n;
-        o[oo] = a03.reduceLanes(VectorOperators.ADD);
-        o[oo + 1] = a13.reduceLanes(VectorOperators.ADD);
-        o[oo + 2] = a23.reduceLanes(VectorOperators.ADD);
-        o[oo + 3] = a33.reduceLanes(VectorOperators.ADD);
+        o[oo] = Lanes.sum(a03);
+        o[oo + 1] = Lanes.sum(a13);
+        o[oo + 2] = Lanes.sum(a23);
+        o[oo + 3] = Lanes.sum(a33);
         if (k % P != 0) {
             for (int j = 0; j < 4; j++) {
                 for (int rr = 0; rr < 4; rr++) o[out.at(tok + j, r + rr)] += tail(xs, (tok + j) * k, k, w, r + rr);
@@ -278,7 +282,7 @@ final class MatMul {
                 acc = wv.fma(FloatVector.fromArray(F, xa, xo + i), acc);
             }
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < k; i++) s += w.get((long) r * k + i) * xa[xo + i];
         return s;
     }

@@ -45,7 +45,7 @@ final class Mla {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (; i + L <= n; i += L) acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
@@ -62,11 +62,11 @@ final class Mla {
         FloatVector m = FloatVector.broadcast(F, max), acc = FloatVector.zero(F);
         int j = 0;
         for (; j + L <= n; j += L) {
-            FloatVector e = FloatVector.fromArray(F, p, j).sub(m).lanewise(VectorOperators.EXP);
+            FloatVector e = VecMath.exp(FloatVector.fromArray(F, p, j).sub(m));
             e.intoArray(p, j);
             acc = acc.add(e);
         }
-        double sum = acc.reduceLanes(VectorOperators.ADD);
+        double sum = Lanes.sum(acc);
         for (; j < n; j++) sum += p[j] = (float) Math.exp(p[j] - max);
         return sum;
     }
@@ -173,7 +173,7 @@ final class Mla {
             ae = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xs, i), ae);
             ao = v.and(0xffff0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xs, half + i), ao);
         }
-        return ae.add(ao).reduceLanes(VectorOperators.ADD);
+        return Lanes.sum(ae.add(ao));
     }
 
     private static void interleave(float[] split, float[] dst, int r) {

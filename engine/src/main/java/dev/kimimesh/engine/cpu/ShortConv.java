@@ -56,13 +56,12 @@ final class ShortConv {
         }
     }
 
-    /** acc[0..n) += w[wo..wo+n) * in[io..io+n), summing taps in order as the scalar loop did. */
+    /** acc[0..n) += w[wo..wo+n) * in[io..io+n); the tail masked, so a channel's bits do not depend on the split. */
     private static void tap(float[] w, int wo, float[] in, int io, float[] acc, int n) {
-        int c = 0;
-        for (; c + L <= n; c += L) {
-            FloatVector.fromArray(F, w, wo + c).fma(FloatVector.fromArray(F, in, io + c), FloatVector.fromArray(F, acc, c))
-                    .intoArray(acc, c);
+        for (int c = 0; c < n; c += L) {
+            var m = F.indexInRange(c, n);
+            FloatVector.fromArray(F, w, wo + c, m).fma(FloatVector.fromArray(F, in, io + c, m), FloatVector.fromArray(F, acc, c, m))
+                    .intoArray(acc, c, m);
         }
-        for (; c < n; c++) acc[c] += w[wo + c] * in[io + c];
     }
 }
