@@ -6,7 +6,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Element-wise activations over float arrays on vectors (the Vector API's exp, the same bits in every JIT tier). The last
+ * Element-wise activations over float arrays on vectors ({@link VecMath}'s exp: the same bits in every JIT tier). The last
  * partial vector runs masked, never as a scalar loop, so an element gets the same bits wherever it sits in a batch.
  */
 final class Activations {

@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The Kimi Delta Attention recurrence on the CPU, in both forms: token by token (decode) and chunkwise (prefill,
  * chunk 64, the WY/UT form). Work is split over (segment, head) pairs; the loops over a head's channels run on
- * vectors, exponentials included (the Vector API's exp, the same bits in every JIT tier).
+ * vectors, exponentials included ({@link VecMath}'s exp: the same bits in every JIT tier).
  */
 final class Kda {
     static final int CHUNK = 64;

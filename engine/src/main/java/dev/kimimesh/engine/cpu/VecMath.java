@@ -8,7 +8,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * exp and log1p on float vectors from adds, multiplies, fmas and bit operations only. The Vector API's own EXP is
  * a native library call once compiled but a Java loop over lanes before that, with other bits, so a result changed
- * with the JIT's mood; these give the same bits in every tier (about 2 ulp from the exact value).
+ * with the JIT tier; these give the same bits in every tier (about 2 ulp from the exact value).
  */
 final class VecMath {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
