@@ -41,7 +41,7 @@ final class MoeKernels {
         dev.moe.launch("moe_gate_up", (inter + 7) / 8, p, 1, 256, 0, dev.stream, x.ptr(), table.ptr(), info, active, start, pairRow,
                 act.ptr, h, inter);
         dev.moe.launch("moe_down", (h + 7) / 8, p, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start, down.ptr, h, inter);
-        dev.moe.launch("moe_combine", t, 1, 1, 256, 0, dev.stream, down.ptr, posOf, de, dw, out.ptr(), k, h);
+        dev.moe.launch("moe_combine", t, (h + 255) / 256, 1, 256, 0, dev.stream, down.ptr, posOf, de, dw, out.ptr(), k, h);
         dev.free(route);
         dev.free(meta);
         dev.free(act);
