@@ -33,7 +33,7 @@ pack)
   cp "$shared/fixtures/tiny/"*.json "$shared/fixtures/tiny/"*.safetensors "$b/fixtures/tiny/"
   cp -r "$shared/fixtures/tiny/goldens" "$b/fixtures/tiny/"
   cp "$shared/reference/bench-48b-shape-4layers.config.json" "$b/"
-  cp cuda/gpu-check.sh "$b/"
+  cp cuda/gpu-check.sh cuda/ncu-summary.py "$b/"
   du -sh "$b"
   ;;
 run)
@@ -61,7 +61,8 @@ run)
   fi
   echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$out/gpu.txt"
-  jopts=(--enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "$here/lib/*")
+  # KIMIMESH_JOPTS: extra JVM options, e.g. -Dkimimesh.cuda.gemm=bf16 for the bf16-compute mode
+  jopts=(${KIMIMESH_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "$here/lib/*")
   rc=0
   for p in "${parts[@]}"; do
     echo "===== $p"
@@ -70,6 +71,15 @@ run)
       goldens) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck goldens "$here/fixtures/tiny" 2>&1 | tee "$out/goldens.log" ;;
       bench) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck bench "$here/bench-48b-shape-4layers.config.json" \
                --work /tmp/kimi-bench-ckpt ${bench_opts[@]+"${bench_opts[@]}"} 2>&1 | tee "$out/bench.log" ;;
+      profile)
+        # one decode step's kernels under Nsight Compute (durations only), at batch 1 and 64, context 4096
+        ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+        for b in ${PROFILE_BATCHES:-1 64}; do
+          "$ncu" --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
+            --log-file "$out/ncu-b$b.csv" "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck profile \
+            "$here/bench-48b-shape-4layers.config.json" --work /tmp/kimi-bench-ckpt --context 4096 --batch $b 2>&1 | grep -v "^==PROF==" | tail -25
+          python3 "$here/ncu-summary.py" "$out/ncu-b$b.csv" 2>&1 | tee "$out/profile-b$b.txt"
+        done ;;
       *) echo "unknown part $p"; rc=2 ;;
     esac
     s=${PIPESTATUS[0]}

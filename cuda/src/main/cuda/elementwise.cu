@@ -60,3 +60,26 @@ extern "C" __global__ void scatter_add_rows(const float* src, const int* rows, c
     float* dst = out + (long)rows[i] * cols;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) dst[c] += w * src[(long)i * cols + c];
 }
+
+// x = hi + mid + lo exactly (each bf16, 8 significant bits; the two remainders are exact in fp32), written as three
+// consecutive [n] blocks: a bf16 x bf16 tensor-core GEMM of the stacked [3T, K] matrix against a bf16 weight then
+// gives three fp32 products whose sum is x W^T to fp32 accuracy (the products of bf16 pairs are exact in fp32).
+extern "C" __global__ void f32_split_bf16x3(const float* src, __nv_bfloat16* dst, long n) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float x = src[i];
+        __nv_bfloat16 hi = __float2bfloat16_rn(x);
+        float r1 = x - __bfloat162float(hi);
+        __nv_bfloat16 mid = __float2bfloat16_rn(r1);
+        float r2 = r1 - __bfloat162float(mid);
+        dst[i] = hi;
+        dst[n + i] = mid;
+        dst[2 * n + i] = __float2bfloat16_rn(r2);
+    }
+}
+
+// out = (part[2] + part[1]) + part[0] over three consecutive [n] blocks (smallest terms first).
+extern "C" __global__ void sum3_f32(const float* part, float* out, long n) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        out[i] = (part[2 * n + i] + part[n + i]) + part[i];
+    }
+}

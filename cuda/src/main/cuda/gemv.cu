@@ -18,17 +18,30 @@ extern "C" __global__ void gemv_bf16(const float* __restrict__ x, const unsigned
 #pragma unroll
         for (int j = 0; j < 8; j++) acc[j] = 0.0f;
         if (vec) {
-            for (int k = lane * 8; k < K; k += 256) {
-                uint4 wv = *reinterpret_cast<const uint4*>(wr + k);
-                float wf[8] = {bf16lo(wv.x), bf16hi(wv.x), bf16lo(wv.y), bf16hi(wv.y),
-                               bf16lo(wv.z), bf16hi(wv.z), bf16lo(wv.w), bf16hi(wv.w)};
+            // four 16-byte weight loads in flight per lane before the first use (one row is a few KB: without this
+            // each warp waits a full memory latency per 512 bytes); the sum order over k is unchanged
+            for (int k0 = lane * 8; k0 < K; k0 += 1024) {
+                uint4 wq[4];
 #pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    if (j < tn) {
-                        const float4* xp = reinterpret_cast<const float4*>(x + (long)(t0 + j) * K + k);
-                        float4 a = xp[0], b = xp[1];
-                        acc[j] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
-                                + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+                for (int u = 0; u < 4; u++) {
+                    int k = k0 + u * 256;
+                    wq[u] = k < K ? __ldg(reinterpret_cast<const uint4*>(wr + k)) : make_uint4(0, 0, 0, 0);
+                }
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    int k = k0 + u * 256;
+                    if (k >= K) break;
+                    uint4 wv = wq[u];
+                    float wf[8] = {bf16lo(wv.x), bf16hi(wv.x), bf16lo(wv.y), bf16hi(wv.y),
+                                   bf16lo(wv.z), bf16hi(wv.z), bf16lo(wv.w), bf16hi(wv.w)};
+#pragma unroll
+                    for (int j = 0; j < 8; j++) {
+                        if (j < tn) {
+                            const float4* xp = reinterpret_cast<const float4*>(x + (long)(t0 + j) * K + k);
+                            float4 a = xp[0], b = xp[1];
+                            acc[j] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
+                                    + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+                        }
                     }
                 }
             }

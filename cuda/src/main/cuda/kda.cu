@@ -32,11 +32,14 @@ extern "C" __global__ void kda_l2norm(const float* q, const float* k, float* qn,
 
 // Token-by-token recurrence. grid (heads, segments, d/32), block 256 = 8 warps: lane j owns column j0 + j, warp w owns
 // rows w, w + 8, ... of S, held in registers for the whole segment.
+// With normalize = 1, q and k are the raw projections and each token's L2 norms are taken here, in exactly the order
+// kda_l2norm takes them (so both paths give the same bits); the decode step then needs one launch per layer.
 extern "C" __global__ void kda_recurrent(const float* qn, const float* kn, const float* v, const float* g, const float* beta,
                                          const long long* states, const int* start, const int* len, float* out,
-                                         int heads, int d) {
+                                         int heads, int d, int normalize, float scale) {
     __shared__ float sq[MAXD], sk[MAXD], sa[MAXD];
     __shared__ float red[2][8][32];
+    __shared__ float nred[2][4];
     int h = blockIdx.x, s = blockIdx.y, j0 = blockIdx.z * 32;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int j = j0 + lane;
@@ -55,6 +58,24 @@ extern "C" __global__ void kda_recurrent(const float* qn, const float* kn, const
             sa[i] = expf(g[ro + i]);
         }
         __syncthreads();
+        if (normalize) {
+            // kda_l2norm's order: element i's square in thread i of a 128-thread block, xor-tree per warp, warps summed
+            // in order (warps past d add zeros)
+            int wq = warp & 3, idx = wq * 32 + lane;
+            float a = idx < d ? (warp < 4 ? sq[idx] : sk[idx]) : 0.0f;
+            a = 0.0f + a * a;
+            for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffff, a, o);
+            if (lane == 0) nred[warp >> 2][wq] = a;
+            __syncthreads();
+            float qs = 0.0f, ks = 0.0f;
+            for (int w = 0; w < 4; w++) { qs += nred[0][w]; ks += nred[1][w]; }
+            float qi = 1.0f / sqrtf(qs + 1e-6f) * scale, ki = 1.0f / sqrtf(ks + 1e-6f);
+            for (int i = threadIdx.x; i < d; i += blockDim.x) {
+                sq[i] = sq[i] * qi;
+                sk[i] = sk[i] * ki;
+            }
+            __syncthreads();
+        }
         float kv = 0.0f;
 #pragma unroll
         for (int m = 0; m < MAXD / 8; m++) {

@@ -19,16 +19,17 @@ import java.util.List;
 
 /**
  * The CUDA backend: fp32 activations in device memory, weights uploaded once in their checkpoint dtype (bf16), all
- * work queued on one stream. Products accumulate in IEEE fp32: a bf16-weight GEMV kernel for few rows (decode), and
- * for many rows cuBLAS fp32 GEMM on the weight widened to fp32 in a pooled scratch buffer (CUBLAS_COMPUTE_32F, no
- * TF32); {@code -Dkimimesh.cuda.gemm=bf16} instead rounds the activations to bf16 for a bf16 x bf16 tensor-core GEMM
- * (faster prefill, about 1e-3 relative error). {@link #route} chooses experts on the device and copies the routing to
- * the host (a synchronisation per MoE layer), since the mesh dispatches experts by it.
+ * work queued on one stream. Products accumulate in fp32: a bf16-weight GEMV kernel for few rows (decode), and for
+ * many rows a bf16 tensor-core GEMM of the activations split into three exact bf16 terms (fp32-level accuracy);
+ * {@code -Dkimimesh.cuda.gemm=fp32} widens the weight for an IEEE fp32 SIMT GEMM instead, {@code =bf16} rounds the
+ * activations to bf16 once (the "bf16 compute" mode, about 1e-3 relative error). {@link #route} copies the routing
+ * to the host (a synchronisation, since the mesh dispatches by it); {@link #routeAndRunExperts}, used when the experts
+ * are local, keeps it on the device and runs all routed experts of a layer in a few grouped launches.
  */
 public final class CudaBackend implements Backend {
     /** Rows up to which matmul uses the GEMV kernel (weights read once) rather than a GEMM. */
     static final int GEMV_MAX_ROWS = Integer.getInteger("kimimesh.cuda.gemvRows", 16);
-    private static final boolean BF16_GEMM = "bf16".equalsIgnoreCase(System.getProperty("kimimesh.cuda.gemm", "fp32"));
+    private static final Gemm.Mode GEMM = Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split"));
     private static final int CHUNK = 64;
 
     final CudaDevice dev;
@@ -44,7 +45,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String name() {
-        return "cuda (" + dev.name + ", " + dev.multiprocessors + " SMs" + (BF16_GEMM ? ", bf16 GEMM" : "") + ")";
+        return "cuda (" + dev.name + ", " + dev.multiprocessors + " SMs" + (GEMM == Gemm.Mode.SPLIT ? "" : ", " + GEMM.name().toLowerCase(java.util.Locale.ROOT) + " GEMM") + ")";
     }
 
     public String poolStats() {
@@ -91,8 +92,10 @@ public final class CudaBackend implements Backend {
         dev.bind();
         CudaTensor c = CudaTensor.cast(t);
         float[] out = new float[Math.toIntExact(c.size())];
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(Math.max(4, c.bytes()), 16);
+        synchronized (dev) {
+            // a kept page-locked buffer: a pageable target would be zero-filled per call and copied through the
+            // driver's staging (tens of ms for a batch's logits)
+            MemorySegment s = dev.downloadBuffer(Math.max(4, c.bytes()));
             Driver.copyDtoH(s, c.ptr(), c.bytes(), dev.stream);
             dev.synchronize();
             MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
@@ -204,7 +207,7 @@ public final class CudaBackend implements Backend {
             zero(o);
             return;
         }
-        Gemm.linear(this, a, b, o, BF16_GEMM);
+        Gemm.linear(this, a, b, o, GEMM);
     }
 
     @Override
@@ -291,14 +294,14 @@ public final class CudaBackend implements Backend {
             tp[i] = tl.ptr();
             maxLen = Math.max(maxLen, seg.length(i));
         }
-        DeviceBuffer dt = dev.longs(tp), ds = dev.ints(starts(seg)), dl = dev.ints(seg.lengths());
+        int[] st = starts(seg), ln = seg.lengths();
+        DeviceBuffer tab = dev.table(tp, st, ln);
+        long ds = tab.ptr + 8L * tp.length, dl = ds + 4L * st.length;
         int bx = (p + 255) / 256;
-        dev.conv.launch("short_conv_silu", bx, seg.count(), (maxLen + 63) / 64, 256, 0, dev.stream, a.ptr(), floats(w), dt.ptr,
-                ds.ptr, dl.ptr, o.ptr(), p, k);
-        if (k > 1) dev.conv.launch("short_conv_tail", bx, seg.count(), 1, 256, 0, dev.stream, a.ptr(), dt.ptr, ds.ptr, dl.ptr, p, k);
-        dev.free(dt);
-        dev.free(ds);
-        dev.free(dl);
+        dev.conv.launch("short_conv_silu", bx, seg.count(), (maxLen + 63) / 64, 256, 0, dev.stream, a.ptr(), floats(w), tab.ptr,
+                ds, dl, o.ptr(), p, k);
+        if (k > 1) dev.conv.launch("short_conv_tail", bx, seg.count(), 1, 256, 0, dev.stream, a.ptr(), tab.ptr, ds, dl, p, k);
+        dev.free(tab);
     }
 
     static int[] starts(Segments seg) {
@@ -350,17 +353,13 @@ public final class CudaBackend implements Backend {
     public Routing route(Tensor logits, Weight bias, RouterSpec spec) {
         dev.bind();
         CudaTensor l = CudaTensor.cast(logits);
-        int t = l.rows(), e = l.cols(), k = spec.topK();
-        if (e != spec.numExperts()) throw new IllegalArgumentException("router logits have " + e + " experts, spec " + spec.numExperts());
-        if (k > e || k < 1) throw new IllegalArgumentException("router top-k " + k + " of " + e + " experts");
-        if (spec.numExpertGroup() > 64) throw new IllegalArgumentException("router: more than 64 expert groups");
+        int t = l.rows(), k = spec.topK();
+        checkRoute(l, spec);
         int[] experts = new int[t * k];
         float[] weights = new float[t * k];
         if (t == 0) return new Routing(0, k, experts, weights);
         DeviceBuffer de = dev.scratch(4L * t * k), dw = dev.scratch(4L * t * k);
-        dev.moe.launch("moe_route", t, 1, 1, 256, 8 * e, dev.stream, l.ptr(), bias == null ? 0L : floats(CudaWeight.cast(bias)),
-                e, k, spec.softmax() ? 1 : 0, spec.numExpertGroup(), spec.topkGroup(), spec.renormalize() ? 1 : 0,
-                spec.weights() == RouterWeights.BIAS_CORRECTED ? 1 : 0, spec.routedScalingFactor(), de.ptr, dw.ptr);
+        routeOnDevice(l, bias, spec, de.ptr, dw.ptr);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment he = a.allocate(4L * t * k, 16), hw = a.allocate(4L * t * k, 16);
             Driver.copyDtoH(he, de.ptr, 4L * t * k, dev.stream);
@@ -374,10 +373,92 @@ public final class CudaBackend implements Backend {
         return new Routing(t, k, experts, weights);
     }
 
+    private static void checkRoute(CudaTensor l, RouterSpec spec) {
+        int e = l.cols(), k = spec.topK();
+        if (e != spec.numExperts()) throw new IllegalArgumentException("router logits have " + e + " experts, spec " + spec.numExperts());
+        if (k > e || k < 1) throw new IllegalArgumentException("router top-k " + k + " of " + e + " experts");
+        if (spec.numExpertGroup() > 64) throw new IllegalArgumentException("router: more than 64 expert groups");
+    }
+
+    /** Queues the routing kernel: experts (ints) and weights (floats), [rows, topK] each, stay on the device. */
+    void routeOnDevice(CudaTensor l, Weight bias, RouterSpec spec, long experts, long weights) {
+        checkRoute(l, spec);
+        int e = l.cols();
+        dev.moe.launch("moe_route", l.rows(), 1, 1, 256, 8 * e, dev.stream, l.ptr(), bias == null ? 0L : floats(CudaWeight.cast(bias)),
+                e, spec.topK(), spec.softmax() ? 1 : 0, spec.numExpertGroup(), spec.topkGroup(), spec.renormalize() ? 1 : 0,
+                spec.weights() == RouterWeights.BIAS_CORRECTED ? 1 : 0, spec.routedScalingFactor(), experts, weights);
+    }
+
+    @Override
+    public void routeAndRunExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out) {
+        dev.bind();
+        CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        if (!MoeKernels.routeAndRun(this, l, bias, spec, xi, experts, o)) moeExperts(x, route(logits, bias, spec), experts, out);
+    }
+
+    private final java.util.Map<ExpertWeights[], java.util.Optional<MoeKernels.ExpertTable>> expertTables = new java.util.IdentityHashMap<>();
+
+    /** The device table of a layer's expert weights (made once per array), or null when they are not uniform bf16. */
+    synchronized MoeKernels.ExpertTable expertTable(ExpertWeights[] experts) {
+        return expertTables.computeIfAbsent(experts,
+                ex -> java.util.Optional.ofNullable(MoeKernels.ExpertTable.build(ex, weightMemory, dev.stream))).orElse(null);
+    }
+
     @Override
     public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
         dev.bind();
         MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out));
+    }
+
+    /**
+     * Captures the device work {@code work} queues into a CUDA graph without running it (work that synchronises, or
+     * uploads from pageable memory, cannot be captured). Replaying repeats the same kernels on the same buffers with the
+     * same arguments: a measure of a step's device time without host launch gaps.
+     */
+    public CapturedWork capture(Runnable work) {
+        dev.bind();
+        dev.synchronize();
+        Driver.beginCapture(dev.stream);
+        MemorySegment[] g;
+        try {
+            work.run();
+        } finally {
+            g = Driver.endCapture(dev.stream);
+        }
+        return new CapturedWork(g[0], g[1]);
+    }
+
+    /** An instantiated CUDA graph on this backend's stream. */
+    public final class CapturedWork implements AutoCloseable {
+        private final MemorySegment graph, exec;
+
+        CapturedWork(MemorySegment graph, MemorySegment exec) {
+            this.graph = graph;
+            this.exec = exec;
+        }
+
+        public void replay() {
+            Driver.graphLaunch(exec, dev.stream);
+        }
+
+        @Override
+        public void close() {
+            dev.synchronize();
+            Driver.graphDestroy(graph, exec);
+        }
+    }
+
+    /** Runs {@code work} as the range a profiler started with profiling off records (synchronised at both ends). */
+    public void profiled(Runnable work) {
+        dev.bind();
+        dev.synchronize();
+        Driver.profiler(true);
+        try {
+            work.run();
+            dev.synchronize();
+        } finally {
+            Driver.profiler(false);
+        }
     }
 
     /** Device time of {@code work} in milliseconds, by events around it on the stream. */

@@ -74,6 +74,17 @@ final class CudaDevice implements AutoCloseable {
         return s;
     }
 
+    private MemorySegment download;
+
+    /** A page-locked host buffer of at least {@code bytes} for downloads (grown by doubling, kept; callers lock dev). */
+    MemorySegment downloadBuffer(long bytes) {
+        if (download == null || download.byteSize() < bytes) {
+            if (download != null) Driver.memFreeHost(download);
+            download = Driver.memAllocHost(Math.max(bytes, download == null ? 1 << 20 : 2 * download.byteSize()));
+        }
+        return download;
+    }
+
     static boolean small(long bytes) {
         return bytes <= STAGING / 4;
     }
@@ -92,6 +103,31 @@ final class CudaDevice implements AutoCloseable {
             MemorySegment s = a.allocate(bytes, 16);
             MemorySegment.copy(values, 0, s, ValueLayout.JAVA_INT, 0, values.length);
             Driver.copyHtoD(b.ptr, s, 4L * values.length, stream);
+        }
+        return b;
+    }
+
+    /**
+     * One upload of a launch's small tables: {@code longs} first (8 bytes each), then each int array in turn, packed
+     * without gaps; the caller computes the offsets. One copy instead of one per table.
+     */
+    DeviceBuffer table(long[] longs, int[]... ints) {
+        long bytes = 8L * longs.length;
+        for (int[] a : ints) bytes += 4L * a.length;
+        bytes = Math.max(8, bytes);
+        DeviceBuffer b = new DeviceBuffer(pool.allocate(bytes), bytes);
+        Arena arena = small(bytes) ? null : Arena.ofConfined();
+        try {
+            MemorySegment s = arena == null ? stage(bytes) : arena.allocate(bytes, 16);
+            MemorySegment.copy(longs, 0, s, ValueLayout.JAVA_LONG, 0, longs.length);
+            long at = 8L * longs.length;
+            for (int[] a : ints) {
+                MemorySegment.copy(a, 0, s, ValueLayout.JAVA_INT, at, a.length);
+                at += 4L * a.length;
+            }
+            Driver.copyHtoD(b.ptr, s, at, stream);
+        } finally {
+            if (arena != null) arena.close();
         }
         return b;
     }

@@ -69,6 +69,9 @@ public final class Driver {
         static final MethodHandle STREAM_SYNC = fn("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle MEM_ALLOC = fn("cuMemAlloc_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         static final MethodHandle MEM_ALLOC_HOST = fn("cuMemAllocHost_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+        static final MethodHandle PROFILER_START = fn("cuProfilerStart", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle PROFILER_STOP = fn("cuProfilerStop", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle MEM_FREE_HOST = fn("cuMemFreeHost", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle MEM_FREE = fn("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         static final MethodHandle MEM_INFO = fn("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         static final MethodHandle HTOD = fn("cuMemcpyHtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
@@ -85,6 +88,51 @@ public final class Driver {
         static final MethodHandle EVENT_SYNC = fn("cuEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle EVENT_ELAPSED = fn("cuEventElapsedTime_v2|cuEventElapsedTime", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         static final MethodHandle EVENT_DESTROY = fn("cuEventDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle BEGIN_CAPTURE = fn("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle END_CAPTURE = fn("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle GRAPH_INSTANTIATE = fn("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+        static final MethodHandle GRAPH_LAUNCH = fn("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle GRAPH_EXEC_DESTROY = fn("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle GRAPH_DESTROY = fn("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    }
+
+    /** Starts capturing the stream's work into a graph, in relaxed mode (allocations stay legal, outside the graph). */
+    public static void beginCapture(MemorySegment stream) {
+        try {
+            check((int) H.BEGIN_CAPTURE.invokeExact(stream, 2), "cuStreamBeginCapture");
+        } catch (Throwable t) {
+            throw wrap("cuStreamBeginCapture", t);
+        }
+    }
+
+    /** Ends the capture and instantiates it: {graph, executable graph}. */
+    public static MemorySegment[] endCapture(MemorySegment stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(ADDRESS), e = a.allocate(ADDRESS);
+            check((int) H.END_CAPTURE.invokeExact(stream, g), "cuStreamEndCapture");
+            MemorySegment graph = g.get(ADDRESS, 0);
+            check((int) H.GRAPH_INSTANTIATE.invokeExact(e, graph, 0L), "cuGraphInstantiateWithFlags");
+            return new MemorySegment[] {graph, e.get(ADDRESS, 0)};
+        } catch (Throwable t) {
+            throw wrap("cuStreamEndCapture", t);
+        }
+    }
+
+    public static void graphLaunch(MemorySegment exec, MemorySegment stream) {
+        try {
+            check((int) H.GRAPH_LAUNCH.invokeExact(exec, stream), "cuGraphLaunch");
+        } catch (Throwable t) {
+            throw wrap("cuGraphLaunch", t);
+        }
+    }
+
+    public static void graphDestroy(MemorySegment graph, MemorySegment exec) {
+        try {
+            check((int) H.GRAPH_EXEC_DESTROY.invokeExact(exec), "cuGraphExecDestroy");
+            check((int) H.GRAPH_DESTROY.invokeExact(graph), "cuGraphDestroy");
+        } catch (Throwable t) {
+            throw wrap("cuGraphDestroy", t);
+        }
     }
 
     /** Throws unless {@code status} is CUDA_SUCCESS. */
@@ -234,6 +282,24 @@ public final class Driver {
         }
     }
 
+    /** Opens / closes the range a profiler started with profiling off (ncu --profile-from-start off) records. */
+    public static void profiler(boolean on) {
+        try {
+            if (on) check((int) H.PROFILER_START.invokeExact(), "cuProfilerStart");
+            else check((int) H.PROFILER_STOP.invokeExact(), "cuProfilerStop");
+        } catch (Throwable t) {
+            throw wrap("cuProfiler", t);
+        }
+    }
+
+    public static void memFreeHost(MemorySegment p) {
+        try {
+            check((int) H.MEM_FREE_HOST.invokeExact(p), "cuMemFreeHost");
+        } catch (Throwable t) {
+            throw wrap("cuMemFreeHost", t);
+        }
+    }
+
     public static void memFree(long ptr) {
         try {
             check((int) H.MEM_FREE.invokeExact(ptr), "cuMemFree");
@@ -256,7 +322,8 @@ public final class Driver {
     /** Host to device on the stream; pageable host memory is staged before the call returns, so it may be reused. */
     public static void copyHtoD(long dst, MemorySegment src, long bytes, MemorySegment stream) {
         try {
-            check((int) H.HTOD.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync(" + bytes + " bytes)");
+            int rc = (int) H.HTOD.invokeExact(dst, src, bytes, stream);
+            if (rc != 0) check(rc, "cuMemcpyHtoDAsync(" + bytes + " bytes)");
         } catch (Throwable t) {
             throw wrap("cuMemcpyHtoDAsync", t);
         }
@@ -264,7 +331,8 @@ public final class Driver {
 
     public static void copyDtoH(MemorySegment dst, long src, long bytes, MemorySegment stream) {
         try {
-            check((int) H.DTOH.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync(" + bytes + " bytes)");
+            int rc = (int) H.DTOH.invokeExact(dst, src, bytes, stream);
+            if (rc != 0) check(rc, "cuMemcpyDtoHAsync(" + bytes + " bytes)");
         } catch (Throwable t) {
             throw wrap("cuMemcpyDtoHAsync", t);
         }
@@ -272,7 +340,8 @@ public final class Driver {
 
     public static void copyDtoD(long dst, long src, long bytes, MemorySegment stream) {
         try {
-            check((int) H.DTOD.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync(" + bytes + " bytes)");
+            int rc = (int) H.DTOD.invokeExact(dst, src, bytes, stream);
+            if (rc != 0) check(rc, "cuMemcpyDtoDAsync(" + bytes + " bytes)");
         } catch (Throwable t) {
             throw wrap("cuMemcpyDtoDAsync", t);
         }
@@ -322,8 +391,9 @@ public final class Driver {
     public static void launch(MemorySegment f, int gx, int gy, int gz, int bx, int by, int bz, int shared,
                               MemorySegment stream, MemorySegment params, String name) {
         try {
-            check((int) H.LAUNCH.invokeExact(f, gx, gy, gz, bx, by, bz, shared, stream, params, MemorySegment.NULL),
-                    "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ", block " + bx + "x" + by + "x" + bz + ")");
+            int rc = (int) H.LAUNCH.invokeExact(f, gx, gy, gz, bx, by, bz, shared, stream, params, MemorySegment.NULL);
+            // the message is built only on failure: launches are the hot path of a decode step
+            if (rc != 0) check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ", block " + bx + "x" + by + "x" + bz + ")");
         } catch (Throwable t) {
             throw wrap("cuLaunchKernel", t);
         }

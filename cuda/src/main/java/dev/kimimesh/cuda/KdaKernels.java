@@ -34,14 +34,18 @@ final class KdaKernels {
             if (s.rows() != width || s.cols() != d) throw new IllegalArgumentException("kda: state " + i + " is " + s);
             statePtr[i] = s.ptr();
         }
-        CudaTensor qn = be.uninitialised(t, width), kn = be.uninitialised(t, width);
-        dev.kda.launch("kda_l2norm", t, heads, 1, 128, 0, dev.stream, q.ptr(), k.ptr(), qn.ptr(), kn.ptr(), heads, d,
-                (float) (1.0 / Math.sqrt(d)));
         int[] starts = CudaBackend.starts(seg);
         List<Integer> rec = new ArrayList<>(), chunked = new ArrayList<>();
         for (int i = 0; i < seg.count(); i++) {
             boolean c = form == KdaForm.CHUNKED || (form == KdaForm.AUTO && seg.length(i) > 1);
             (c ? chunked : rec).add(i);
+        }
+        float scale = (float) (1.0 / Math.sqrt(d));
+        // all-recurrent (decode): the recurrent kernel normalises q and k itself, one launch per layer
+        boolean fused = chunked.isEmpty();
+        CudaTensor qn = fused ? q : be.uninitialised(t, width), kn = fused ? k : be.uninitialised(t, width);
+        if (!fused) {
+            dev.kda.launch("kda_l2norm", t, heads, 1, 128, 0, dev.stream, q.ptr(), k.ptr(), qn.ptr(), kn.ptr(), heads, d, scale);
         }
         if (!rec.isEmpty()) {
             long[] sp = new long[rec.size()];
@@ -52,12 +56,11 @@ final class KdaKernels {
                 st[j] = starts[i];
                 ln[j] = seg.length(i);
             }
-            DeviceBuffer ds = dev.longs(sp), dst = dev.ints(st), dl = dev.ints(ln);
+            DeviceBuffer tab = dev.table(sp, st, ln);
+            long stp = tab.ptr + 8L * sp.length, lnp = stp + 4L * st.length;
             dev.kda.launch("kda_recurrent", heads, sp.length, d / 32, 256, 0, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
-                    beta.ptr(), ds.ptr, dst.ptr, dl.ptr, out.ptr(), heads, d);
-            dev.free(ds);
-            dev.free(dst);
-            dev.free(dl);
+                    beta.ptr(), tab.ptr, stp, lnp, out.ptr(), heads, d, fused ? 1 : 0, scale);
+            dev.free(tab);
         }
         if (!chunked.isEmpty()) {
             List<Integer> rows = new ArrayList<>(), lens = new ArrayList<>();
@@ -90,7 +93,9 @@ final class KdaKernels {
                     dRow.ptr, dLen.ptr, out.ptr(), heads, d);
             for (DeviceBuffer b : new DeviceBuffer[] {dRow, dLen, ds, dFirst, dCount, ws}) dev.free(b);
         }
-        be.release(qn);
-        be.release(kn);
+        if (!fused) {
+            be.release(qn);
+            be.release(kn);
+        }
     }
 }

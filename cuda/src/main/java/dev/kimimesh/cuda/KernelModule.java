@@ -62,18 +62,33 @@ final class KernelModule {
     void launch(String kernel, int gx, int gy, int gz, int bx, int shared, MemorySegment stream, Object... args) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return; // nothing to do
         MemorySegment f = function(kernel);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment params = a.allocate(ValueLayout.ADDRESS, Math.max(1, args.length));
-            for (int i = 0; i < args.length; i++) {
-                MemorySegment slot = switch (args[i]) {
-                    case Long l -> a.allocateFrom(ValueLayout.JAVA_LONG, l);
-                    case Integer n -> a.allocateFrom(ValueLayout.JAVA_INT, n);
-                    case Float x -> a.allocateFrom(ValueLayout.JAVA_FLOAT, x);
-                    default -> throw new IllegalArgumentException(kernel + ": argument " + i + " has type " + args[i].getClass());
-                };
-                params.setAtIndex(ValueLayout.ADDRESS, i, slot);
+        if (args.length > Params.MAX) throw new IllegalArgumentException(kernel + ": more than " + Params.MAX + " arguments");
+        Params p = PARAMS.get();
+        for (int i = 0; i < args.length; i++) {
+            long at = 8L * i;
+            switch (args[i]) {
+                case Long l -> p.values.set(ValueLayout.JAVA_LONG, at, l);
+                case Integer n -> p.values.set(ValueLayout.JAVA_INT, at, n);
+                case Float x -> p.values.set(ValueLayout.JAVA_FLOAT, at, x);
+                default -> throw new IllegalArgumentException(kernel + ": argument " + i + " has type " + args[i].getClass());
             }
-            Driver.launch(f, gx, gy, gz, bx, 1, 1, shared, stream, params, name + "." + kernel);
+        }
+        // cuLaunchKernel copies the argument values before it returns, so the per-thread block is reused at once
+        Driver.launch(f, gx, gy, gz, bx, 1, 1, shared, stream, p.pointers, kernel);
+    }
+
+    private static final ThreadLocal<Params> PARAMS = ThreadLocal.withInitial(Params::new);
+
+    /** A thread's kernel-argument block: 8-byte value slots and the pointer array cuLaunchKernel reads them through. */
+    private static final class Params {
+        static final int MAX = 32;
+        final MemorySegment values, pointers;
+
+        Params() {
+            Arena a = Arena.ofAuto();
+            values = a.allocate(8L * MAX, 16);
+            pointers = a.allocate(ValueLayout.ADDRESS, MAX);
+            for (int i = 0; i < MAX; i++) pointers.setAtIndex(ValueLayout.ADDRESS, i, values.asSlice(8L * i, 8));
         }
     }
 }

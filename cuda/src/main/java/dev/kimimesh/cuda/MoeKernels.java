@@ -1,7 +1,10 @@
 package dev.kimimesh.cuda;
 
 import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.backend.Weight;
+import dev.kimimesh.engine.checkpoint.DType;
 
 /**
  * Routed experts on the device: the routing (on the host) is grouped by expert into one packed upload of row indices
@@ -9,7 +12,76 @@ import dev.kimimesh.engine.backend.Routing;
  * many) and added back weighted. Experts run in index order on one stream, so the sum order is fixed.
  */
 final class MoeKernels {
+    /** Rows up to which routed experts run grouped on the device (one launch per stage for all experts). */
+    static final int GROUPED_MAX_ROWS = Integer.getInteger("kimimesh.cuda.groupedMoeRows", 128);
+
     private MoeKernels() {}
+
+    /**
+     * Routing and experts with the routing kept on the device, for few rows: route, group pairs by expert, gate/up +
+     * SwiGLU for all experts in one launch, down in one launch, weighted sum per row. No host synchronisation, 5
+     * launches. Returns false (nothing queued) when the shapes do not suit it; the caller then routes on the host.
+     */
+    static boolean routeAndRun(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x,
+                               ExpertWeights[] experts, CudaTensor out) {
+        CudaDevice dev = be.dev;
+        int t = logits.rows(), e = logits.cols(), k = spec.topK(), h = x.cols();
+        if (t == 0 || t > GROUPED_MAX_ROWS || k > 64 || e != experts.length || e > 4096) return false;
+        if (x.rows() != t || out.rows() != t || out.cols() != h || h % 8 != 0 || x.ptr() % 16 != 0) return false;
+        ExpertTable table = be.expertTable(experts);
+        if (table == null || table.inter() % 8 != 0 || table.hidden() != h) return false;
+        int p = t * k, inter = table.inter();
+        DeviceBuffer route = dev.scratch(8L * p);
+        long de = route.ptr, dw = route.ptr + 4L * p;
+        be.routeOnDevice(logits, bias, spec, de, dw);
+        DeviceBuffer meta = dev.scratch(4L * (1 + p + (p + 1) + p + p + 1));
+        long info = meta.ptr, active = info + 4, start = active + 4L * p, pairRow = start + 4L * (p + 1), posOf = pairRow + 4L * p;
+        dev.moe.launch("moe_group", 1, 1, 1, 256, 8 * e, dev.stream, de, p, k, e, table.ptr(), info, active, start, pairRow, posOf);
+        DeviceBuffer act = dev.scratch(4L * p * inter), down = dev.scratch(4L * p * h);
+        dev.moe.launch("moe_gate_up", (inter + 7) / 8, p, 1, 256, 0, dev.stream, x.ptr(), table.ptr(), info, active, start, pairRow,
+                act.ptr, h, inter);
+        dev.moe.launch("moe_down", (h + 7) / 8, p, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start, down.ptr, h, inter);
+        dev.moe.launch("moe_combine", t, (h + 255) / 256, 1, 256, 0, dev.stream, down.ptr, posOf, de, dw, out.ptr(), k, h);
+        dev.free(route);
+        dev.free(meta);
+        dev.free(act);
+        dev.free(down);
+        return true;
+    }
+
+    /** A layer's expert weight pointers on the device ({gate, up, down} per expert, 0 where served elsewhere). */
+    record ExpertTable(long ptr, int hidden, int inter) {
+        /** The table for experts whose weights are all bf16 of one shape, else null (the per-expert path serves them). */
+        static ExpertTable build(ExpertWeights[] experts, java.util.List<Long> owned, java.lang.foreign.MemorySegment stream) {
+            long[] p = new long[3 * experts.length];
+            int hidden = -1, inter = -1;
+            for (int i = 0; i < experts.length; i++) {
+                ExpertWeights w = experts[i];
+                if (w == null) continue;
+                CudaWeight g = CudaWeight.cast(w.gate()), u = CudaWeight.cast(w.up()), d = CudaWeight.cast(w.down());
+                if (g.dtype() != DType.BF16 || u.dtype() != DType.BF16 || d.dtype() != DType.BF16) return null;
+                if (hidden < 0) {
+                    hidden = g.cols();
+                    inter = g.rows();
+                }
+                if (g.rows() != inter || g.cols() != hidden || u.rows() != inter || u.cols() != hidden || d.rows() != hidden
+                        || d.cols() != inter) return null;
+                if (g.ptr() % 16 != 0 || u.ptr() % 16 != 0 || d.ptr() % 16 != 0) return null;
+                p[3 * i] = g.ptr();
+                p[3 * i + 1] = u.ptr();
+                p[3 * i + 2] = d.ptr();
+            }
+            if (hidden <= 0 || inter <= 0) return null;
+            long ptr = Driver.memAlloc(8L * p.length);
+            owned.add(ptr);
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                java.lang.foreign.MemorySegment s = a.allocate(8L * p.length, 16);
+                java.lang.foreign.MemorySegment.copy(p, 0, s, java.lang.foreign.ValueLayout.JAVA_LONG, 0, p.length);
+                Driver.copyHtoD(ptr, s, 8L * p.length, stream); // pageable: staged before the call returns
+            }
+            return new ExpertTable(ptr, hidden, inter);
+        }
+    }
 
     static void experts(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out) {
         CudaDevice dev = be.dev;

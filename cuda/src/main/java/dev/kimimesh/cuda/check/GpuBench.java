@@ -64,20 +64,32 @@ final class GpuBench {
                 pos[i] = 100;
             }
             Segments s1 = new Segments(lens, pos);
-            be.kda(q1, k1, v1, g1, b1, heads, d, s1, states, KdaForm.AUTO, o1);
-            float[] m1 = new float[50];
-            for (int i = 0; i < m1.length; i++) m1[i] = be.time(() -> be.kda(q1, k1, v1, g1, b1, heads, d, s1, states, KdaForm.AUTO, o1));
+            for (int i = 0; i < 2000; i++) be.kda(q1, k1, v1, g1, b1, heads, d, s1, states, KdaForm.AUTO, o1); // JIT warm-up
+            be.synchronize();
+            float[] m1 = new float[7];
+            int reps = 200; // steps queued back to back: the GPU time per step once the host keeps ahead
+            for (int i = 0; i < m1.length; i++) {
+                m1[i] = be.time(() -> {
+                    for (int j = 0; j < reps; j++) be.kda(q1, k1, v1, g1, b1, heads, d, s1, states, KdaForm.AUTO, o1);
+                }) / reps;
+            }
             double stateBytes = 2.0 * batch * w * d * 4;
-            System.out.printf("kda decode step: batch %d, %d heads x %d: %.1f us (fla fused_recurrent_kda reference 101 us at batch 1; state read+write floor %.1f us)%n",
+            System.out.printf("kda decode step: batch %d, %d heads x %d: %.1f us per step, 200 steps queued back to back (fla fused_recurrent_kda reference 101 us at batch 1; state read+write floor %.1f us)%n",
                     batch, heads, d, Ceilings.median(m1) * 1e3, stateBytes / (copyGBs * 1e9) * 1e6);
         }
     }
 
-    /** Decode ms/step at several batch sizes and prefill tokens/s on a random-weight checkpoint of the config. */
-    void model(Path config, Path dir, int prefillTokens, int[] batches, int context) throws Exception {
+    /**
+     * Prefill tokens/s for each prompt length, then decode ms/step for each context and batch on a random-weight
+     * checkpoint of the config. Each context is prefilled once; the batch's sequences are copies of that state
+     * (serialize/deserialize), so the step reads batch x context cache rows as a real batch would.
+     */
+    void model(Path config, Path dir, int[] prefills, int[] batches, int[] contexts) throws Exception {
         long t0 = System.nanoTime();
-        RandomCheckpoint.write(config, dir);
-        System.out.printf("random checkpoint written in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+        if (!java.nio.file.Files.exists(dir.resolve("model.safetensors"))) {
+            RandomCheckpoint.write(config, dir);
+            System.out.printf("random checkpoint written in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+        }
         Checkpoint ckpt = Checkpoint.open(dir);
         KimiLinearConfig c = ckpt.config();
         t0 = System.nanoTime();
@@ -85,62 +97,143 @@ final class GpuBench {
         be.synchronize();
         System.out.printf("model loaded onto the GPU in %.1f s (%s)%n", (System.nanoTime() - t0) / 1e9, c.describe());
         SplittableRandom r = new SplittableRandom(5);
-        // prefill
-        int[] prompt = new int[prefillTokens];
-        for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(c.vocabSize());
-        for (int rep = 0; rep < 2; rep++) {
-            SequenceState st = model.newState();
-            be.synchronize();
-            long p0 = System.nanoTime();
-            Tensor x = model.embed(prompt);
-            model.forward(x, new int[] {prompt.length}, new SequenceState[] {st});
-            Tensor lg = model.logits(x, new int[] {prompt.length - 1});
-            be.download(lg);
-            double s = (System.nanoTime() - p0) / 1e9;
-            be.release(x);
-            be.release(lg);
-            st.release();
-            double flops = 2.0 * activeParams(c) * prefillTokens;
-            System.out.printf("prefill %d tokens%s: %.3f s = %.0f tokens/s (%.1f TFLOP/s on active weights; floor at the fp32 GEMM peak %.3f s, at the bf16 peak %.3f s)%n",
-                    prefillTokens, rep == 0 ? " (cold)" : "", s, prefillTokens / s, flops / s / 1e12, flops / (fp32Tflops * 1e12),
-                    flops / (bf16Tflops * 1e12));
-        }
-        for (int batch : batches) {
-            int ctx = batch == 1 ? context : Math.min(context, 256);
-            SequenceState[] states = new SequenceState[batch];
-            int[] ones = new int[batch];
-            for (int i = 0; i < batch; i++) {
-                states[i] = model.newState();
-                ones[i] = 1;
-                int[] p = new int[ctx];
-                for (int j = 0; j < ctx; j++) p[j] = r.nextInt(c.vocabSize());
-                Tensor x = model.embed(p);
-                model.forward(x, new int[] {ctx}, new SequenceState[] {states[i]});
-                be.release(x);
-            }
-            int[] rows = new int[batch];
-            for (int i = 0; i < batch; i++) rows[i] = i;
-            int[] tokens = new int[batch];
-            float[] ms = new float[12];
-            for (int step = 0; step < ms.length + 3; step++) {
-                for (int i = 0; i < batch; i++) tokens[i] = r.nextInt(c.vocabSize());
+        for (int prefillTokens : prefills) {
+            int[] prompt = new int[prefillTokens];
+            for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(c.vocabSize());
+            for (int rep = 0; rep < 2; rep++) {
+                SequenceState st = model.newState();
                 be.synchronize();
-                long s0 = System.nanoTime();
+                long p0 = System.nanoTime();
+                Tensor x = model.embed(prompt);
+                model.forward(x, new int[] {prompt.length}, new SequenceState[] {st});
+                Tensor lg = model.logits(x, new int[] {prompt.length - 1});
+                be.download(lg);
+                double s = (System.nanoTime() - p0) / 1e9;
+                be.release(x);
+                be.release(lg);
+                st.release();
+                double flops = 2.0 * activeParams(c) * prefillTokens;
+                System.out.printf("prefill %d tokens%s: %.3f s = %.0f tokens/s (%.1f TFLOP/s on active weights; floor at the fp32 GEMM peak %.3f s, at the bf16 peak %.3f s)%n",
+                        prefillTokens, rep == 0 ? " (cold)" : "", s, prefillTokens / s, flops / s / 1e12, flops / (fp32Tflops * 1e12),
+                        flops / (bf16Tflops * 1e12));
+            }
+        }
+        for (int ctx : contexts) {
+            if (batches.length == 0) break;
+            SequenceState seed = model.newState();
+            int[] p = new int[ctx];
+            for (int j = 0; j < ctx; j++) p[j] = r.nextInt(c.vocabSize());
+            Tensor px = model.embed(p);
+            model.forward(px, new int[] {ctx}, new SequenceState[] {seed});
+            be.release(px);
+            byte[] snapshot = seed.serialize(be);
+            seed.release();
+            for (int batch : batches) {
+                SequenceState[] states = new SequenceState[batch];
+                int[] ones = new int[batch];
+                for (int i = 0; i < batch; i++) {
+                    states[i] = SequenceState.deserialize(be, c, snapshot);
+                    ones[i] = 1;
+                }
+                int[] rows = new int[batch];
+                for (int i = 0; i < batch; i++) rows[i] = i;
+                int[] tokens = new int[batch];
+                int warm = 10;
+                float[] ms = new float[12];
+                for (int step = 0; step < ms.length + warm; step++) {
+                    for (int i = 0; i < batch; i++) tokens[i] = r.nextInt(c.vocabSize());
+                    be.synchronize();
+                    long s0 = System.nanoTime();
+                    Tensor x = model.embed(tokens);
+                    model.forward(x, ones, states);
+                    Tensor lg = model.logits(x, rows);
+                    be.download(lg);
+                    float el = (System.nanoTime() - s0) / 1e6f;
+                    if (step >= warm) ms[step - warm] = el;
+                    be.release(x);
+                    be.release(lg);
+                }
+                // host issue time (queueing a step, no waiting) and the device time of the same step replayed as a graph
+                float[] issue = new float[5];
+                for (int i = 0; i < issue.length; i++) {
+                    Tensor x = model.embed(tokens);
+                    be.synchronize();
+                    long s0 = System.nanoTime();
+                    model.forward(x, ones, states);
+                    Tensor lg = model.logits(x, rows);
+                    issue[i] = (System.nanoTime() - s0) / 1e6f;
+                    be.synchronize();
+                    be.release(x);
+                    be.release(lg);
+                }
+                String replay;
+                try {
+                    Tensor x = model.embed(tokens);
+                    Tensor[] lg = new Tensor[1];
+                    CudaBackend.CapturedWork graph = be.capture(() -> {
+                        model.forward(x, ones, states);
+                        lg[0] = model.logits(x, rows);
+                    });
+                    float[] gm = new float[9];
+                    graph.replay();
+                    for (int i = 0; i < gm.length; i++) gm[i] = be.time(graph::replay);
+                    graph.close();
+                    be.release(x);
+                    be.release(lg[0]);
+                    replay = String.format("%.3f ms", Ceilings.median(gm));
+                } catch (RuntimeException e) {
+                    replay = "not capturable (" + e.getMessage() + ")";
+                }
+                System.out.printf("  decode batch %d at context %d: host issue %.3f ms/step; device time of the step replayed as a CUDA graph %s%n",
+                        batch, ctx, Ceilings.median(issue), replay);
+                double floorMs = decodeBytes(c, batch, ctx + ms.length + warm + 20) / (copyGBs * 1e9) * 1e3;
+                System.out.printf("decode batch %d at context %d: %.2f ms/step (median of %d after %d warm-up steps), %.0f tokens/s; floor %.3f ms (weights + states at the copy bandwidth), ratio %.1fx%n",
+                        batch, ctx, Ceilings.median(ms), ms.length, warm, batch / (Ceilings.median(ms) / 1e3), floorMs, Ceilings.median(ms) / floorMs);
+                for (SequenceState s : states) s.release();
+            }
+        }
+        System.out.println(be.poolStats());
+    }
+
+    /**
+     * One decode step at {@code batch} x {@code ctx} inside a profiler range (run under {@code ncu --profile-from-start
+     * off}): the kernels of exactly one step, after warm-up steps.
+     */
+    void profileStep(Path config, Path dir, int ctx, int batch) throws Exception {
+        if (!java.nio.file.Files.exists(dir.resolve("model.safetensors"))) RandomCheckpoint.write(config, dir);
+        Checkpoint ckpt = Checkpoint.open(dir);
+        KimiLinearConfig c = ckpt.config();
+        KimiLinearModel model = KimiLinearModel.load(ckpt, be, ModelOptions.defaults());
+        SplittableRandom r = new SplittableRandom(7);
+        SequenceState seed = model.newState();
+        int[] p = new int[ctx];
+        for (int j = 0; j < ctx; j++) p[j] = r.nextInt(c.vocabSize());
+        Tensor px = model.embed(p);
+        model.forward(px, new int[] {ctx}, new SequenceState[] {seed});
+        be.release(px);
+        byte[] snapshot = seed.serialize(be);
+        seed.release();
+        SequenceState[] states = new SequenceState[batch];
+        int[] ones = new int[batch], rows = new int[batch], tokens = new int[batch];
+        for (int i = 0; i < batch; i++) {
+            states[i] = SequenceState.deserialize(be, c, snapshot);
+            ones[i] = 1;
+            rows[i] = i;
+        }
+        for (int step = 0; step < 6; step++) {
+            for (int i = 0; i < batch; i++) tokens[i] = r.nextInt(c.vocabSize());
+            Runnable work = () -> {
                 Tensor x = model.embed(tokens);
                 model.forward(x, ones, states);
                 Tensor lg = model.logits(x, rows);
                 be.download(lg);
-                float el = (System.nanoTime() - s0) / 1e6f;
-                if (step >= 3) ms[step - 3] = el;
                 be.release(x);
                 be.release(lg);
-            }
-            double floorMs = decodeBytes(c, batch, ctx + 8) / (copyGBs * 1e9) * 1e3;
-            System.out.printf("decode batch %d at context %d: %.2f ms/step (median of %d), %.0f tokens/s; floor %.3f ms (weights + states at the copy bandwidth), ratio %.1fx%n",
-                    batch, ctx, Ceilings.median(ms), ms.length, batch / (Ceilings.median(ms) / 1e3), floorMs, Ceilings.median(ms) / floorMs);
-            for (SequenceState s : states) s.release();
+            };
+            if (step == 5) be.profiled(work);
+            else work.run();
         }
-        System.out.println(be.poolStats());
+        System.out.printf("profiled one decode step: batch %d at context %d%n", batch, ctx);
     }
 
     /** Parameters one token multiplies with (attention, dense MLP, shared + k routed experts; lm_head excluded). */

@@ -17,7 +17,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         List<String> a = Arrays.asList(args);
         if (a.isEmpty()) {
-            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N] [--context N] [--work DIR]");
+            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR]");
             System.exit(2);
         }
         CudaBackendProvider p = new CudaBackendProvider();
@@ -34,11 +34,15 @@ public final class GpuCheck {
                 case "bench" -> {
                     GpuBench b = new GpuBench(be);
                     b.ceilings();
-                    b.kda(32, 128, 32768);
-                    int prefill = intOpt(a, "--prefill", 4096), context = intOpt(a, "--context", 4096);
+                    if (!a.contains("--no-kda")) b.kda(32, 128, 32768);
+                    int[] prefills = ints(opt(a, "--prefill", "4096,32768")), contexts = ints(opt(a, "--context", "4096,32768"));
+                    int[] batches = ints(opt(a, "--batch", "1,8,64"));
                     Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));
-                    b.model(Path.of(a.get(1)), work, prefill, new int[] {1, 8, 64}, context);
+                    b.model(Path.of(a.get(1)), work, prefills, batches, contexts);
                 }
+                case "profile" -> new GpuBench(be).profileStep(Path.of(a.get(1)),
+                        Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt")),
+                        ints(opt(a, "--context", "4096"))[0], ints(opt(a, "--batch", "1"))[0]);
                 default -> {
                     System.err.println("unknown mode " + a.get(0));
                     System.exit(2);
@@ -54,7 +58,9 @@ public final class GpuCheck {
         return i >= 0 && i + 1 < a.size() ? a.get(i + 1) : def;
     }
 
-    private static int intOpt(List<String> a, String name, int def) {
-        return Integer.parseInt(opt(a, name, Integer.toString(def)));
+    /** A comma-separated list of numbers; empty for "none". */
+    private static int[] ints(String list) {
+        if (list.isBlank() || list.equals("none")) return new int[0];
+        return Arrays.stream(list.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
     }
 }

@@ -211,5 +211,27 @@ final class KernelCheck {
         cpu.moeExperts(x[0], routing, ex[0], out[0]);
         gpu.moeExperts(x[1], routing, ex[1], out[1]);
         same("moeExperts (some experts elsewhere)", out);
+        // routing kept on the device, experts grouped: few rows per expert, many (> 8, two row groups), one row
+        for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
+            grouped(c[0], c[1], c[2], h, inter);
+        }
+    }
+
+    void grouped(int t, int e, int k, int h, int inter) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED);
+        ExpertWeights[][] ex = new ExpertWeights[2][e];
+        for (int i = 0; i < e; i++) {
+            if (i % 5 == 3 && e > 8) continue; // served elsewhere
+            Weight[] g = w(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = w(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
+            Weight[] dn = w(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
+            ex[0][i] = new ExpertWeights(g[0], u[0], dn[0]);
+            ex[1][i] = new ExpertWeights(g[1], u[1], dn[1]);
+        }
+        Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
+        cpu.routeAndRunExperts(logits[0], bias[0], spec, x[0], ex[0], out[0]);
+        gpu.routeAndRunExperts(logits[1], bias[1], spec, x[1], ex[1], out[1]);
+        same("routeAndRunExperts grouped on the device T=" + t + " E=" + e + " k=" + k, out);
     }
 }

@@ -121,6 +121,15 @@ public interface Backend extends AutoCloseable {
      */
     void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out);
 
+    /**
+     * {@link #route} then {@link #moeExperts} for experts computed in this process, when nobody needs the routing on
+     * the host: a device backend may keep the routing on the device and skip the synchronisation {@link #route}
+     * implies. Same result as the two calls.
+     */
+    default void routeAndRunExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out) {
+        moeExperts(x, route(logits, bias, spec), experts, out);
+    }
+
     @Override
     default void close() {}
 }

@@ -1,7 +1,10 @@
 package dev.kimimesh.engine.model;
 
+import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Routing;
 import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.engine.backend.Weight;
 
 /**
  * Where routed MoE tokens are computed: in this process ({@link LocalExperts}) or by remote expert services.
@@ -13,4 +16,12 @@ public interface ExpertDispatch {
      * x [T, hidden] is the post-attention-normed input.
      */
     void dispatch(int layer, Tensor x, Routing routing, Tensor out);
+
+    /**
+     * Routes by the router logits on {@code backend}, then dispatches, when the caller does not need the routing:
+     * local experts may then keep it on the device ({@link Backend#routeAndRunExperts}).
+     */
+    default void routeAndDispatch(int layer, Backend backend, Tensor logits, Weight bias, RouterSpec spec, Tensor x, Tensor out) {
+        dispatch(layer, x, backend.route(logits, bias, spec), out);
+    }
 }

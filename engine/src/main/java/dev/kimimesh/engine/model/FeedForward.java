@@ -65,8 +65,15 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
         public void forward(Tensor x, Tensor out, Workspace ws) {
             Tensor logits = ws.tensor(x.rows(), spec.numExperts());
             b.matmul(x, gate, logits);
+            if (listener == null) {
+                // nobody looks at the routing: a device backend may keep it on the device (no host synchronisation)
+                if (shared != null) swiglu(b, shared, x, out, ws);
+                else b.zero(out);
+                dispatch.routeAndDispatch(layer, b, logits, bias, spec, x, out);
+                return;
+            }
             Routing routing = b.route(logits, bias, spec);
-            if (listener != null) listener.routed(layer, routing);
+            listener.routed(layer, routing);
             if (shared != null) swiglu(b, shared, x, out, ws);
             else b.zero(out);
             dispatch.dispatch(layer, x, routing, out);

@@ -2,8 +2,10 @@ package dev.kimimesh.engine.model;
 
 import dev.kimimesh.engine.backend.Backend;
 import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Routing;
 import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.engine.backend.Weight;
 import dev.kimimesh.engine.checkpoint.Checkpoint;
 import dev.kimimesh.engine.checkpoint.CheckpointLayout;
 import dev.kimimesh.engine.config.KimiLinearConfig;
@@ -46,5 +48,16 @@ public final class LocalExperts implements ExpertDispatch {
         ExpertWeights[] ex = byLayer.get(layer);
         if (ex == null) throw new IllegalArgumentException("no experts of layer " + layer + " are loaded here");
         backend.moeExperts(x, routing, ex, out);
+    }
+
+    @Override
+    public void routeAndDispatch(int layer, Backend b, Tensor logits, Weight bias, RouterSpec spec, Tensor x, Tensor out) {
+        ExpertWeights[] ex = byLayer.get(layer);
+        if (ex == null) throw new IllegalArgumentException("no experts of layer " + layer + " are loaded here");
+        if (b != backend) {
+            backend.moeExperts(x, b.route(logits, bias, spec), ex, out);
+            return;
+        }
+        backend.routeAndRunExperts(logits, bias, spec, x, ex, out);
     }
 }
