@@ -13,7 +13,9 @@ public final class Main {
         for (Verb v : List.<Verb>of(
                 // one line per verb; keep the list sorted by workflow, not alphabetically
                 new DescribeVerb(),
-                new GenerateVerb()
+                new GenerateVerb(),
+                new TokenizeVerb(),
+                new ChatTemplateVerb()
         )) {
             verbs.put(v.name(), v);
         }
