@@ -1,0 +1,189 @@
+package dev.kimimesh.mesh.shard;
+
+import dev.kimimesh.engine.config.KimiLinearConfig;
+import dev.kimimesh.mesh.wire.Failures;
+import dev.kimimesh.proto.v1.LayerShardGrpc;
+import dev.kimimesh.proto.v1.MicroBatch;
+import dev.kimimesh.proto.v1.MicroBatchResult;
+import dev.kimimesh.proto.v1.ReleaseSequenceRequest;
+import dev.kimimesh.proto.v1.ReleaseSequenceResponse;
+import dev.kimimesh.proto.v1.RestoreSequenceResponse;
+import dev.kimimesh.proto.v1.SequenceSnapshot;
+import dev.kimimesh.proto.v1.ShardInfo;
+import dev.kimimesh.proto.v1.ShardInfoRequest;
+import dev.kimimesh.proto.v1.ShardStats;
+import dev.kimimesh.proto.v1.ShardStatsRequest;
+import dev.kimimesh.proto.v1.SnapshotSequenceRequest;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * The LayerShard gRPC service: a thin adapter that runs every call touching model or state on one compute thread
+ * (the engine is not thread-safe) and chains micro-batches to the next stage, relaying its results back.
+ * Micro-batches of a stream are computed in arrival order while earlier ones are still downstream (pipelining).
+ */
+public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase implements AutoCloseable {
+    private final ShardStage stage;
+    private final NextStage next;
+    private final ShardInfo info;
+    private final ExecutorService compute;
+    private final List<AutoCloseable> resources = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /**
+     * @param next   the following stage, or null when this stage returns its own results
+     * @param info   the static description answered by Info (layers, backend, expert routes)
+     */
+    public LayerShardService(ShardStage stage, NextStage next, ShardInfo info) {
+        this.stage = stage;
+        this.next = next;
+        this.info = info;
+        this.compute = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "shard" + stage.range().replace(" ", "") + "-compute");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** The Info answer for a stage, from its model and wiring. */
+    public static ShardInfo describe(ShardStage stage, String modelName, String backend, String routerWeights, NextStage next,
+                                     List<dev.kimimesh.proto.v1.ExpertRoute> routes) {
+        KimiLinearConfig c = stage.model().config();
+        return ShardInfo.newBuilder().setModelName(modelName).setLayerFrom(stage.model().from())
+                .setLayerTo(stage.model().to()).setNumHiddenLayers(c.numHiddenLayers()).setHiddenSize(c.hiddenSize())
+                .setVocabSize(c.vocabSize()).setFirst(stage.model().hasEmbedding()).setLast(stage.model().hasHead())
+                .setNextAddress(next == null ? "" : next.address()).setBackend(backend).setRouterWeights(routerWeights)
+                .addAllExpertRoutes(routes).setConfigSummary(c.describe()).build();
+    }
+
+    @Override
+    public StreamObserver<MicroBatch> forward(StreamObserver<MicroBatchResult> responses) {
+        Upstream up = new Upstream((ServerCallStreamObserver<MicroBatchResult>) responses);
+        NextStage.Link link = next == null ? null : next.open(up::send, up::complete);
+        return new StreamObserver<>() {
+            @Override
+            public void onNext(MicroBatch mb) {
+                compute.execute(() -> {
+                    MicroBatchResult.Builder r = MicroBatchResult.newBuilder().setMicroBatchId(mb.getMicroBatchId());
+                    try {
+                        switch (stage.run(mb)) {
+                            case ShardStage.Outcome.Sampled s -> up.send(r.setSampled(s.tokens()).build());
+                            case ShardStage.Outcome.Forwarded f when link != null -> link.send(f.next());
+                            case ShardStage.Outcome.Forwarded f -> up.send(r.setHidden(f.next().getHidden()).build());
+                        }
+                    } catch (RuntimeException e) {
+                        up.send(r.setFailure(Failures.failure(Failures.statusOf(e))).build());
+                    }
+                });
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                if (link != null) link.cancel();
+            }
+
+            @Override
+            public void onCompleted() {
+                compute.execute(() -> {
+                    if (link != null) link.halfClose();
+                    else up.complete();
+                });
+            }
+        };
+    }
+
+    /** The upstream response stream; gRPC observers are not thread-safe, and results arrive from two threads. */
+    private static final class Upstream {
+        private final ServerCallStreamObserver<MicroBatchResult> out;
+        private boolean done;
+
+        Upstream(ServerCallStreamObserver<MicroBatchResult> out) {
+            this.out = out;
+        }
+
+        synchronized void send(MicroBatchResult r) {
+            if (done || out.isCancelled()) return;
+            out.onNext(r);
+        }
+
+        synchronized void complete() {
+            if (done) return;
+            done = true;
+            if (!out.isCancelled()) out.onCompleted();
+        }
+    }
+
+    @Override
+    public void releaseSequence(ReleaseSequenceRequest req, StreamObserver<ReleaseSequenceResponse> out) {
+        unary(out, () -> {
+            int released = 0;
+            for (long id : req.getSequenceIdsList()) if (stage.release(id)) released++;
+            return released;
+        }, released -> {
+            if (req.getPropagate() && next != null) next.release(req); // off the compute thread: it waits on the network
+            return ReleaseSequenceResponse.newBuilder().setReleased(released).build();
+        });
+    }
+
+    @Override
+    public void snapshotSequence(SnapshotSequenceRequest req, StreamObserver<SequenceSnapshot> out) {
+        unary(out, () -> stage.snapshot(req.getSequenceId()), s -> s);
+    }
+
+    @Override
+    public void restoreSequence(SequenceSnapshot req, StreamObserver<RestoreSequenceResponse> out) {
+        unary(out, () -> stage.restore(req), p -> RestoreSequenceResponse.newBuilder().setPosition(p).build());
+    }
+
+    @Override
+    public void stats(ShardStatsRequest req, StreamObserver<ShardStats> out) {
+        unary(out, stage::stats, s -> s);
+    }
+
+    @Override
+    public void info(ShardInfoRequest req, StreamObserver<ShardInfo> out) {
+        out.onNext(info);
+        out.onCompleted();
+    }
+
+    private <T, R> void unary(StreamObserver<R> out, Callable<T> onCompute, java.util.function.Function<T, R> after) {
+        try {
+            Future<T> f = compute.submit(onCompute);
+            R r = after.apply(f.get());
+            out.onNext(r);
+            out.onCompleted();
+        } catch (ExecutionException e) {
+            out.onError(Failures.statusOf(e.getCause()).asRuntimeException());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            out.onError(Status.CANCELLED.withDescription("interrupted").asRuntimeException());
+        } catch (RuntimeException e) {
+            out.onError(Failures.statusOf(e).asRuntimeException());
+        }
+    }
+
+    /** Closes {@code r} (an expert client, a checkpoint) with this service. */
+    public LayerShardService closing(AutoCloseable r) {
+        resources.add(r);
+        return this;
+    }
+
+    @Override
+    public void close() {
+        compute.shutdownNow();
+        if (next != null) next.close();
+        for (AutoCloseable r : resources) {
+            try {
+                r.close();
+            } catch (Exception ignored) {
+                // closing the rest matters more
+            }
+        }
+    }
+}

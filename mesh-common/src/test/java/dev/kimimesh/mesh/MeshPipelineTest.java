@@ -1,0 +1,158 @@
+package dev.kimimesh.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kimimesh.mesh.PipelineDriver.Seq;
+import dev.kimimesh.mesh.wire.RawTensors;
+import dev.kimimesh.proto.v1.DType;
+import dev.kimimesh.proto.v1.ExpertStats;
+import dev.kimimesh.proto.v1.ExpertStatsRequest;
+import dev.kimimesh.proto.v1.ExpertsGrpc;
+import dev.kimimesh.proto.v1.LayerShardGrpc;
+import dev.kimimesh.proto.v1.MicroBatch;
+import dev.kimimesh.proto.v1.MicroBatchResult;
+import dev.kimimesh.proto.v1.ReleaseSequenceRequest;
+import dev.kimimesh.proto.v1.SequenceChunk;
+import dev.kimimesh.proto.v1.ShardStats;
+import dev.kimimesh.proto.v1.ShardStatsRequest;
+import io.grpc.Status;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The tiny model as two shards and two expert services, driven like a gateway drives it. */
+class MeshPipelineTest {
+    private static InProcessMesh mesh;
+
+    @BeforeAll
+    static void start() {
+        mesh = new InProcessMesh("pipeline");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        mesh.close();
+    }
+
+    private static ShardStats stats(String shard) {
+        return LayerShardGrpc.newBlockingStub(mesh.channel(shard)).stats(ShardStatsRequest.getDefaultInstance());
+    }
+
+    private static ExpertStats expertStats(String service) {
+        return ExpertsGrpc.newBlockingStub(mesh.channel(service)).stats(ExpertStatsRequest.getDefaultInstance());
+    }
+
+    @Test
+    void greedyTokensMatchTheSingleProcessEngineAndTheGoldens() throws Exception {
+        long expertTokensBefore = expertStats("experts-a").getTokens() + expertStats("experts-b").getTokens();
+        List<List<Seq>> groups = List.of(
+                List.of(new Seq(1, Goldens.prompt("T1"), 0), new Seq(2, Goldens.prompt("T64"), 0)),
+                List.of(new Seq(3, Goldens.prompt("T7"), 0), new Seq(4, Goldens.prompt("T65"), 2)));
+        int steps = 17; // the prefill's token + 16 decode steps
+        Map<Long, List<Integer>> got;
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            got = driver.generate(groups, steps);
+        }
+        String[] names = {"T1", "T64", "T7", "T65"};
+        for (int i = 0; i < names.length; i++) {
+            List<Integer> tokens = got.get((long) i + 1);
+            assertEquals(Goldens.decodeTokens(names[i]), tokens.subList(0, 16), names[i] + " vs goldens decode_tokens");
+            assertEquals(Goldens.singleProcessGreedy(Goldens.prompt(names[i]), steps), tokens, names[i] + " vs the single-process engine");
+        }
+        // the routed experts really ran remotely: every MoE layer of both shards sent rows to both services
+        long expertTokens = expertStats("experts-a").getTokens() + expertStats("experts-b").getTokens();
+        assertTrue(expertStats("experts-a").getLoadCount() > 0 && expertStats("experts-b").getLoadCount() > 0);
+        assertTrue(expertTokens > expertTokensBefore);
+        for (String shard : List.of("shard-0", "shard-1")) {
+            assertTrue(stats(shard).getSequenceIdsList().containsAll(List.of(1L, 2L, 3L, 4L)), shard + " holds the sequences");
+        }
+        release(1, 2, 3, 4);
+    }
+
+    @Test
+    void releaseFreesStateOnEveryShard() throws Exception {
+        List<List<Seq>> groups = List.of(List.of(new Seq(201, Goldens.prompt("T7"), 0), new Seq(202, Goldens.prompt("T64"), 0)));
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            driver.generate(groups, 3);
+        }
+        ShardStats[] before = {stats("shard-0"), stats("shard-1")};
+        for (ShardStats s : before) {
+            assertTrue(s.getSequenceIdsList().containsAll(List.of(201L, 202L)));
+            assertTrue(s.getStateBytes() > 0);
+        }
+        assertEquals(2, release(201, 202));
+        ShardStats[] after = {stats("shard-0"), stats("shard-1")};
+        for (int i = 0; i < 2; i++) {
+            assertFalse(after[i].getSequenceIdsList().contains(201L) || after[i].getSequenceIdsList().contains(202L));
+            assertEquals(before[i].getSequencesHeld() - 2, after[i].getSequencesHeld());
+            assertTrue(after[i].getStateBytes() < before[i].getStateBytes());
+        }
+        assertEquals(0, release(201, 202), "a second release finds nothing");
+    }
+
+    @Test
+    void malformedMicroBatchesGetTheirStatusAndTheShardKeepsServing() throws Exception {
+        int hidden = 256;
+        float[] h = new float[2 * hidden];
+        Random rnd = new Random(7);
+        for (int i = 0; i < h.length; i++) h[i] = (float) rnd.nextGaussian();
+        SequenceChunk.Builder chunk = SequenceChunk.newBuilder().setSequenceId(900).setPosition(0).setNumTokens(2)
+                .setSample(true).setSampling(PipelineDriver.GREEDY);
+        var good = RawTensors.encode(h, 2, hidden, DType.DTYPE_F32);
+        var shortData = good.toBuilder().setData(good.getData().substring(0, good.getData().size() - 4)).build();
+        try (PipelineDriver stage2 = new PipelineDriver(mesh.channel("shard-1"))) {
+            stage2.send(MicroBatch.newBuilder().addSequences(chunk).setHidden(shortData));
+            assertFailure(stage2.next(), Status.Code.INVALID_ARGUMENT, "bytes");
+
+            stage2.send(MicroBatch.newBuilder().addSequences(chunk)
+                    .setHidden(good.toBuilder().setDtype(DType.DTYPE_I32)));
+            assertFailure(stage2.next(), Status.Code.INVALID_ARGUMENT, "dtype");
+
+            stage2.send(MicroBatch.newBuilder().addSequences(chunk).setHidden(good));
+            MicroBatchResult ok = stage2.next();
+            assertEquals(MicroBatchResult.ResultCase.SAMPLED, ok.getResultCase(), ok::toString);
+            assertEquals(900, ok.getSampled().getTokens(0).getSequenceId());
+
+            var one = RawTensors.encode(java.util.Arrays.copyOf(h, hidden), 1, hidden, DType.DTYPE_F32);
+            stage2.send(MicroBatch.newBuilder().addSequences(chunk.clone().setSequenceId(901).setPosition(5).setNumTokens(1))
+                    .setHidden(one));
+            assertFailure(stage2.next(), Status.Code.FAILED_PRECONDITION, "sequence 901 is unknown");
+
+            stage2.send(MicroBatch.newBuilder().addSequences(chunk.clone().setPosition(3).setNumTokens(1)).setHidden(one));
+            assertFailure(stage2.next(), Status.Code.FAILED_PRECONDITION, "at position 2");
+
+            stage2.send(MicroBatch.newBuilder().addSequences(chunk.clone().setPosition(2).setNumTokens(1)).setHidden(one));
+            assertEquals(MicroBatchResult.ResultCase.SAMPLED, stage2.next().getResultCase());
+        }
+        // the first stage names bad token ids and keeps its state untouched
+        try (PipelineDriver stage1 = new PipelineDriver(mesh.channel("shard-0"))) {
+            stage1.send(MicroBatch.newBuilder().addSequences(SequenceChunk.newBuilder().setSequenceId(902).setNumTokens(2)
+                    .addTokenIds(5).addTokenIds(99999)));
+            assertFailure(stage1.next(), Status.Code.INVALID_ARGUMENT, "99999");
+            stage1.send(MicroBatch.newBuilder().addSequences(SequenceChunk.newBuilder().setSequenceId(902).setNumTokens(2)
+                    .addTokenIds(5)));
+            assertFailure(stage1.next(), Status.Code.INVALID_ARGUMENT, "token_ids");
+        }
+        assertFalse(stats("shard-0").getSequenceIdsList().contains(902L));
+        assertTrue(stats("shard-1").getMicroBatchesFailed() >= 4);
+        release(900);
+    }
+
+    private static void assertFailure(MicroBatchResult r, Status.Code code, String mentions) {
+        assertEquals(MicroBatchResult.ResultCase.FAILURE, r.getResultCase(), r::toString);
+        assertEquals(code.value(), r.getFailure().getCode(), r.getFailure().getMessage());
+        assertTrue(r.getFailure().getMessage().contains(mentions), r.getFailure().getMessage());
+    }
+
+    private static int release(long... ids) {
+        ReleaseSequenceRequest.Builder req = ReleaseSequenceRequest.newBuilder().setPropagate(true);
+        for (long id : ids) req.addSequenceIds(id);
+        return LayerShardGrpc.newBlockingStub(mesh.channel("shard-0")).releaseSequence(req.build()).getReleased();
+    }
+
+}
