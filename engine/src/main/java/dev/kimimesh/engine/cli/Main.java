@@ -12,6 +12,8 @@ public final class Main {
         Map<String, Verb> verbs = new LinkedHashMap<>();
         for (Verb v : List.<Verb>of(
                 // one line per verb; keep the list sorted by workflow, not alphabetically
+                new TokenizeVerb(),
+                new ChatTemplateVerb()
         )) {
             verbs.put(v.name(), v);
         }
