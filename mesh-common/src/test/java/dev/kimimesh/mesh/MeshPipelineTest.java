@@ -96,6 +96,39 @@ class MeshPipelineTest {
     }
 
     @Test
+    void snapshotsRestoreOnEveryShardAndGenerationContinuesWithTheSameTokens() throws Exception {
+        int[] prompt = Goldens.prompt("T65");
+        List<List<Seq>> group = List.of(List.of(new Seq(301, prompt, 0)));
+        Map<Long, List<Integer>> first;
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            first = driver.generate(group, 6);
+        }
+        var snaps = new java.util.ArrayList<dev.kimimesh.proto.v1.SequenceSnapshot>();
+        for (String shard : List.of("shard-0", "shard-1")) {
+            var snap = LayerShardGrpc.newBlockingStub(mesh.channel(shard)).snapshotSequence(
+                    dev.kimimesh.proto.v1.SnapshotSequenceRequest.newBuilder().setSequenceId(301).build());
+            assertEquals(prompt.length + 5, snap.getPosition()); // the 6th token is sampled but not yet fed
+            snaps.add(snap);
+        }
+        assertEquals(1, release(301));
+        for (String shard : List.of("shard-0", "shard-1")) assertFalse(stats(shard).getSequenceIdsList().contains(301L));
+        assertEquals(0, snaps.get(0).getLayerFrom());
+        assertEquals(4, snaps.get(1).getLayerFrom());
+        LayerShardGrpc.newBlockingStub(mesh.channel("shard-0")).restoreSequence(snaps.get(0));
+        LayerShardGrpc.newBlockingStub(mesh.channel("shard-1")).restoreSequence(snaps.get(1));
+        // a snapshot of the wrong layer range is refused by name
+        var wrong = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class, () ->
+                LayerShardGrpc.newBlockingStub(mesh.channel("shard-1")).restoreSequence(snaps.get(0)));
+        assertEquals(Status.Code.INVALID_ARGUMENT, wrong.getStatus().getCode());
+        Map<Long, List<Integer>> rest;
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            rest = driver.generate(group, 16, first);
+        }
+        assertEquals(Goldens.decodeTokens("T65"), rest.get(301L));
+        release(301);
+    }
+
+    @Test
     void malformedMicroBatchesGetTheirStatusAndTheShardKeepsServing() throws Exception {
         int hidden = 256;
         float[] h = new float[2 * hidden];

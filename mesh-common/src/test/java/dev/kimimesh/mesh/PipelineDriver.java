@@ -71,8 +71,13 @@ final class PipelineDriver implements AutoCloseable {
      * previous result is back, so the groups' micro-batches overlap in the pipeline. Returns tokens per sequence id.
      */
     Map<Long, List<Integer>> generate(List<List<Seq>> groups, int steps) throws InterruptedException {
+        return generate(groups, steps, Map.of());
+    }
+
+    /** As above, continuing sequences whose state the shards already hold after the tokens in {@code so far}. */
+    Map<Long, List<Integer>> generate(List<List<Seq>> groups, int steps, Map<Long, List<Integer>> soFar) throws InterruptedException {
         Map<Long, List<Integer>> out = new LinkedHashMap<>();
-        for (List<Seq> g : groups) for (Seq s : g) out.put(s.id(), new ArrayList<>());
+        for (List<Seq> g : groups) for (Seq s : g) out.put(s.id(), new ArrayList<>(soFar.getOrDefault(s.id(), List.of())));
         Map<Long, Integer> groupOf = new HashMap<>();
         int[] sent = new int[groups.size()];
         int active = 0;

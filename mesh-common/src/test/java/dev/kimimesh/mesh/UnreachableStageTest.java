@@ -64,4 +64,20 @@ class UnreachableStageTest {
             }
         }
     }
+
+    @Test
+    void anExpertServiceThatGoesDownFailsTheMicroBatchByNameAndFreesItsSequences() throws Exception {
+        try (InProcessMesh mesh = new InProcessMesh("experts-down")) {
+            mesh.stop("experts-b");
+            try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+                driver.send(MicroBatch.newBuilder().addSequences(SequenceChunk.newBuilder().setSequenceId(5).setNumTokens(3)
+                        .addTokenIds(3).addTokenIds(4).addTokenIds(5).setSample(true).setSampling(PipelineDriver.GREEDY)));
+                MicroBatchResult r = driver.next();
+                assertEquals(MicroBatchResult.ResultCase.FAILURE, r.getResultCase(), r::toString);
+                assertEquals(Status.Code.UNAVAILABLE.value(), r.getFailure().getCode(), r.getFailure().getMessage());
+                assertTrue(r.getFailure().getMessage().contains("expert service " + mesh.name("experts-b")), r.getFailure().getMessage());
+                assertTrue(r.getFailure().getMessage().contains("[5] were released"), r.getFailure().getMessage());
+            }
+        }
+    }
 }

@@ -25,7 +25,7 @@ public final class ExpertAssembly {
         for (int l : layerSet.ids()) if (c.isMoeLayer(l)) layers.add(l);
         if (layers.isEmpty()) throw new IllegalArgumentException("layer set '" + s.layers() + "' has no MoE layer");
         LayerExperts experts = new LayerExperts(ckpt, backend, layers, (l, e) -> expertSet.test(e));
-        ExpertBatcher batcher = new ExpertBatcher(backend, experts, c.hiddenSize(), c.numExperts());
+        ExpertBatcher batcher = new ExpertBatcher(backend, experts, c.hiddenSize(), c.numExperts()).start();
         String name = s.modelDir().getFileName() == null ? "kimi_linear" : s.modelDir().getFileName().toString();
         ExpertInfo info = ExpertInfo.newBuilder().setModelName(name).addAllLayers(layers).setExperts(expertSet.spec())
                 .addAllExpertIds(Arrays.stream(expertSet.ids()).boxed().toList()).setHiddenSize(c.hiddenSize())

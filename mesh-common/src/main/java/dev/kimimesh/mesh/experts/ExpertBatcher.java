@@ -48,7 +48,12 @@ public final class ExpertBatcher implements AutoCloseable {
         for (int l : experts.layers()) load.put(l, new AtomicLongArray(numExperts));
         worker = new Thread(this::loop, "experts-compute");
         worker.setDaemon(true);
+    }
+
+    /** Starts computing; requests submitted before wait in the queue (and then run as one batch per layer). */
+    public ExpertBatcher start() {
         worker.start();
+        return this;
     }
 
     /** Queues a request; the future holds its result, or a result with an error code for a bad request. */

@@ -20,6 +20,11 @@ public final class ExpertsService extends ExpertsGrpc.ExpertsImplBase implements
         this.info = info;
     }
 
+    /** What Info answers. */
+    public ExpertInfo info() {
+        return info;
+    }
+
     @Override
     public StreamObserver<ExpertRequest> dispatch(StreamObserver<ExpertResult> responses) {
         var out = (ServerCallStreamObserver<ExpertResult>) responses;

@@ -62,6 +62,11 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
                 .addAllExpertRoutes(routes).setConfigSummary(c.describe()).build();
     }
 
+    /** What Info answers. */
+    public ShardInfo info() {
+        return info;
+    }
+
     @Override
     public StreamObserver<MicroBatch> forward(StreamObserver<MicroBatchResult> responses) {
         Upstream up = new Upstream((ServerCallStreamObserver<MicroBatchResult>) responses);
