@@ -15,7 +15,8 @@ public final class Main {
                 new DescribeVerb(),
                 new GenerateVerb(),
                 new TokenizeVerb(),
-                new ChatTemplateVerb()
+                new ChatTemplateVerb(),
+                new MeshPlanVerb()
         )) {
             verbs.put(v.name(), v);
         }

@@ -85,9 +85,10 @@ public final class ShardPipeline implements Pipeline {
     public static ShardPipeline connect(List<String> addresses, KimiLinearConfig config, Duration timeout, DType activationDtype) {
         if (addresses.isEmpty()) throw new IllegalArgumentException("no shard addresses given");
         List<ShardStage> shards = new ArrayList<>();
+        List<String> list = new ArrayList<>(addresses.stream().map(String::trim).toList());
         try {
-            for (int i = 0; i < addresses.size(); i++) {
-                String address = addresses.get(i).trim();
+            for (int i = 0; i < list.size(); i++) {
+                String address = list.get(i);
                 ManagedChannel channel = channel(address);
                 ShardInfo info;
                 try {
@@ -96,10 +97,20 @@ public final class ShardPipeline implements Pipeline {
                             .info(ShardInfoRequest.getDefaultInstance()));
                 } catch (StatusRuntimeException e) {
                     channel.shutdownNow();
-                    throw new MeshUnavailableException("layer shard " + (i + 1) + " of " + addresses.size() + " at " + address
+                    throw new MeshUnavailableException("layer shard " + (i + 1) + " of " + list.size() + " at " + address
                             + " is not reachable (" + describe(e.getStatus()) + ") after " + timeout.toMillis() + " ms", e);
                 }
                 shards.add(new ShardStage(i, address, channel, info));
+                String next = info.getNextAddress();
+                if (!next.isEmpty()) {
+                    // a chained shard names its successor: follow the chain when the list stops here
+                    if (i + 1 == list.size()) {
+                        list.add(next);
+                    } else if (!list.get(i + 1).equals(next)) {
+                        throw new MeshUnavailableException("layer shard " + address + " forwards to " + next + " but the next shard listed is "
+                                + list.get(i + 1));
+                    }
+                }
             }
             checkCoverage(shards, config);
             Map<String, ExpertInfoSummary> experts = checkExperts(shards, timeout);

@@ -47,6 +47,11 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
+    /** Stops the second expert service (to see who notices). */
+    public void stopExpertsB() {
+        servers.get(1).shutdownNow();
+    }
+
     public List<String> shards() {
         return List.of(shard0, shard1);
     }
