@@ -5,9 +5,12 @@ mesh_usage() {
   cat <<'USAGE'
 kimi-mesh up [--model DIR] [--shards N | --layers 0-4,4-8] [--experts N | --expert-sets '0-7;8-15'] [--topology FILE]
              [--port 8080] [--port-offset K] [--run-dir DIR] [--tokenizer DIR] [--detach] [--rebuild]
+             [--no-chain] [--embedded] [--gateway-opt -Dkey=value]...
     starts expert services, layer shards and the gateway (each its own JVM), prints the endpoints, waits for their
     health; Ctrl-C (or `kimi-mesh down`) stops them all. Without --model a random model fitting the tokenizer is
     created once under models/random-tiny (tokenizer: --tokenizer, $KIMI_TOKENIZER or ../shared/fixtures/tokenizer).
+    --no-chain: the gateway sends to every shard itself (per-hop timing); --embedded: only the gateway, running the
+    whole model in-process (the single-process mode).
 kimi-mesh down [--run-dir DIR]                   stops every process of the local mesh
 kimi-mesh chat [--gateway HOST:PORT] [--max-tokens N] [--temperature T] "message"   streams the reply (SDK)
 kimi-mesh chat --ids 1,2,3 ...                   token ids to Generate (models without a tokenizer)
@@ -102,7 +105,7 @@ mesh_down() {
 }
 
 mesh_up() {
-  local model="" plan_args=() port=8080 offset=0 tok="" rebuild=0
+  local model="" plan_args=() port=8080 offset=0 tok="" rebuild=0 chain=1 embedded=0 gw_opts=()
   run="$(mesh_run_dir)"; detach=0
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -114,6 +117,9 @@ mesh_up() {
       --tokenizer) tok="$2"; shift 2 ;;
       --detach) detach=1; shift ;;
       --rebuild) rebuild=1; shift ;;
+      --no-chain) chain=0; shift ;;
+      --embedded) embedded=1; shift ;;
+      --gateway-opt) gw_opts+=("$2"); shift 2 ;;
       -h|--help) mesh_usage; return 0 ;;
       *) echo "kimi-mesh up: unknown option $1" >&2; mesh_usage >&2; return 2 ;;
     esac
@@ -134,6 +140,7 @@ mesh_up() {
   while read -r kind a b; do
     case "$kind" in shard) ranges+=("$a $b") ;; expert-service) sets+=("$a") ;; esac
   done <<<"$plan"
+  if [ "$embedded" = 1 ]; then ranges=(); sets=(); fi
 
   : >"$run/pids"
   local experts_csv="" i name log grpc http
@@ -157,13 +164,15 @@ mesh_up() {
     mesh_start "$name" "$log" -Dkimimesh.shard.model-dir="$model" -Dkimimesh.shard.from="$a" -Dkimimesh.shard.to="$b" "${extra[@]}" \
       -Dquarkus.grpc.server.port=$grpc -Dquarkus.http.port=$http -jar "$root/layer-shard-service/target/quarkus-app/quarkus-run.jar"
     wait_port "$name" "$started_pid" "$grpc" "$log" || { mesh_down --run-dir "$run" >/dev/null; return 1; }
-    next="127.0.0.1:$grpc"
+    [ "$chain" = 1 ] && next="127.0.0.1:$grpc"
     shards_csv="127.0.0.1:$grpc${shards_csv:+,$shards_csv}"
     echo "layer shard $i  layers [$a, $b)  grpc 127.0.0.1:$grpc" | tee -a "$run/endpoints"
   done
   # the gateway drives the first shard (the chain relays the rest) and releases sequences on every shard
   log="$run/gateway.log"
-  mesh_start gateway "$log" -Dkimimesh.model.dir="$model" "-Dkimimesh.mesh.shards=$shards_csv" \
+  local gw_mesh=()
+  [ -n "$shards_csv" ] && gw_mesh+=("-Dkimimesh.mesh.shards=$shards_csv")
+  mesh_start gateway "$log" -Dkimimesh.model.dir="$model" "${gw_mesh[@]}" "${gw_opts[@]}" \
     -Dquarkus.http.port=$((port + offset)) -jar "$root/gateway/target/quarkus-app/quarkus-run.jar"
   wait_port gateway "$started_pid" $((port + offset)) "$log" || { mesh_down --run-dir "$run" >/dev/null; return 1; }
   if ! http_get $((port + offset)) /health | grep -q '"UP"'; then

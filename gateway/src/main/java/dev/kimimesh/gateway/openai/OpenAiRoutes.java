@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kimimesh.gateway.api.Generation;
 import dev.kimimesh.gateway.app.MeshRuntime;
+import dev.kimimesh.gateway.mesh.HopLatency;
+import dev.kimimesh.gateway.mesh.ShardPipeline;
 import dev.kimimesh.gateway.schedule.QueueFullException;
 import dev.kimimesh.gateway.schedule.Scheduler;
 import dev.kimimesh.gateway.text.KimiTextCodec;
@@ -21,7 +23,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 
-/** The OpenAI-compatible HTTP API: /v1/models, /v1/completions, /v1/chat/completions, and /health. */
+/** The OpenAI-compatible HTTP API: /v1/models, /v1/completions, /v1/chat/completions; /health and /v1/mesh/hops. */
 @ApplicationScoped
 public class OpenAiRoutes {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -38,6 +40,32 @@ public class OpenAiRoutes {
         router.get("/v1/models").handler(this::models);
         router.post("/v1/completions").handler(ctx -> generate(ctx, false));
         router.post("/v1/chat/completions").handler(ctx -> generate(ctx, true));
+        router.get("/v1/mesh/hops").handler(this::hops);
+        router.post("/v1/mesh/hops/reset").handler(this::resetHops);
+    }
+
+    /** Per-hop latency percentiles of the remote pipeline (empty in embedded mode): for benchmarks and dashboards. */
+    private void hops(RoutingContext ctx) {
+        ObjectNode body = JSON.createObjectNode();
+        var list = body.putArray("hops");
+        if (runtime.pipeline() instanceof ShardPipeline sp) {
+            for (HopLatency h : sp.hopLatencies()) {
+                ObjectNode o = list.addObject();
+                o.put("hop", h.hop());
+                o.put("count", h.count());
+                o.put("p50_us", h.percentileMicros(0.50));
+                o.put("p99_us", h.percentileMicros(0.99));
+            }
+        }
+        Scheduler s = runtime.scheduler();
+        body.put("micro_batches", s.batchesSent());
+        body.put("tokens", s.tokensSent());
+        ctx.response().putHeader("Content-Type", "application/json").end(body.toString());
+    }
+
+    private void resetHops(RoutingContext ctx) {
+        if (runtime.pipeline() instanceof ShardPipeline sp) sp.hopLatencies().forEach(HopLatency::reset);
+        ctx.response().setStatusCode(204).end();
     }
 
     private void health(RoutingContext ctx) {
