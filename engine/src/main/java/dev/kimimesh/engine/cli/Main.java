@@ -13,9 +13,10 @@ public final class Main {
         for (Verb v : List.<Verb>of(
                 // one line per verb; keep the list sorted by workflow, not alphabetically
                 new DescribeVerb(),
-                new GenerateVerb(),
                 new TokenizeVerb(),
                 new ChatTemplateVerb(),
+                new GenerateVerb(),
+                new VerifyVerb(),
                 new MeshPlanVerb()
         )) {
             verbs.put(v.name(), v);

@@ -6,18 +6,29 @@ import java.util.SplittableRandom;
 /**
  * Picks the next token of one sequence from a row of logits: greedy argmax (lowest index on ties) at temperature 0,
  * else temperature, then top-k, then top-p (the smallest set of most likely tokens whose probability reaches top_p,
- * at least one), then a draw from the sequence's own seeded generator. Reuses its buffers: one sampler per sequence,
- * not thread-safe. The full vocabulary is never sorted.
+ * at least one), then a draw from the sequence's own seeded generator. The full vocabulary is never sorted: top-k
+ * keeps a heap of k entries, top-p sorts only the tokens that can be in the nucleus. Vocabulary-sized buffers are
+ * shared by the samplers of one thread (the generator's driver), so a sampler per sequence costs almost nothing.
+ * Not thread-safe.
  */
 public final class Sampler {
+    /** Vocabulary-sized buffers, one set per thread that samples. */
+    private static final class Scratch {
+        float[] weights = new float[0];
+        float[] nucleus = new float[0];
+        long[] keys = new long[0];
+        float[] heapValue = new float[0];
+        int[] heapIndex = new int[0];
+    }
+
+    /** Above this many nucleus candidates, bisection on the boundary value beats sorting them. */
+    static final int SORT_LIMIT = 4096;
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
     private final SamplingParams params;
     private final SplittableRandom random;
     private final float invTemperature;
-    private float[] weights = new float[0];
-    private float[] nucleusWeights = new float[0];
-    private long[] order = new long[0];
-    private float[] heapValue = new float[0];
-    private int[] heapIndex = new int[0];
     private float lastLogprob = Float.NaN;
 
     public Sampler(SamplingParams params) {
@@ -35,39 +46,26 @@ public final class Sampler {
         return sample(logits, 0, logits.length);
     }
 
-    /** The next token for the logits {@code logits[offset, offset + vocab)} (one row of a batch). */
+    /** The next token (an index within the row) for the logits {@code logits[offset, offset + vocab)}. */
     public int sample(float[] logits, int offset, int vocab) {
         if (vocab <= 0 || offset < 0 || offset + vocab > logits.length) {
             throw new IllegalArgumentException("logits row [" + offset + ", " + (offset + vocab) + ") outside " + logits.length);
         }
-        // One pass: max, argmax and (when logprobs are wanted) the sum of exp(x - max), rescaled as the max grows.
-        boolean wantLogprob = params.logprobs();
-        float max = Float.NEGATIVE_INFINITY;
-        int argmax = -1;
-        double sum = 0;
-        for (int i = 0; i < vocab; i++) {
-            float x = logits[offset + i];
-            if (x > max) {
-                if (wantLogprob) sum = sum * Math.exp((double) max - x) + 1;
-                max = x;
-                argmax = i;
-            } else if (wantLogprob) {
-                sum += Math.exp((double) x - max);
-            } else if (x != x) {
-                throw new IllegalStateException("logits contain NaN at token " + i);
-            }
-        }
-        if (argmax < 0) throw new IllegalStateException("logits are all -inf or NaN");
-        if (wantLogprob && Double.isNaN(sum)) throw new IllegalStateException("logits contain NaN");
+        float max = LogitsKernels.max(logits, offset, vocab);
+        if (Float.isNaN(max)) throw new IllegalStateException("logits contain NaN");
+        if (max == Float.NEGATIVE_INFINITY) throw new IllegalStateException("logits are all -inf");
         int token;
         if (params.isGreedy()) {
-            token = argmax;
+            token = LogitsKernels.firstIndexOf(logits, offset, vocab, max);
         } else if (params.topK() > 0 && params.topK() < vocab) {
             token = sampleTopK(logits, offset, vocab);
         } else {
             token = sampleFull(logits, offset, vocab, max);
         }
-        lastLogprob = wantLogprob ? (float) (logits[offset + token] - max - Math.log(sum)) : Float.NaN;
+        if (params.logprobs()) {
+            double sum = LogitsKernels.sumExp(logits, offset, vocab, max, 1f, null);
+            lastLogprob = (float) (logits[offset + token] - max - Math.log(sum));
+        }
         return token;
     }
 
@@ -76,32 +74,33 @@ public final class Sampler {
         return lastLogprob;
     }
 
-    /** Top-k by a min-heap of k entries (one pass over the vocabulary), then softmax, top-p and a draw among them. */
+    /** Top-k by a min-heap of k entries (one vectorised pass), then softmax, top-p and a draw among them. */
     private int sampleTopK(float[] logits, int offset, int vocab) {
         int k = params.topK();
-        if (heapValue.length < k) {
-            heapValue = new float[k];
-            heapIndex = new int[k];
+        Scratch s = SCRATCH.get();
+        if (s.heapValue.length < k) {
+            s.heapValue = new float[k];
+            s.heapIndex = new int[k];
         }
+        float[] hv = s.heapValue;
+        int[] hi = s.heapIndex;
         for (int i = 0; i < k; i++) {
-            heapValue[i] = logits[offset + i];
-            heapIndex[i] = i;
+            hv[i] = logits[offset + i];
+            hi[i] = i;
         }
-        for (int i = k / 2 - 1; i >= 0; i--) siftDown(i, k);
-        for (int i = k; i < vocab; i++) {
-            float x = logits[offset + i];
-            // Strictly greater: among equal logits the lower index (seen first) stays, as in greedy.
-            if (x > heapValue[0]) {
-                heapValue[0] = x;
-                heapIndex[0] = i;
-                siftDown(0, k);
-            }
+        for (int i = k / 2 - 1; i >= 0; i--) siftDown(hv, hi, i, k);
+        // Strictly greater: among equal logits the lower index (seen first) stays, as in greedy.
+        for (int i = LogitsKernels.nextAbove(logits, offset, k, vocab, hv[0]); i < vocab;
+                i = LogitsKernels.nextAbove(logits, offset, i + 1, vocab, hv[0])) {
+            hv[0] = logits[offset + i];
+            hi[0] = i;
+            siftDown(hv, hi, 0, k);
         }
-        long[] keys = orderBuffer(k);
-        for (int i = 0; i < k; i++) keys[i] = key(heapValue[i], heapIndex[i]);
+        long[] keys = keys(s, k);
+        for (int i = 0; i < k; i++) keys[i] = key(hv[i], hi[i]);
         Arrays.sort(keys, 0, k);
         float top = logits[offset + indexOf(keys[k - 1])];
-        float[] w = weightBuffer(k);
+        float[] w = weights(s, k);
         double total = 0;
         for (int j = 0; j < k; j++) {
             // descending order: j = 0 is the most likely
@@ -114,39 +113,55 @@ public final class Sampler {
 
     /** Softmax over the whole vocabulary; top-p sorts only the tokens that can be in the nucleus. */
     private int sampleFull(float[] logits, int offset, int vocab, float max) {
-        float[] w = weightBuffer(vocab);
-        double total = 0;
-        for (int i = 0; i < vocab; i++) {
-            w[i] = (float) Math.exp((logits[offset + i] - max) * invTemperature);
-            total += w[i];
-        }
-        if (params.topP() >= 1) {
-            double u = random.nextDouble() * total, cum = 0;
-            int last = 0;
-            for (int i = 0; i < vocab; i++) {
-                if (w[i] > 0) last = i;
-                cum += w[i];
-                if (u < cum) return i;
-            }
-            return last;
-        }
+        Scratch s = SCRATCH.get();
+        float[] w = weights(s, vocab);
+        double total = LogitsKernels.sumExp(logits, offset, vocab, max, invTemperature, w);
+        if (params.topP() >= 1) return LogitsKernels.cumulativeSearch(w, vocab, random.nextDouble() * total);
         // A token with probability below (1 - top_p) / (vocab - 1) cannot be in the nucleus: if it were needed, the
         // tokens from it on (at most vocab - 1 of them, each no more likely) would hold more than 1 - top_p.
-        double cutoff = vocab > 1 ? (1 - params.topP()) / (vocab - 1) * total : 0;
-        long[] keys = orderBuffer(Math.min(vocab, 1024));
-        int n = 0;
-        for (int i = 0; i < vocab; i++) {
-            if (w[i] >= cutoff) {
-                if (n == keys.length) keys = orderBuffer(Math.min(vocab, 2 * n));
-                keys[n++] = key(w[i], i);
-            }
-        }
+        float cutoff = vocab > 1 ? (float) ((1 - params.topP()) / (vocab - 1) * total) : 0f;
+        if (LogitsKernels.countAtLeast(w, vocab, cutoff) > SORT_LIMIT) return sampleNucleusByThreshold(w, vocab, total);
+        long[] keys = keys(s, vocab);
+        int n = LogitsKernels.collectAtLeast(w, vocab, cutoff, keys, Sampler::key);
         Arrays.sort(keys, 0, n);
-        if (nucleusWeights.length < n) nucleusWeights = new float[Math.max(n, 2 * nucleusWeights.length)];
-        float[] sorted = nucleusWeights;
+        if (s.nucleus.length < n) s.nucleus = new float[Math.max(n, 2 * s.nucleus.length)];
+        float[] sorted = s.nucleus;
         for (int j = 0; j < n; j++) sorted[j] = w[indexOf(keys[n - 1 - j])];
         int kept = nucleus(sorted, n, total);
         return indexOf(keys[n - 1 - draw(sorted, kept)]);
+    }
+
+    /**
+     * Top-p for a flat distribution, where sorting the candidates would cost more than a few passes: the nucleus is
+     * every token above the boundary value v (the largest weight whose "at least v" mass reaches top_p), plus the
+     * tokens equal to v in index order while the mass before them is below top_p. v is found by bisecting the bit
+     * patterns of the positive float weights, which order like the values. Draws in index order: the same
+     * distribution as the sorted order.
+     */
+    private int sampleNucleusByThreshold(float[] w, int vocab, double total) {
+        double limit = params.topP() * total;
+        int lo = 0, hi = Float.floatToIntBits(LogitsKernels.max(w, 0, vocab)); // mass(>= lo) >= limit always
+        while (lo < hi) {
+            int mid = lo + (hi - lo + 1) / 2;
+            if (LogitsKernels.massAtLeast(w, vocab, Float.intBitsToFloat(mid), false) >= limit) lo = mid;
+            else hi = mid - 1;
+        }
+        float v = Float.intBitsToFloat(lo);
+        double above = LogitsKernels.massAtLeast(w, vocab, v, true);
+        int ties = LogitsKernels.count(w, vocab, v), keptTies = 0;
+        while (keptTies < ties && (keptTies == 0 && above == 0 || above + (double) keptTies * v < limit)) keptTies++;
+        double mass = above + (double) keptTies * v;
+        double u = random.nextDouble() * mass, cum = 0;
+        int last = -1, tiesSeen = 0;
+        for (int i = 0; i < vocab; i++) {
+            float x = w[i];
+            if (x > v || x == v && tiesSeen++ < keptTies) {
+                last = i;
+                cum += x;
+                if (u < cum) return i;
+            }
+        }
+        return last;
     }
 
     /** How many of the descending weights make up the nucleus: while the mass before a token is below top_p. */
@@ -170,25 +185,25 @@ public final class Sampler {
         return n - 1;
     }
 
-    private void siftDown(int i, int n) {
+    private static void siftDown(float[] hv, int[] hi, int i, int n) {
         while (true) {
             int l = 2 * i + 1, smallest = i;
-            if (l < n && worse(l, smallest)) smallest = l;
-            if (l + 1 < n && worse(l + 1, smallest)) smallest = l + 1;
+            if (l < n && worse(hv, hi, l, smallest)) smallest = l;
+            if (l + 1 < n && worse(hv, hi, l + 1, smallest)) smallest = l + 1;
             if (smallest == i) return;
-            float v = heapValue[i];
-            int x = heapIndex[i];
-            heapValue[i] = heapValue[smallest];
-            heapIndex[i] = heapIndex[smallest];
-            heapValue[smallest] = v;
-            heapIndex[smallest] = x;
+            float v = hv[i];
+            int x = hi[i];
+            hv[i] = hv[smallest];
+            hi[i] = hi[smallest];
+            hv[smallest] = v;
+            hi[smallest] = x;
             i = smallest;
         }
     }
 
     /** The heap's root is the entry to evict first: the smallest value, and the highest index among equals. */
-    private boolean worse(int a, int b) {
-        return heapValue[a] < heapValue[b] || heapValue[a] == heapValue[b] && heapIndex[a] > heapIndex[b];
+    private static boolean worse(float[] hv, int[] hi, int a, int b) {
+        return hv[a] < hv[b] || hv[a] == hv[b] && hi[a] > hi[b];
     }
 
     /**
@@ -205,13 +220,13 @@ public final class Sampler {
         return Integer.MAX_VALUE - (int) (key & 0xFFFFFFFFL);
     }
 
-    private float[] weightBuffer(int n) {
-        if (weights.length < n) weights = new float[n];
-        return weights;
+    private static float[] weights(Scratch s, int n) {
+        if (s.weights.length < n) s.weights = new float[n];
+        return s.weights;
     }
 
-    private long[] orderBuffer(int n) {
-        if (order.length < n) order = Arrays.copyOf(order, n);
-        return order;
+    private static long[] keys(Scratch s, int n) {
+        if (s.keys.length < n) s.keys = new long[n];
+        return s.keys;
     }
 }
