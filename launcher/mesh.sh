@@ -100,7 +100,7 @@ mesh_down() {
     sleep 0.1
   done
   while read -r name pid; do kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null; done <"$run/pids"
-  rm -f "$run/pids" "$run/endpoints"
+  rm -f "$run/pids" "$run/endpoints" "$run/gateway"
   echo "kimi-mesh: local mesh stopped"
 }
 
