@@ -129,6 +129,31 @@ class MeshPipelineTest {
     }
 
     @Test
+    void manyMicroBatchesInFlightAllComeBackThroughTheFlowControlWindow() throws Exception {
+        int n = 24; // three times the per-stream window
+        int[] prompt = Goldens.prompt("T7");
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            for (int i = 0; i < n; i++) {
+                SequenceChunk.Builder c = SequenceChunk.newBuilder().setSequenceId(400 + i).setNumTokens(prompt.length)
+                        .setSample(true).setSampling(PipelineDriver.GREEDY);
+                for (int t : prompt) c.addTokenIds(t);
+                driver.send(MicroBatch.newBuilder().addSequences(c));
+            }
+            java.util.Set<Long> seen = new java.util.HashSet<>();
+            for (int i = 0; i < n; i++) {
+                MicroBatchResult r = driver.next();
+                assertEquals(MicroBatchResult.ResultCase.SAMPLED, r.getResultCase(), r::toString);
+                assertEquals(Goldens.decodeTokens("T7").get(0), r.getSampled().getTokens(0).getTokenId());
+                seen.add(r.getSampled().getTokens(0).getSequenceId());
+            }
+            assertEquals(n, seen.size());
+        }
+        long[] ids = new long[n];
+        for (int i = 0; i < n; i++) ids[i] = 400 + i;
+        assertEquals(n, release(ids));
+    }
+
+    @Test
     void malformedMicroBatchesGetTheirStatusAndTheShardKeepsServing() throws Exception {
         int hidden = 256;
         float[] h = new float[2 * hidden];

@@ -30,6 +30,9 @@ import java.util.concurrent.Future;
  * Micro-batches of a stream are computed in arrival order while earlier ones are still downstream (pipelining).
  */
 public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase implements AutoCloseable {
+    /** Micro-batches a stream may have queued here before gRPC stops reading it (the sender then waits). */
+    static final int WINDOW = 8;
+
     private final ShardStage stage;
     private final NextStage next;
     private final ShardInfo info;
@@ -69,12 +72,17 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
 
     @Override
     public StreamObserver<MicroBatch> forward(StreamObserver<MicroBatchResult> responses) {
-        Upstream up = new Upstream((ServerCallStreamObserver<MicroBatchResult>) responses);
+        var call = (ServerCallStreamObserver<MicroBatchResult>) responses;
+        // flow control: at most WINDOW micro-batches of a stream wait for this stage's compute thread
+        call.disableAutoRequest();
+        call.request(WINDOW);
+        Upstream up = new Upstream(call);
         NextStage.Link link = next == null ? null : next.open(up::send, up::complete);
         return new StreamObserver<>() {
             @Override
             public void onNext(MicroBatch mb) {
                 compute.execute(() -> {
+                    call.request(1);
                     MicroBatchResult.Builder r = MicroBatchResult.newBuilder().setMicroBatchId(mb.getMicroBatchId());
                     try {
                         switch (stage.run(mb)) {
