@@ -154,6 +154,36 @@ class MeshPipelineTest {
     }
 
     @Test
+    void chunkedPrefillThatSamplesOnlyAtTheEndGivesTheGoldenTokens() throws Exception {
+        int[] prompt = Goldens.prompt("T200");
+        List<Integer> golden = Goldens.decodeTokens("T200");
+        try (var client = new dev.kimimesh.mesh.shard.PipelineClient(mesh.channel("shard-0"))) {
+            // 100 + 60 + 40 tokens, sampling only after the last chunk (as a gateway's chunked prefill does)
+            int[][] chunks = {{0, 100}, {100, 160}, {160, 200}};
+            MicroBatchResult r = null;
+            for (int[] c : chunks) {
+                SequenceChunk.Builder ch = SequenceChunk.newBuilder().setSequenceId(500).setPosition(c[0])
+                        .setNumTokens(c[1] - c[0]).setSample(c[1] == 200).setSampling(PipelineDriver.GREEDY);
+                for (int i = c[0]; i < c[1]; i++) ch.addTokenIds(prompt[i]);
+                r = client.submit(MicroBatch.newBuilder().addSequences(ch)).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(MicroBatchResult.ResultCase.SAMPLED, r.getResultCase(), r::toString);
+                assertEquals(c[1] == 200 ? 1 : 0, r.getSampled().getTokensCount());
+            }
+            int token = r.getSampled().getTokens(0).getTokenId();
+            assertEquals(golden.get(0), token);
+            // then decode with bf16 activations between the stages (the golden margins here are >= 0.24)
+            for (int s = 1; s < 4; s++) {
+                r = client.submit(MicroBatch.newBuilder().setActivationDtype(DType.DTYPE_BF16).addSequences(SequenceChunk.newBuilder()
+                        .setSequenceId(500).setPosition(199 + s).setNumTokens(1).addTokenIds(token).setSample(true)
+                        .setSampling(PipelineDriver.GREEDY))).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                token = r.getSampled().getTokens(0).getTokenId();
+                assertEquals(golden.get(s), token, "bf16 step " + s);
+            }
+            assertEquals(1, client.release(List.of(500L)));
+        }
+    }
+
+    @Test
     void malformedMicroBatchesGetTheirStatusAndTheShardKeepsServing() throws Exception {
         int hidden = 256;
         float[] h = new float[2 * hidden];
