@@ -256,10 +256,6 @@ public final class ShardStage {
                 .setMicroBatchesFailed(failed).addAllSequenceIds(states.keySet()).build();
     }
 
-    /** Counts a micro-batch that failed after this stage (downstream), for stats. */
-    public void countFailure() {
-        failed++;
-    }
 
     private static StatusRuntimeException invalid(String msg) {
         return Status.INVALID_ARGUMENT.withDescription(msg).asRuntimeException();
