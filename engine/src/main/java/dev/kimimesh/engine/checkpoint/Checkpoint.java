@@ -66,11 +66,17 @@ public final class Checkpoint implements AutoCloseable {
                     }
                     tensors.put(e.getKey(), f.tensor(e.getKey()));
                 }
-                for (SafetensorsFile f : files) {
-                    for (String name : f.tensors().keySet()) {
-                        if (!weightMap.containsKey(name)) {
-                            throw new CheckpointException("tensor '" + name + "' in " + f.path().getFileName()
+                for (Map.Entry<String, SafetensorsFile> shard : byShard.entrySet()) {
+                    for (String name : shard.getValue().tensors().keySet()) {
+                        String listed = weightMap.get(name);
+                        if (listed == null) {
+                            throw new CheckpointException("tensor '" + name + "' in " + shard.getKey()
                                     + " is not listed in " + index.getFileName());
+                        }
+                        if (!listed.equals(shard.getKey())) {
+                            // a stale second copy: which one is meant is anyone's guess
+                            throw new CheckpointException("tensor '" + name + "' is in " + shard.getKey() + " but "
+                                    + index.getFileName() + " lists it under " + listed + " (a second copy)");
                         }
                     }
                 }

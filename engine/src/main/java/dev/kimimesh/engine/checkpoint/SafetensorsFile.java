@@ -11,9 +11,12 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -24,7 +27,10 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Headers beyond this are refused (the format's reference implementation uses 100 MB). */
     static final long MAX_HEADER_BYTES = 100L << 20;
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // A header with a key twice or bytes after the JSON object is corrupt, not something to guess about.
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private final Path path;
     private final Arena arena;
@@ -82,6 +88,7 @@ public final class SafetensorsFile implements AutoCloseable {
 
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
+        List<Span> spans = new ArrayList<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String name = e.getKey();
@@ -106,13 +113,19 @@ public final class SafetensorsFile implements AutoCloseable {
             long numel = 1;
             for (int i = 0; i < shape.length; i++) {
                 JsonNode d = sh.get(i);
-                if (!d.isIntegralNumber() || d.asLong() < 0) throw new CheckpointException(where + ": bad shape " + sh);
+                if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0) {
+                    throw new CheckpointException(where + ": bad shape " + sh + " (dimensions must be integers >= 0)");
+                }
                 shape[i] = d.asLong();
-                numel = Math.multiplyExact(numel, shape[i]);
+                try {
+                    numel = Math.multiplyExact(numel, shape[i]);
+                } catch (ArithmeticException ex) {
+                    throw new CheckpointException(where + ": shape " + sh + " has more elements than a file can hold");
+                }
             }
             if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber()
-                    || !off.get(1).isIntegralNumber()) {
-                throw new CheckpointException(where + ": data_offsets must be [begin, end]");
+                    || !off.get(1).isIntegralNumber() || !off.get(0).canConvertToLong() || !off.get(1).canConvertToLong()) {
+                throw new CheckpointException(where + ": data_offsets must be [begin, end], got " + off);
             }
             long begin = off.get(0).asLong(), end = off.get(1).asLong();
             if (begin < 0 || end < begin) throw new CheckpointException(where + ": bad data_offsets " + off);
@@ -120,14 +133,37 @@ public final class SafetensorsFile implements AutoCloseable {
                 throw new CheckpointException(where + ": data_offsets " + off + " run past the end of the file ("
                         + dataLen + " data bytes; file truncated?)");
             }
-            long expect = Math.multiplyExact(numel, dtype.bytes());
+            long expect;
+            try {
+                expect = Math.multiplyExact(numel, dtype.bytes());
+            } catch (ArithmeticException ex) {
+                throw new CheckpointException(where + ": shape " + sh + " has more bytes than a file can hold");
+            }
             if (end - begin != expect) {
                 throw new CheckpointException(where + ": " + dtype + " shape " + sh + " needs " + expect
                         + " bytes but data_offsets span " + (end - begin));
             }
             tensors.put(name, new TensorInfo(name, dtype, shape, data.asSlice(begin, end - begin), path));
+            spans.add(new Span(name, begin, end));
         }
+        checkNoOverlap(file, spans);
         return new SafetensorsFile(path, arena, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+    }
+
+    private record Span(String name, long begin, long end) {}
+
+    /** Two tensors sharing bytes means a corrupt header (writing one would change the other). */
+    private static void checkNoOverlap(String file, List<Span> spans) {
+        List<Span> sorted = new ArrayList<>();
+        for (Span sp : spans) if (sp.end() > sp.begin()) sorted.add(sp);
+        sorted.sort(Comparator.comparingLong(Span::begin));
+        for (int i = 1; i < sorted.size(); i++) {
+            Span prev = sorted.get(i - 1), t = sorted.get(i);
+            if (t.begin() < prev.end()) {
+                throw new CheckpointException(file + ": data of tensor '" + t.name() + "' (data_offsets from " + t.begin()
+                        + ") overlaps tensor '" + prev.name() + "' (up to " + prev.end() + ")");
+            }
+        }
     }
 
     public Path path() {

@@ -12,8 +12,11 @@ public final class Main {
         Map<String, Verb> verbs = new LinkedHashMap<>();
         for (Verb v : List.<Verb>of(
                 // one line per verb; keep the list sorted by workflow, not alphabetically
+                new DescribeVerb(),
                 new TokenizeVerb(),
-                new ChatTemplateVerb()
+                new ChatTemplateVerb(),
+                new GenerateVerb(),
+                new VerifyVerb()
         )) {
             verbs.put(v.name(), v);
         }

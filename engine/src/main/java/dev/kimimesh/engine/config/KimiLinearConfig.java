@@ -60,6 +60,8 @@ public record KimiLinearConfig(
         JsonNode root;
         try {
             root = JSON.readTree(file.toFile());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new ConfigException(file + ": config.json is not valid JSON: " + e.getOriginalMessage(), e);
         } catch (IOException e) {
             throw new ConfigException(file + ": cannot read config.json: " + e.getMessage(), e);
         }

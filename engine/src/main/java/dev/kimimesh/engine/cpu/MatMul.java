@@ -7,6 +7,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -19,6 +20,8 @@ final class MatMul {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
     private static final int L = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Lane rotations by L/2, L/4, ..., 1: the fixed reduction tree of {@link #sum}. */
+    private static final VectorShuffle<Float>[] HALVES = halves();
 
     private MatMul() {}
 
@@ -43,6 +46,24 @@ final class MatMul {
         }
     }
 
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] halves() {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Float>[] out = new VectorShuffle[steps];
+        for (int i = 0, h = L / 2; i < steps; i++, h /= 2) out[i] = VectorShuffle.iota(F, h, 1, true);
+        return out;
+    }
+
+    /**
+     * The sum of the lanes in a fixed tree order. {@code reduceLanes(ADD)} does not fix the order: its interpreted
+     * fallback adds lane by lane and its compiled form as a tree, so the same input gave different bits on a cold
+     * and a warm JVM. Lane-wise adds are exact IEEE operations either way, so this tree is reproducible.
+     */
+    static float sum(FloatVector v) {
+        for (VectorShuffle<Float> s : HALVES) v = v.add(v.rearrange(s));
+        return v.lane(0);
+    }
+
     private static FloatVector load(CpuWeight w, long byteOff) {
         MemorySegment seg = w.data();
         if (w.dtype() == DType.BF16) {
@@ -65,7 +86,7 @@ final class MatMul {
         if (w.dtype() != DType.F16) {
             for (; i + L <= k; i += L) acc = load(w, wo + (long) i * eb).fma(FloatVector.fromArray(F, xa, xo + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < k; i++) s += w.get((long) r * k + i) * xa[xo + i];
         return s;
     }
@@ -87,8 +108,7 @@ final class MatMul {
                 a3 = wv.fma(FloatVector.fromArray(F, xa, x3 + i), a3);
             }
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        float s0 = sum(a0), s1 = sum(a1), s2 = sum(a2), s3 = sum(a3);
         long base = (long) r * k;
         for (; i < k; i++) {
             float wv = w.get(base + i);

@@ -146,6 +146,11 @@ public final class SequenceState {
                     if (kind != 1 || b != m.rank() || cc != m.rope() || a < 0) {
                         throw new IllegalArgumentException("layer " + l + ": MLA cache shape does not match the model");
                     }
+                    // checked before allocating: a corrupt length must not become a huge or negative array
+                    if ((long) a * (b + cc) > in.remaining() / 4) {
+                        throw new IllegalArgumentException("sequence state is truncated: layer " + l + " claims " + a
+                                + " cached positions, more than the remaining " + in.remaining() + " bytes hold");
+                    }
                     if (a > 0) {
                         Tensor lat = backend.upload(readFloats(in, a * b), a, b);
                         Tensor rot = cc > 0 ? backend.upload(readFloats(in, a * cc), a, cc) : backend.allocate(a, 1);

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# GPU checks and benchmarks of the CUDA backend in one command on a GPU machine that has no Java.
+#   cuda/gpu-check.sh pack             (here, from the repo root) build, then fill .gpu-bundle/ with a Java runtime
+#                                      (shared/tools/gpu-jre.sh), the engine + cuda jars, the tiny fixture, the bench
+#                                      config and this script
+#   bash .gpu-bundle/gpu-check.sh run [kernels] [goldens] [bench] [-- bench options]
+#                                      (there, from the directory holding .gpu-bundle) runs the chosen parts (all by
+#                                      default): (a) every kernel vs the CPU backend, (b) the tiny goldens on the CUDA
+#                                      backend, (c) benchmarks. Logs go to $OUT (or .gpu-bundle/out) as well.
+set -uo pipefail
+mode=${1:-}
+shift || true
+case "$mode" in
+pack)
+  set -e
+  top=$(git rev-parse --show-toplevel)
+  cd "$top"
+  shared=${KIMIMESH_SHARED:-$top/../shared}
+  ./mvnw -B -q -pl engine,cuda -am install -DskipTests
+  if [ -d .git ]; then
+    "$shared/tools/gpu-jre.sh"
+  else
+    # a git worktree (.git is a file): let the tool write into a scratch repository, then take its runtime
+    tmp=$(mktemp -d) && git init -q "$tmp" && (cd "$tmp" && "$shared/tools/gpu-jre.sh")
+    mkdir -p .gpu-bundle && mv "$tmp/.gpu-bundle/jre.tar.xz" .gpu-bundle/ && rm -rf "$tmp"
+  fi
+  b=.gpu-bundle
+  rm -rf "$b/lib" "$b/fixtures" && mkdir -p "$b/lib" "$b/fixtures"
+  cp engine/target/engine-*.jar cuda/target/cuda-*.jar "$b/lib/"
+  cp cuda/target/lib/*.jar "$b/lib/"
+  rm -f "$b"/lib/*-tests.jar "$b/lib/junit"* "$b/lib/opentest4j"* "$b/lib/apiguardian"*
+  mkdir -p "$b/fixtures/tiny"
+  cp "$shared/fixtures/tiny/"*.json "$shared/fixtures/tiny/"*.safetensors "$b/fixtures/tiny/"
+  cp -r "$shared/fixtures/tiny/goldens" "$b/fixtures/tiny/"
+  cp "$shared/reference/bench-48b-shape-4layers.config.json" "$b/"
+  cp cuda/gpu-check.sh "$b/"
+  du -sh "$b"
+  ;;
+run)
+  here=$(cd "$(dirname "$0")" && pwd)
+  out=${OUT:-$here/out}
+  mkdir -p "$out"
+  parts=()
+  bench_opts=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then shift; bench_opts=("$@"); break; fi
+    parts+=("$1"); shift
+  done
+  [ ${#parts[@]} -gt 0 ] || parts=(kernels goldens bench)
+  mkdir -p /tmp/kimi-jre && tar xJf "$here/jre.tar.xz" -C /tmp/kimi-jre
+  java=/tmp/kimi-jre/jre/bin/java
+  # cuBLAS: the loader's path first, then the CUDA toolkit next to nvcc / CUDA_HOME, then a search
+  if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13'; then
+    for d in ${CUDA_HOME:+$CUDA_HOME/lib64} $(command -v nvcc >/dev/null && dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/lib64; do
+      [ -e "$d/libcublas.so.13" ] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-} && break
+    done
+    if [ -z "${LD_LIBRARY_PATH:-}" ] || ! ls ${LD_LIBRARY_PATH//:/ } 2>/dev/null | grep -q libcublas.so.13; then
+      f=$(find / -name 'libcublas.so.13' -not -path '/proc/*' 2>/dev/null | head -1)
+      [ -n "$f" ] && export LD_LIBRARY_PATH=$(dirname "$f"):${LD_LIBRARY_PATH:-}
+    fi
+  fi
+  echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$out/gpu.txt"
+  jopts=(--enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "$here/lib/*")
+  rc=0
+  for p in "${parts[@]}"; do
+    echo "===== $p"
+    case "$p" in
+      kernels) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck kernels 2>&1 | tee "$out/kernels.log" ;;
+      goldens) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck goldens "$here/fixtures/tiny" 2>&1 | tee "$out/goldens.log" ;;
+      bench) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck bench "$here/bench-48b-shape-4layers.config.json" \
+               --work /tmp/kimi-bench-ckpt ${bench_opts[@]+"${bench_opts[@]}"} 2>&1 | tee "$out/bench.log" ;;
+      *) echo "unknown part $p"; rc=2 ;;
+    esac
+    s=${PIPESTATUS[0]}
+    [ "$s" = 0 ] || rc=$s
+    echo "===== $p exit $s"
+  done
+  exit $rc
+  ;;
+*)
+  sed -n '2,10p' "$0"
+  exit 2
+  ;;
+esac

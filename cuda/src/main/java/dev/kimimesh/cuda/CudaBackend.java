@@ -1,0 +1,406 @@
+package dev.kimimesh.cuda;
+
+import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.KdaForm;
+import dev.kimimesh.engine.backend.RouterSpec;
+import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.backend.Segments;
+import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.engine.backend.Weight;
+import dev.kimimesh.engine.checkpoint.DType;
+import dev.kimimesh.engine.checkpoint.TensorInfo;
+import dev.kimimesh.engine.config.RouterWeights;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The CUDA backend: fp32 activations in device memory, weights uploaded once in their checkpoint dtype (bf16), all
+ * work queued on one stream. Products accumulate in IEEE fp32: a bf16-weight GEMV kernel for few rows (decode), and
+ * for many rows cuBLAS fp32 GEMM on the weight widened to fp32 in a pooled scratch buffer (CUBLAS_COMPUTE_32F, no
+ * TF32); {@code -Dkimimesh.cuda.gemm=bf16} instead rounds the activations to bf16 for a bf16 x bf16 tensor-core GEMM
+ * (faster prefill, about 1e-3 relative error). {@link #route} chooses experts on the device and copies the routing to
+ * the host (a synchronisation per MoE layer), since the mesh dispatches experts by it.
+ */
+public final class CudaBackend implements Backend {
+    /** Rows up to which matmul uses the GEMV kernel (weights read once) rather than a GEMM. */
+    static final int GEMV_MAX_ROWS = Integer.getInteger("kimimesh.cuda.gemvRows", 16);
+    private static final boolean BF16_GEMM = "bf16".equalsIgnoreCase(System.getProperty("kimimesh.cuda.gemm", "fp32"));
+    private static final int CHUNK = 64;
+
+    final CudaDevice dev;
+    private final List<Long> weightMemory = new ArrayList<>();
+
+    public CudaBackend() {
+        this(Integer.getInteger("kimimesh.cuda.device", 0));
+    }
+
+    public CudaBackend(int ordinal) {
+        this.dev = new CudaDevice(ordinal);
+    }
+
+    @Override
+    public String name() {
+        return "cuda (" + dev.name + ", " + dev.multiprocessors + " SMs" + (BF16_GEMM ? ", bf16 GEMM" : "") + ")";
+    }
+
+    public String poolStats() {
+        return dev.pool.stats();
+    }
+
+    // ---- memory ----
+
+    @Override
+    public CudaTensor allocate(int rows, int cols) {
+        CudaTensor t = uninitialised(rows, cols);
+        if (t.size() > 0) Driver.memsetD32(t.ptr(), 0, t.size(), dev.stream);
+        return t;
+    }
+
+    /** A tensor whose contents are whatever the pool held (for outputs a kernel overwrites entirely). */
+    CudaTensor uninitialised(int rows, int cols) {
+        dev.bind();
+        if (rows < 0 || cols < 0) throw new IllegalArgumentException("allocate: negative shape " + rows + "x" + cols);
+        long bytes = Math.max(4, 4L * rows * cols);
+        return new CudaTensor(new DeviceBuffer(dev.pool.allocate(bytes), bytes), 0, rows, cols, false);
+    }
+
+    @Override
+    public Tensor upload(float[] data, int rows, int cols) {
+        if (data.length != (long) rows * cols) throw new IllegalArgumentException("upload: " + data.length + " values for " + rows + "x" + cols);
+        CudaTensor t = uninitialised(rows, cols);
+        if (CudaDevice.small(4L * data.length)) {
+            MemorySegment s = dev.stage(4L * data.length);
+            MemorySegment.copy(data, 0, s, ValueLayout.JAVA_FLOAT, 0, data.length);
+            Driver.copyHtoD(t.ptr(), s, 4L * data.length, dev.stream);
+            return t;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(Math.max(4, 4L * data.length), 16);
+            MemorySegment.copy(data, 0, s, ValueLayout.JAVA_FLOAT, 0, data.length);
+            Driver.copyHtoD(t.ptr(), s, 4L * data.length, dev.stream);
+        }
+        return t;
+    }
+
+    @Override
+    public float[] download(Tensor t) {
+        dev.bind();
+        CudaTensor c = CudaTensor.cast(t);
+        float[] out = new float[Math.toIntExact(c.size())];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(Math.max(4, c.bytes()), 16);
+            Driver.copyDtoH(s, c.ptr(), c.bytes(), dev.stream);
+            dev.synchronize();
+            MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+        }
+        return out;
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        dev.bind();
+        CudaTensor s = CudaTensor.cast(src), d = CudaTensor.cast(dst);
+        if (s.rows() != d.rows() || s.cols() != d.cols()) throw new IllegalArgumentException("copy: " + s + " into " + d);
+        if (s.size() > 0) Driver.copyDtoD(d.ptr(), s.ptr(), s.bytes(), dev.stream);
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        dev.bind();
+        CudaTensor c = CudaTensor.cast(t);
+        if (c.size() > 0) Driver.memsetD32(c.ptr(), 0, c.size(), dev.stream);
+    }
+
+    @Override
+    public void release(Tensor t) {
+        if (t instanceof CudaTensor c && !c.view()) dev.free(c.buffer());
+    }
+
+    @Override
+    public Weight weight(TensorInfo t) {
+        dev.bind();
+        long[] s = t.shape();
+        long rows = s.length == 0 ? 1 : s[0];
+        long cols = rows == 0 ? 0 : t.numel() / rows;
+        if (s.length == 4 || (s.length == 3 && s[1] == 1 && s[0] != 1)) {
+            // A_log [1,1,heads,1] is a vector of heads; conv1d [P,1,K] is [P, K] (as the CPU backend reads them)
+            rows = s.length == 4 ? t.numel() : s[0];
+            cols = t.numel() / rows;
+        }
+        if (rows > Integer.MAX_VALUE || cols > Integer.MAX_VALUE) throw new IllegalArgumentException(t.where() + " is too large");
+        DType dt = t.dtype();
+        if (dt != DType.BF16 && dt != DType.F16 && dt != DType.F32) {
+            throw new IllegalArgumentException(t.where() + ": dtype " + dt + " is not a weight dtype");
+        }
+        long n = t.numel();
+        DType stored = dt == DType.F16 ? DType.F32 : dt;
+        long bytes = Math.max(4, n * stored.bytes());
+        long ptr = Driver.memAlloc(bytes);
+        weightMemory.add(ptr);
+        if (dt == DType.F16) {
+            float[] f = t.toFloatArray();
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment seg = a.allocate(bytes, 16);
+                MemorySegment.copy(f, 0, seg, ValueLayout.JAVA_FLOAT, 0, f.length);
+                Driver.copyHtoD(ptr, seg, 4L * n, dev.stream);
+            }
+        } else if (n > 0) {
+            Driver.copyHtoD(ptr, t.data(), n * dt.bytes(), dev.stream);
+        }
+        CudaWeight w = new CudaWeight(t.name(), stored, ptr, (int) rows, (int) cols, stored == DType.F32 ? ptr : 0, t);
+        if (stored == DType.BF16 && n <= (1 << 16)) floats(w); // vectors: widen now, they are read by every kernel
+        return w;
+    }
+
+    /** The weight as fp32 on the device, made once and kept (norm weights, biases, conv taps, kv_b_proj). */
+    long floats(CudaWeight w) {
+        if (w.floats != 0) return w.floats;
+        long n = (long) w.rows() * w.cols();
+        long ptr = Driver.memAlloc(Math.max(4, 4 * n));
+        weightMemory.add(ptr);
+        dev.elementwise.launch("bf16_to_f32", CudaDevice.blocks(n), 1, 1, 256, 0, dev.stream, w.ptr(), ptr, n);
+        w.floats = ptr;
+        return ptr;
+    }
+
+    @Override
+    public void synchronize() {
+        dev.bind();
+        dev.synchronize();
+    }
+
+    // ---- dense math ----
+
+    @Override
+    public void embed(Weight table, int[] ids, Tensor out) {
+        dev.bind();
+        CudaWeight w = CudaWeight.cast(table);
+        CudaTensor o = CudaTensor.cast(out);
+        if (o.rows() != ids.length || o.cols() != w.cols()) throw new IllegalArgumentException("embed: out " + o + " for " + ids.length + " ids of " + w);
+        for (int id : ids) {
+            if (id < 0 || id >= w.rows()) throw new IllegalArgumentException("token id " + id + " is outside the embedding table (0.." + (w.rows() - 1) + ")");
+        }
+        if (ids.length == 0) return;
+        DeviceBuffer d = dev.ints(ids);
+        dev.elementwise.launch("embed_rows", ids.length, 1, 1, 256, 0, dev.stream, w.ptr(), w.bf16() ? 1 : 0, d.ptr, o.ptr(),
+                ids.length, w.cols());
+        dev.free(d);
+    }
+
+    @Override
+    public void matmul(Tensor x, Weight w, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaWeight b = CudaWeight.cast(w);
+        int t = a.rows(), k = a.cols(), n = b.rows();
+        if (b.cols() != k) throw new IllegalArgumentException("matmul: x has " + k + " columns, " + b + " expects " + b.cols());
+        if (o.rows() != t || o.cols() != n) throw new IllegalArgumentException("matmul: out is " + o + ", expected " + t + "x" + n);
+        if (t == 0 || n == 0) return;
+        if (k == 0) {
+            zero(o);
+            return;
+        }
+        Gemm.linear(this, a, b, o, BF16_GEMM);
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) {
+        norm(x, w, eps, null, out);
+    }
+
+    @Override
+    public void gatedRmsNorm(Tensor x, Weight w, float eps, Tensor gate, Tensor out) {
+        norm(x, w, eps, CudaTensor.cast(gate), out);
+    }
+
+    private void norm(Tensor x, Weight w, float eps, CudaTensor gate, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaWeight nw = CudaWeight.cast(w);
+        int group = nw.rows() * nw.cols();
+        if (group == 0 || a.cols() % group != 0) throw new IllegalArgumentException("rmsNorm: " + a.cols() + " columns are not groups of " + group);
+        if (o.rows() != a.rows() || o.cols() != a.cols()) throw new IllegalArgumentException("rmsNorm: out " + o + " for " + a);
+        if (gate != null && (gate.rows() != a.rows() || gate.cols() != a.cols())) throw new IllegalArgumentException("gatedRmsNorm: gate " + gate);
+        if (a.rows() == 0) return;
+        int block = Math.min(256, Math.max(32, (group + 31) / 32 * 32));
+        dev.norms.launch("rms_norm", a.rows(), a.cols() / group, 1, block, 0, dev.stream, a.ptr(), floats(nw),
+                gate == null ? 0L : gate.ptr(), o.ptr(), a.cols(), group, eps);
+    }
+
+    @Override
+    public void add(Tensor acc, Tensor x) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(acc), b = CudaTensor.cast(x);
+        if (a.size() != b.size()) throw new IllegalArgumentException("add: " + a + " and " + b);
+        dev.elementwise.launch("add_f32", CudaDevice.blocks(a.size()), 1, 1, 256, 0, dev.stream, a.ptr(), b.ptr(), a.size());
+    }
+
+    @Override
+    public void swiglu(Tensor gate, Tensor up, Tensor out) {
+        dev.bind();
+        CudaTensor g = CudaTensor.cast(gate), u = CudaTensor.cast(up), o = CudaTensor.cast(out);
+        if (g.size() != u.size() || g.size() != o.size()) throw new IllegalArgumentException("swiglu: " + g + ", " + u + ", " + o);
+        dev.elementwise.launch("swiglu_f32", CudaDevice.blocks(g.size()), 1, 1, 256, 0, dev.stream, g.ptr(), u.ptr(), o.ptr(), g.size());
+    }
+
+    @Override
+    public void sigmoid(Tensor x, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        if (a.size() != o.size()) throw new IllegalArgumentException("sigmoid: " + a + " into " + o);
+        dev.elementwise.launch("sigmoid_f32", CudaDevice.blocks(a.size()), 1, 1, 256, 0, dev.stream, a.ptr(), o.ptr(), a.size());
+    }
+
+    @Override
+    public void gatherRows(Tensor x, int[] rows, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        if (o.rows() != rows.length || o.cols() != a.cols()) throw new IllegalArgumentException("gatherRows: out " + o);
+        for (int r : rows) if (r < 0 || r >= a.rows()) throw new IndexOutOfBoundsException("gatherRows: row " + r + " of " + a.rows());
+        if (rows.length == 0) return;
+        DeviceBuffer d = dev.ints(rows);
+        dev.elementwise.launch("gather_rows", rows.length, 1, 1, 256, 0, dev.stream, a.ptr(), d.ptr, o.ptr(), a.cols());
+        dev.free(d);
+    }
+
+    @Override
+    public void copyRows(Tensor src, Tensor dst, int row) {
+        copy(src, dst.rowSlice(row, src.rows()));
+    }
+
+    // ---- Kimi Delta Attention ----
+
+    @Override
+    public void shortConvSilu(Tensor x, Weight conv, Segments seg, Tensor[] tails, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaWeight w = CudaWeight.cast(conv);
+        int p = a.cols(), k = w.cols();
+        if (w.rows() != p) throw new IllegalArgumentException("shortConv: " + w + " does not match width " + p);
+        if (k < 1 || k > 8) throw new IllegalArgumentException("shortConv: kernel size " + k + " is not in 1..8");
+        if (tails.length != seg.count()) throw new IllegalArgumentException("shortConv: " + tails.length + " tails for " + seg.count() + " segments");
+        long[] tp = new long[tails.length];
+        int maxLen = 0;
+        for (int i = 0; i < tails.length; i++) {
+            CudaTensor tl = CudaTensor.cast(tails[i]);
+            if (tl.rows() != Math.max(1, k - 1) || tl.cols() != p) throw new IllegalArgumentException("shortConv: tail " + i + " is " + tl);
+            tp[i] = tl.ptr();
+            maxLen = Math.max(maxLen, seg.length(i));
+        }
+        DeviceBuffer dt = dev.longs(tp), ds = dev.ints(starts(seg)), dl = dev.ints(seg.lengths());
+        int bx = (p + 255) / 256;
+        dev.conv.launch("short_conv_silu", bx, seg.count(), (maxLen + 63) / 64, 256, 0, dev.stream, a.ptr(), floats(w), dt.ptr,
+                ds.ptr, dl.ptr, o.ptr(), p, k);
+        if (k > 1) dev.conv.launch("short_conv_tail", bx, seg.count(), 1, 256, 0, dev.stream, a.ptr(), dt.ptr, ds.ptr, dl.ptr, p, k);
+        dev.free(dt);
+        dev.free(ds);
+        dev.free(dl);
+    }
+
+    static int[] starts(Segments seg) {
+        int[] s = new int[seg.count()];
+        for (int i = 1; i < s.length; i++) s[i] = s[i - 1] + seg.length(i - 1);
+        return s;
+    }
+
+    @Override
+    public void kdaGate(Tensor f, Weight aLog, Weight dtBias, int headDim, Tensor g) {
+        dev.bind();
+        CudaTensor fi = CudaTensor.cast(f), go = CudaTensor.cast(g);
+        if (fi.size() != go.size()) throw new IllegalArgumentException("kdaGate: " + fi + " into " + go);
+        CudaWeight a = CudaWeight.cast(aLog), dt = CudaWeight.cast(dtBias);
+        if ((long) dt.rows() * dt.cols() != fi.cols()) throw new IllegalArgumentException("kdaGate: dt_bias " + dt + " for width " + fi.cols());
+        dev.elementwise.launch("kda_gate", CudaDevice.blocks(fi.size()), 1, 1, 256, 0, dev.stream, fi.ptr(), floats(a), floats(dt),
+                go.ptr(), fi.size(), fi.cols(), headDim);
+    }
+
+    @Override
+    public void kda(Tensor q, Tensor k, Tensor v, Tensor g, Tensor beta, int heads, int headDim, Segments seg,
+                    Tensor[] states, KdaForm form, Tensor out) {
+        dev.bind();
+        KdaKernels.run(this, CudaTensor.cast(q), CudaTensor.cast(k), CudaTensor.cast(v), CudaTensor.cast(g), CudaTensor.cast(beta),
+                heads, headDim, seg, states, form, CudaTensor.cast(out));
+    }
+
+    private final java.util.Set<String> sharedRaised = new java.util.HashSet<>();
+
+    /** Raises a KDA kernel's dynamic shared memory limit once (Hopper allows up to 227 KiB per block). */
+    void kdaShared(String kernel, int bytes) {
+        if (bytes > 227 * 1024) throw new IllegalArgumentException("KDA head dim too large for " + kernel);
+        if (bytes > 48 * 1024 && sharedRaised.add(kernel)) Driver.setMaxDynamicShared(dev.kda.function(kernel), 227 * 1024);
+    }
+
+    // ---- MLA ----
+
+    @Override
+    public void mlaAttention(Tensor q, Tensor[] latents, Tensor[] kRots, Weight kvB, int heads, int nope, int rope, int vDim,
+                             float scale, Segments seg, Tensor out) {
+        dev.bind();
+        MlaKernels.run(this, CudaTensor.cast(q), latents, kRots, CudaWeight.cast(kvB), heads, nope, rope, vDim, scale, seg,
+                CudaTensor.cast(out));
+    }
+
+    // ---- MoE ----
+
+    @Override
+    public Routing route(Tensor logits, Weight bias, RouterSpec spec) {
+        dev.bind();
+        CudaTensor l = CudaTensor.cast(logits);
+        int t = l.rows(), e = l.cols(), k = spec.topK();
+        if (e != spec.numExperts()) throw new IllegalArgumentException("router logits have " + e + " experts, spec " + spec.numExperts());
+        if (k > e || k < 1) throw new IllegalArgumentException("router top-k " + k + " of " + e + " experts");
+        if (spec.numExpertGroup() > 64) throw new IllegalArgumentException("router: more than 64 expert groups");
+        int[] experts = new int[t * k];
+        float[] weights = new float[t * k];
+        if (t == 0) return new Routing(0, k, experts, weights);
+        DeviceBuffer de = dev.scratch(4L * t * k), dw = dev.scratch(4L * t * k);
+        dev.moe.launch("moe_route", t, 1, 1, 256, 8 * e, dev.stream, l.ptr(), bias == null ? 0L : floats(CudaWeight.cast(bias)),
+                e, k, spec.softmax() ? 1 : 0, spec.numExpertGroup(), spec.topkGroup(), spec.renormalize() ? 1 : 0,
+                spec.weights() == RouterWeights.BIAS_CORRECTED ? 1 : 0, spec.routedScalingFactor(), de.ptr, dw.ptr);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment he = a.allocate(4L * t * k, 16), hw = a.allocate(4L * t * k, 16);
+            Driver.copyDtoH(he, de.ptr, 4L * t * k, dev.stream);
+            Driver.copyDtoH(hw, dw.ptr, 4L * t * k, dev.stream);
+            dev.synchronize();
+            MemorySegment.copy(he, ValueLayout.JAVA_INT, 0, experts, 0, experts.length);
+            MemorySegment.copy(hw, ValueLayout.JAVA_FLOAT, 0, weights, 0, weights.length);
+        }
+        dev.free(de);
+        dev.free(dw);
+        return new Routing(t, k, experts, weights);
+    }
+
+    @Override
+    public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
+        dev.bind();
+        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out));
+    }
+
+    /** Device time of {@code work} in milliseconds, by events around it on the stream. */
+    public float time(Runnable work) {
+        dev.bind();
+        MemorySegment a = Driver.eventCreate(), b = Driver.eventCreate();
+        try {
+            Driver.eventRecord(a, dev.stream);
+            work.run();
+            Driver.eventRecord(b, dev.stream);
+            return Driver.elapsedMs(a, b);
+        } finally {
+            Driver.eventDestroy(a);
+            Driver.eventDestroy(b);
+        }
+    }
+
+    @Override
+    public void close() {
+        dev.bind();
+        dev.synchronize();
+        for (long p : weightMemory) Driver.memFree(p);
+        weightMemory.clear();
+        dev.close();
+    }
+}

@@ -1,0 +1,96 @@
+package dev.kimimesh.cuda;
+
+import dev.kimimesh.engine.backend.KdaForm;
+import dev.kimimesh.engine.backend.Segments;
+import dev.kimimesh.engine.backend.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Drives the KDA kernels: L2 normalisation, then single tokens (or every token for RECURRENT) through the recurrent
+ * kernel and longer segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the
+ * state-carrying scan per segment).
+ */
+final class KdaKernels {
+    static final int CHUNK = 64;
+
+    private KdaKernels() {}
+
+    static void run(CudaBackend be, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor g, CudaTensor beta, int heads, int d,
+                    Segments seg, Tensor[] states, KdaForm form, CudaTensor out) {
+        CudaDevice dev = be.dev;
+        int t = q.rows(), width = heads * d;
+        if (d > 128 || d % 32 != 0) throw new IllegalArgumentException("kda: head dim " + d + " must be a multiple of 32 up to 128");
+        for (CudaTensor x : new CudaTensor[] {q, k, v, g, out}) {
+            if (x.rows() != t || x.cols() != width) throw new IllegalArgumentException("kda: " + x + " is not " + t + "x" + width);
+        }
+        if (beta.rows() != t || beta.cols() != heads) throw new IllegalArgumentException("kda: beta " + beta + " is not " + t + "x" + heads);
+        if (states.length != seg.count()) throw new IllegalArgumentException("kda: " + states.length + " states for " + seg.count() + " segments");
+        if (seg.totalRows() != t) throw new IllegalArgumentException("kda: segments cover " + seg.totalRows() + " rows of " + t);
+        if (t == 0) return;
+        long[] statePtr = new long[states.length];
+        for (int i = 0; i < states.length; i++) {
+            CudaTensor s = CudaTensor.cast(states[i]);
+            if (s.rows() != width || s.cols() != d) throw new IllegalArgumentException("kda: state " + i + " is " + s);
+            statePtr[i] = s.ptr();
+        }
+        CudaTensor qn = be.uninitialised(t, width), kn = be.uninitialised(t, width);
+        dev.kda.launch("kda_l2norm", t, heads, 1, 128, 0, dev.stream, q.ptr(), k.ptr(), qn.ptr(), kn.ptr(), heads, d,
+                (float) (1.0 / Math.sqrt(d)));
+        int[] starts = CudaBackend.starts(seg);
+        List<Integer> rec = new ArrayList<>(), chunked = new ArrayList<>();
+        for (int i = 0; i < seg.count(); i++) {
+            boolean c = form == KdaForm.CHUNKED || (form == KdaForm.AUTO && seg.length(i) > 1);
+            (c ? chunked : rec).add(i);
+        }
+        if (!rec.isEmpty()) {
+            long[] sp = new long[rec.size()];
+            int[] st = new int[rec.size()], ln = new int[rec.size()];
+            for (int j = 0; j < sp.length; j++) {
+                int i = rec.get(j);
+                sp[j] = statePtr[i];
+                st[j] = starts[i];
+                ln[j] = seg.length(i);
+            }
+            DeviceBuffer ds = dev.longs(sp), dst = dev.ints(st), dl = dev.ints(ln);
+            dev.kda.launch("kda_recurrent", heads, sp.length, d / 32, 256, 0, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
+                    beta.ptr(), ds.ptr, dst.ptr, dl.ptr, out.ptr(), heads, d);
+            dev.free(ds);
+            dev.free(dst);
+            dev.free(dl);
+        }
+        if (!chunked.isEmpty()) {
+            List<Integer> rows = new ArrayList<>(), lens = new ArrayList<>();
+            long[] sp = new long[chunked.size()];
+            int[] first = new int[chunked.size()], count = new int[chunked.size()];
+            for (int j = 0; j < sp.length; j++) {
+                int i = chunked.get(j);
+                sp[j] = statePtr[i];
+                first[j] = rows.size();
+                for (int c0 = 0; c0 < seg.length(i); c0 += CHUNK) {
+                    rows.add(starts[i] + c0);
+                    lens.add(Math.min(CHUNK, seg.length(i) - c0));
+                }
+                count[j] = rows.size() - first[j];
+            }
+            int chunks = rows.size();
+            DeviceBuffer dRow = dev.ints(rows.stream().mapToInt(Integer::intValue).toArray());
+            DeviceBuffer dLen = dev.ints(lens.stream().mapToInt(Integer::intValue).toArray());
+            DeviceBuffer ds = dev.longs(sp), dFirst = dev.ints(first), dCount = dev.ints(count);
+            long wsz = 4L * CHUNK * d + (long) CHUNK * CHUNK + d;
+            DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
+            int shared = (3 * CHUNK * (d + 1) + CHUNK * CHUNK) * 4;
+            be.kdaShared("kda_chunk_prep", shared);
+            int stage = 3 * CHUNK * d + CHUNK * CHUNK + d;
+            int scanShared = (((stage + 3) & ~3) + d * 32 + CHUNK * 33) * 4;
+            be.kdaShared("kda_chunk_scan", scanShared);
+            dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
+                    beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d);
+            dev.kda.launch("kda_chunk_scan", heads, sp.length, d / 32, 256, scanShared, dev.stream, ws.ptr, ds.ptr, dFirst.ptr, dCount.ptr,
+                    dRow.ptr, dLen.ptr, out.ptr(), heads, d);
+            for (DeviceBuffer b : new DeviceBuffer[] {dRow, dLen, ds, dFirst, dCount, ws}) dev.free(b);
+        }
+        be.release(qn);
+        be.release(kn);
+    }
+}

@@ -1,0 +1,89 @@
+package dev.kimimesh.cuda;
+
+import dev.kimimesh.engine.backend.Segments;
+import dev.kimimesh.engine.backend.Tensor;
+
+/**
+ * MLA on the device with cuBLAS fp32 products and a masked-softmax kernel. Single-token segments (decode) use the
+ * absorbed form: kv_b_proj folded into the query (q_lat = W_kb^T q_nope) and the output (o = W_vb ctx), attention as
+ * MQA over the latent cache. Longer segments expand the cache (k_nope | v = latent W_kvb^T) and attend per head,
+ * in query tiles that bound the score buffer.
+ */
+final class MlaKernels {
+    private static final long SCORE_BUDGET = 1L << 28; // floats per score tile (1 GiB)
+
+    private MlaKernels() {}
+
+    static void run(CudaBackend be, CudaTensor q, Tensor[] latents, Tensor[] kRots, CudaWeight kvB, int heads, int nope, int rope,
+                    int vDim, float scale, Segments seg, CudaTensor out) {
+        CudaDevice dev = be.dev;
+        int per = nope + vDim, qw = nope + rope;
+        if (q.cols() != heads * qw) throw new IllegalArgumentException("mla: q " + q + " is not [T, " + heads * qw + "]");
+        if (out.cols() != heads * vDim) throw new IllegalArgumentException("mla: out " + out + " is not [T, " + heads * vDim + "]");
+        if (kvB.rows() != heads * per) throw new IllegalArgumentException("mla: " + kvB + " has not " + heads * per + " rows");
+        long wkv = be.floats(kvB);
+        int r = kvB.cols();
+        int[] starts = CudaBackend.starts(seg);
+        for (int s = 0; s < seg.count(); s++) {
+            CudaTensor lat = CudaTensor.cast(latents[s]), rot = CudaTensor.cast(kRots[s]);
+            int len = seg.length(s), pos = seg.position(s), total = pos + len;
+            if (lat.rows() < total || lat.cols() != r) throw new IllegalArgumentException("mla: latent cache " + lat + " for " + total + " positions");
+            if (rope > 0 && (rot.rows() < total || rot.cols() != rope)) throw new IllegalArgumentException("mla: k_rot cache " + rot);
+            CudaTensor qs = q.rowSlice(starts[s], len), os = out.rowSlice(starts[s], len);
+            if (len == 1) absorbed(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, pos, os);
+            else expanded(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
+        }
+    }
+
+    private static void absorbed(CudaBackend be, CudaDevice dev, CudaTensor q, CudaTensor lat, CudaTensor rot, long wkv, int r,
+                                 int heads, int nope, int rope, int vDim, float scale, int pos, CudaTensor out) {
+        int per = nope + vDim, qw = nope + rope, total = pos + 1;
+        Cublas cb = dev.cublas;
+        CudaTensor qLat = be.uninitialised(heads, r), sc = be.uninitialised(heads, total), ctx = be.uninitialised(heads, r);
+        // q_lat_h [1, R] = q_nope_h [1, nope] W_kb_h [nope, R]
+        cb.gemmRowMajorBatched(1, r, nope, q.ptr(), Cublas.R_32F, qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
+                qLat.ptr(), r, r, heads, false);
+        // scores [heads, total] = q_lat latent^T + q_rope k_rot^T
+        cb.gemmRowMajor(heads, total, r, qLat.ptr(), Cublas.R_32F, r, lat.ptr(), Cublas.R_32F, r, true, sc.ptr(), total, false);
+        if (rope > 0) {
+            cb.gemmRowMajor(heads, total, rope, q.ptr() + 4L * nope, Cublas.R_32F, qw, rot.ptr(), Cublas.R_32F, rope, true,
+                    sc.ptr(), total, true);
+        }
+        // one "query" row per head: T = heads rows of one head-group, all at the same position
+        dev.mla.launch("mla_softmax", heads, 1, 1, 256, 0, dev.stream, sc.ptr(), heads, total, pos, 0, scale);
+        cb.gemmRowMajor(heads, r, total, sc.ptr(), Cublas.R_32F, total, lat.ptr(), Cublas.R_32F, r, false, ctx.ptr(), r, false);
+        // o_h [1, vDim] = ctx_h [1, R] W_vb_h^T
+        cb.gemmRowMajorBatched(1, vDim, r, ctx.ptr(), Cublas.R_32F, r, r, wkv + 4L * nope * r, Cublas.R_32F, r, (long) per * r,
+                true, out.ptr(), vDim, vDim, heads, false);
+        be.release(qLat);
+        be.release(sc);
+        be.release(ctx);
+    }
+
+    private static void expanded(CudaBackend be, CudaDevice dev, CudaTensor q, CudaTensor lat, CudaTensor rot, long wkv, int r,
+                                 int heads, int nope, int rope, int vDim, float scale, int len, int pos, CudaTensor out) {
+        int per = nope + vDim, qw = nope + rope, total = pos + len;
+        Cublas cb = dev.cublas;
+        CudaTensor kv = be.uninitialised(total, heads * per);
+        cb.gemmRowMajor(total, heads * per, r, lat.ptr(), Cublas.R_32F, r, wkv, Cublas.R_32F, r, true, kv.ptr(), heads * per, false);
+        int tile = (int) Math.max(1, Math.min(len, SCORE_BUDGET / ((long) heads * total)));
+        CudaTensor sc = be.uninitialised(heads * tile, total);
+        for (int t0 = 0; t0 < len; t0 += tile) {
+            int tl = Math.min(tile, len - t0);
+            long qp = q.at(t0, 0);
+            // scores_h [tl, total] = q_nope_h k_nope_h^T (+ q_rope_h k_rot^T)
+            cb.gemmRowMajorBatched(tl, total, nope, qp, Cublas.R_32F, heads * qw, qw, kv.ptr(), Cublas.R_32F, heads * per, per,
+                    true, sc.ptr(), total, (long) tl * total, heads, false);
+            if (rope > 0) {
+                cb.gemmRowMajorBatched(tl, total, rope, qp + 4L * nope, Cublas.R_32F, heads * qw, qw, rot.ptr(), Cublas.R_32F, rope,
+                        0, true, sc.ptr(), total, (long) tl * total, heads, true);
+            }
+            dev.mla.launch("mla_softmax", tl, heads, 1, 256, 0, dev.stream, sc.ptr(), tl, total, pos, t0, scale);
+            // out_h [tl, vDim] = P_h [tl, total] V_h [total, vDim]
+            cb.gemmRowMajorBatched(tl, vDim, total, sc.ptr(), Cublas.R_32F, total, (long) tl * total, kv.ptr() + 4L * nope,
+                    Cublas.R_32F, heads * per, per, false, out.at(t0, 0), heads * vDim, vDim, heads, false);
+        }
+        be.release(sc);
+        be.release(kv);
+    }
+}

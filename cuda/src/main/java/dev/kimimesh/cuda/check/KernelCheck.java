@@ -1,0 +1,215 @@
+package dev.kimimesh.cuda.check;
+
+import dev.kimimesh.cuda.CudaBackend;
+import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.KdaForm;
+import dev.kimimesh.engine.backend.RouterSpec;
+import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.backend.Segments;
+import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.engine.backend.Weight;
+import dev.kimimesh.engine.checkpoint.DType;
+import dev.kimimesh.engine.checkpoint.TensorInfo;
+import dev.kimimesh.engine.config.RouterWeights;
+import dev.kimimesh.engine.cpu.CpuBackend;
+import java.util.Arrays;
+
+/** Every CUDA op against the CPU backend (the reference semantics) on fresh random inputs. */
+final class KernelCheck {
+    static final double FP32 = 1e-4;
+    private final Backend cpu = new CpuBackend();
+    private final CudaBackend gpu;
+    private final RandomTensors r;
+    private final Compare cmp;
+
+    KernelCheck(CudaBackend gpu, long seed, Compare cmp) {
+        this.gpu = gpu;
+        this.r = new RandomTensors(seed);
+        this.cmp = cmp;
+        System.out.println("kernel checks vs the CPU backend, seed " + seed);
+    }
+
+    private Tensor[] up(float[] data, int rows, int cols) {
+        return new Tensor[] {cpu.upload(data, rows, cols), gpu.upload(data, rows, cols)};
+    }
+
+    private Weight[] w(TensorInfo t) {
+        return new Weight[] {cpu.weight(t), gpu.weight(t)};
+    }
+
+    private void same(String what, Tensor[] pair) {
+        cmp.check(what, gpu.download(pair[1]), cpu.download(pair[0]), FP32);
+    }
+
+    void run() {
+        matmul();
+        norms();
+        elementwise();
+        conv();
+        for (int d : new int[] {64, 128}) for (KdaForm f : KdaForm.values()) kda(d, f);
+        mla(4, 32, 16, 32, 64);
+        mla(8, 128, 64, 128, 512);
+        moe();
+    }
+
+    void matmul() {
+        for (int[] s : new int[][] {{1, 512, 768}, {5, 384, 256}, {16, 256, 2304}, {17, 300, 512}, {200, 512, 768}, {3, 40, 100}, {70, 33, 100}}) {
+            int t = s[0], n = s[1], k = s[2];
+            float[] x = r.floats(t * k, 1);
+            Tensor[] xs = up(x, t, k), out = {cpu.allocate(t, n), gpu.allocate(t, n)};
+            Weight[] ws = w(r.weight("w", DType.BF16, 0, 0.05, n, k));
+            cpu.matmul(xs[0], ws[0], out[0]);
+            gpu.matmul(xs[1], ws[1], out[1]);
+            same("matmul bf16 T=" + t + " N=" + n + " K=" + k, out);
+        }
+        Weight[] f32 = w(r.weight("wf", DType.F32, 0, 0.05, 64, 96));
+        Tensor[] xs = up(r.floats(40 * 96, 1), 40, 96), out = {cpu.allocate(40, 64), gpu.allocate(40, 64)};
+        cpu.matmul(xs[0], f32[0], out[0]);
+        gpu.matmul(xs[1], f32[1], out[1]);
+        same("matmul f32 weight T=40", out);
+    }
+
+    void norms() {
+        int t = 9, h = 256;
+        float[] x = r.floats(t * h, 2), gate = r.floats(t * h, 2);
+        Weight[] full = w(r.weight("norm", DType.BF16, 1, 0.1, h)), head = w(r.weight("onorm", DType.BF16, 1, 0.1, 64));
+        Tensor[] xs = up(x, t, h), gs = up(gate, t, h), out = {cpu.allocate(t, h), gpu.allocate(t, h)};
+        cpu.rmsNorm(xs[0], full[0], 1e-5f, out[0]);
+        gpu.rmsNorm(xs[1], full[1], 1e-5f, out[1]);
+        same("rmsNorm row", out);
+        cpu.rmsNorm(xs[0], head[0], 1e-6f, out[0]);
+        gpu.rmsNorm(xs[1], head[1], 1e-6f, out[1]);
+        same("rmsNorm per head", out);
+        cpu.gatedRmsNorm(xs[0], head[0], 1e-5f, gs[0], xs[0]);
+        gpu.gatedRmsNorm(xs[1], head[1], 1e-5f, gs[1], xs[1]);
+        same("gatedRmsNorm in place", xs);
+    }
+
+    void elementwise() {
+        int t = 7, c = 1000;
+        Tensor[] a = up(r.floats(t * c, 3), t, c), b = up(r.floats(t * c, 3), t, c), o = {cpu.allocate(t, c), gpu.allocate(t, c)};
+        cpu.swiglu(a[0], b[0], o[0]);
+        gpu.swiglu(a[1], b[1], o[1]);
+        same("swiglu", o);
+        cpu.sigmoid(a[0], o[0]);
+        gpu.sigmoid(a[1], o[1]);
+        same("sigmoid", o);
+        cpu.add(a[0], b[0]);
+        gpu.add(a[1], b[1]);
+        same("add", a);
+        int heads = 4, d = 64;
+        Weight[] aLog = w(r.weight("A_log", DType.F32, 0, 1, 1, 1, heads, 1)), dt = w(r.weight("dt_bias", DType.F32, 0, 1, heads * d));
+        Tensor[] f = up(r.floats(t * heads * d, 8), t, heads * d), g = {cpu.allocate(t, heads * d), gpu.allocate(t, heads * d)};
+        cpu.kdaGate(f[0], aLog[0], dt[0], d, g[0]);
+        gpu.kdaGate(f[1], aLog[1], dt[1], d, g[1]);
+        same("kdaGate (softplus both branches)", g);
+        Weight[] table = w(r.weight("embed", DType.BF16, 0, 1, 300, 96));
+        int[] ids = {0, 299, 17, 17, 5};
+        Tensor[] e = {cpu.allocate(ids.length, 96), gpu.allocate(ids.length, 96)};
+        cpu.embed(table[0], ids, e[0]);
+        gpu.embed(table[1], ids, e[1]);
+        same("embed", e);
+        int[] rows = {6, 0, 3};
+        Tensor[] gr = {cpu.allocate(3, c), gpu.allocate(3, c)};
+        cpu.gatherRows(a[0], rows, gr[0]);
+        gpu.gatherRows(a[1], rows, gr[1]);
+        same("gatherRows", gr);
+    }
+
+    void conv() {
+        int p = 300, k = 4;
+        int[] lens = {1, 5, 70};
+        Segments seg = new Segments(lens, new int[] {3, 0, 9});
+        int t = seg.totalRows();
+        Tensor[] x = up(r.floats(t * p, 1), t, p), o = {cpu.allocate(t, p), gpu.allocate(t, p)};
+        Weight[] cw = w(r.weight("conv", DType.BF16, 0, 0.5, p, 1, k));
+        Tensor[][] tails = new Tensor[2][lens.length];
+        for (int i = 0; i < lens.length; i++) {
+            Tensor[] tl = up(r.floats((k - 1) * p, 1), k - 1, p);
+            tails[0][i] = tl[0];
+            tails[1][i] = tl[1];
+        }
+        cpu.shortConvSilu(x[0], cw[0], seg, tails[0], o[0]);
+        gpu.shortConvSilu(x[1], cw[1], seg, tails[1], o[1]);
+        same("shortConvSilu out " + Arrays.toString(lens), o);
+        for (int i = 0; i < lens.length; i++) same("shortConvSilu tail " + i, new Tensor[] {tails[0][i], tails[1][i]});
+    }
+
+    void kda(int d, KdaForm form) {
+        int heads = 4, w = heads * d;
+        int[] lens = {1, 7, 65, 130};
+        Segments seg = new Segments(lens, new int[] {5, 0, 64, 1});
+        int t = seg.totalRows();
+        Tensor[] q = up(r.floats(t * w, 1), t, w), k = up(r.floats(t * w, 1), t, w), v = up(r.floats(t * w, 1), t, w);
+        Weight[] aLog = w(r.weight("A_log", DType.F32, -1, 0.5, 1, 1, heads, 1)), dt = w(r.weight("dt_bias", DType.F32, 0, 1, w));
+        Tensor[] f = up(r.floats(t * w, 1), t, w), g = {cpu.allocate(t, w), gpu.allocate(t, w)};
+        cpu.kdaGate(f[0], aLog[0], dt[0], d, g[0]);
+        float[] gh = cpu.download(g[0]);
+        g = up(gh, t, w);
+        float[] bh = r.floats(t * heads, 2);
+        for (int i = 0; i < bh.length; i++) bh[i] = (float) (1 / (1 + Math.exp(-bh[i])));
+        Tensor[] beta = up(bh, t, heads), out = {cpu.allocate(t, w), gpu.allocate(t, w)};
+        Tensor[][] st = new Tensor[2][lens.length];
+        for (int i = 0; i < lens.length; i++) {
+            Tensor[] s = up(r.floats(w * d, 0.1), w, d);
+            st[0][i] = s[0];
+            st[1][i] = s[1];
+        }
+        cpu.kda(q[0], k[0], v[0], g[0], beta[0], heads, d, seg, st[0], form, out[0]);
+        gpu.kda(q[1], k[1], v[1], g[1], beta[1], heads, d, seg, st[1], form, out[1]);
+        same("kda " + form + " d=" + d + " out", out);
+        for (int i = 0; i < lens.length; i++) same("kda " + form + " d=" + d + " state " + i + " (len " + lens[i] + ")", new Tensor[] {st[0][i], st[1][i]});
+    }
+
+    void mla(int heads, int nope, int rope, int vDim, int rank) {
+        int[] lens = {1, 9, 1, 33};
+        int[] pos = {10, 0, 0, 5};
+        Segments seg = new Segments(lens, pos);
+        int t = seg.totalRows(), qw = nope + rope;
+        Tensor[] q = up(r.floats(t * heads * qw, 1), t, heads * qw), out = {cpu.allocate(t, heads * vDim), gpu.allocate(t, heads * vDim)};
+        Weight[] kvB = w(r.weight("kv_b_proj", DType.BF16, 0, 0.1, heads * (nope + vDim), rank));
+        Tensor[][] lat = new Tensor[2][lens.length], rot = new Tensor[2][lens.length];
+        for (int i = 0; i < lens.length; i++) {
+            int total = pos[i] + lens[i] + 3; // caches may be longer than what is visible
+            Tensor[] l = up(r.floats(total * rank, 1), total, rank), kr = up(r.floats(total * rope, 1), total, rope);
+            lat[0][i] = l[0];
+            lat[1][i] = l[1];
+            rot[0][i] = kr[0];
+            rot[1][i] = kr[1];
+        }
+        float scale = (float) (1 / Math.sqrt(qw));
+        cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
+        gpu.mlaAttention(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
+        same("mla heads=" + heads + " nope=" + nope + " R=" + rank + " " + Arrays.toString(lens), out);
+    }
+
+    void moe() {
+        int t = 11, e = 64, h = 128, inter = 96, k = 6;
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        for (RouterWeights rw : RouterWeights.values()) {
+            for (int groups : new int[] {1, 8}) {
+                RouterSpec spec = new RouterSpec(e, k, false, groups, groups == 1 ? 1 : 3, true, 2.446f, rw);
+                Routing a = cpu.route(logits[0], bias[0], spec), b = gpu.route(logits[1], bias[1], spec);
+                String what = "route " + rw + " groups=" + groups;
+                if (!Arrays.equals(a.experts(), b.experts())) cmp.fail(what, "experts differ");
+                else cmp.check(what + " weights", b.weights(), a.weights(), 1e-6);
+            }
+        }
+        RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED);
+        Routing routing = cpu.route(logits[0], bias[0], spec);
+        ExpertWeights[][] ex = new ExpertWeights[2][e];
+        for (int i = 0; i < e; i++) {
+            if (i % 5 == 3) continue; // served elsewhere
+            Weight[] g = w(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = w(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
+            Weight[] dn = w(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
+            ex[0][i] = new ExpertWeights(g[0], u[0], dn[0]);
+            ex[1][i] = new ExpertWeights(g[1], u[1], dn[1]);
+        }
+        Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
+        cpu.moeExperts(x[0], routing, ex[0], out[0]);
+        gpu.moeExperts(x[1], routing, ex[1], out[1]);
+        same("moeExperts (some experts elsewhere)", out);
+    }
+}
