@@ -17,7 +17,10 @@ import dev.kimimesh.proto.v1.SnapshotSequenceRequest;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import dev.kimimesh.proto.v1.SequenceChunk;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -77,7 +80,8 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
         call.disableAutoRequest();
         call.request(WINDOW);
         Upstream up = new Upstream(call);
-        NextStage.Link link = next == null ? null : next.open(up::send, up::complete);
+        Map<Long, List<Long>> forwarded = new ConcurrentHashMap<>();
+        NextStage.Link link = next == null ? null : next.open(r -> relay(r, forwarded.remove(r.getMicroBatchId()), up), up::complete);
         return new StreamObserver<>() {
             @Override
             public void onNext(MicroBatch mb) {
@@ -87,9 +91,16 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
                     try {
                         switch (stage.run(mb)) {
                             case ShardStage.Outcome.Sampled s -> up.send(r.setSampled(s.tokens()).build());
-                            case ShardStage.Outcome.Forwarded f when link != null -> link.send(f.next());
+                            case ShardStage.Outcome.Forwarded f when link != null -> {
+                                forwarded.put(mb.getMicroBatchId(), f.next().getSequencesList().stream()
+                                        .map(SequenceChunk::getSequenceId).toList());
+                                link.send(f.next());
+                            }
                             case ShardStage.Outcome.Forwarded f -> up.send(r.setHidden(f.next().getHidden()).build());
                         }
+                    } catch (DroppedSequences e) {
+                        MicroBatchResult failed = r.setFailure(Failures.failure(e.status())).build();
+                        releaseDownstreamThen(e.sequenceIds(), () -> up.send(failed));
                     } catch (RuntimeException e) {
                         up.send(r.setFailure(Failures.failure(Failures.statusOf(e))).build());
                     }
@@ -109,6 +120,48 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
                 });
             }
         };
+    }
+
+    /**
+     * Passes a downstream result upstream. A failure of a micro-batch this stage ran and forwarded means its
+     * sequences advanced here but not everywhere: they are released here (and, unless a later stage already did,
+     * on every later stage) before the failure goes up.
+     */
+    private void relay(MicroBatchResult r, List<Long> sequenceIds, Upstream up) {
+        if (!r.hasFailure() || sequenceIds == null) {
+            up.send(r);
+            return;
+        }
+        String msg = r.getFailure().getMessage();
+        boolean releasedBelow = msg.contains(DroppedSequences.RELEASED);
+        MicroBatchResult failed = releasedBelow ? r : r.toBuilder().setFailure(r.getFailure().toBuilder()
+                .setMessage(msg + "; sequences " + sequenceIds + " " + DroppedSequences.RELEASED)).build();
+        compute.execute(() -> {
+            for (long id : sequenceIds) stage.release(id);
+            if (releasedBelow) up.send(failed);
+            else releaseDownstreamThen(sequenceIds, () -> up.send(failed));
+        });
+    }
+
+    /**
+     * Releases sequences on the later stages, then reports: the failure must not reach the client before the release,
+     * or a restart of the sequence could be overtaken by it. Runs off the compute thread; a stage that is down holds
+     * nothing, so its error is ignored.
+     */
+    private void releaseDownstreamThen(List<Long> ids, Runnable then) {
+        if (next == null || ids.isEmpty()) {
+            then.run();
+            return;
+        }
+        Thread.ofVirtual().start(() -> {
+            try {
+                next.release(ReleaseSequenceRequest.newBuilder().addAllSequenceIds(ids).setPropagate(true).build());
+            } catch (RuntimeException ignored) {
+                // reported as released either way: see above
+            } finally {
+                then.run();
+            }
+        });
     }
 
     /** The upstream response stream; gRPC observers are not thread-safe, and results arrive from two threads. */
