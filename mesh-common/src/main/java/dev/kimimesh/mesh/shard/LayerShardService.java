@@ -100,7 +100,8 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
                         }
                     } catch (DroppedSequences e) {
                         MicroBatchResult failed = r.setFailure(Failures.failure(e.status())).build();
-                        releaseDownstreamThen(e.sequenceIds(), () -> up.send(failed));
+                        up.defer();
+                        releaseDownstreamThen(e.sequenceIds(), () -> up.sendDeferred(failed));
                     } catch (RuntimeException e) {
                         up.send(r.setFailure(Failures.failure(Failures.statusOf(e))).build());
                     }
@@ -136,10 +137,11 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
         boolean releasedBelow = msg.contains(DroppedSequences.RELEASED);
         MicroBatchResult failed = releasedBelow ? r : r.toBuilder().setFailure(r.getFailure().toBuilder()
                 .setMessage(msg + "; sequences " + sequenceIds + " " + DroppedSequences.RELEASED)).build();
+        up.defer();
         compute.execute(() -> {
             for (long id : sequenceIds) stage.release(id);
-            if (releasedBelow) up.send(failed);
-            else releaseDownstreamThen(sequenceIds, () -> up.send(failed));
+            if (releasedBelow) up.sendDeferred(failed);
+            else releaseDownstreamThen(sequenceIds, () -> up.sendDeferred(failed));
         });
     }
 
@@ -173,13 +175,31 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
             this.out = out;
         }
 
+        private int deferred;
+        private boolean completeWanted;
+
         synchronized void send(MicroBatchResult r) {
             if (done || out.isCancelled()) return;
             out.onNext(r);
         }
 
+        /** A result that will be sent later (after releases): the stream is not completed before it. */
+        synchronized void defer() {
+            deferred++;
+        }
+
+        synchronized void sendDeferred(MicroBatchResult r) {
+            deferred--;
+            send(r);
+            if (completeWanted && deferred == 0) complete();
+        }
+
         synchronized void complete() {
             if (done) return;
+            if (deferred > 0) {
+                completeWanted = true;
+                return;
+            }
             done = true;
             if (!out.isCancelled()) out.onCompleted();
         }
