@@ -45,6 +45,11 @@ final class Goldens {
 
     /** Greedy tokens of the whole model in this process, one sequence at a time. */
     static List<Integer> singleProcessGreedy(int[] prompt, int steps) {
+        return singleProcess(prompt, steps, null);
+    }
+
+    /** Tokens of the whole model in this process drawn by the engine's own sampler (null = greedy argmax). */
+    static List<Integer> singleProcess(int[] prompt, int steps, dev.kimimesh.engine.generate.Sampler sampler) {
         try (Checkpoint ck = Checkpoint.open(InProcessMesh.TINY)) {
             CpuBackend be = new CpuBackend();
             KimiLinearModel m = KimiLinearModel.load(ck, be, ModelOptions.defaults());
@@ -57,6 +62,7 @@ final class Goldens {
                 float[] l = be.download(m.logits(x, new int[] {feed.length - 1}));
                 int best = 0;
                 for (int i = 1; i < l.length; i++) if (l[i] > l[best]) best = i;
+                if (sampler != null) best = sampler.sample(l);
                 out.add(best);
                 feed = new int[] {best};
             }

@@ -129,6 +129,128 @@ class MeshPipelineTest {
     }
 
     @Test
+    void manyMicroBatchesInFlightAllComeBackThroughTheFlowControlWindow() throws Exception {
+        int n = 24; // three times the per-stream window
+        int[] prompt = Goldens.prompt("T7");
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            for (int i = 0; i < n; i++) {
+                SequenceChunk.Builder c = SequenceChunk.newBuilder().setSequenceId(400 + i).setNumTokens(prompt.length)
+                        .setSample(true).setSampling(PipelineDriver.GREEDY);
+                for (int t : prompt) c.addTokenIds(t);
+                driver.send(MicroBatch.newBuilder().addSequences(c));
+            }
+            java.util.Set<Long> seen = new java.util.HashSet<>();
+            for (int i = 0; i < n; i++) {
+                MicroBatchResult r = driver.next();
+                assertEquals(MicroBatchResult.ResultCase.SAMPLED, r.getResultCase(), r::toString);
+                assertEquals(Goldens.decodeTokens("T7").get(0), r.getSampled().getTokens(0).getTokenId());
+                seen.add(r.getSampled().getTokens(0).getSequenceId());
+            }
+            assertEquals(n, seen.size());
+        }
+        long[] ids = new long[n];
+        for (int i = 0; i < n; i++) ids[i] = 400 + i;
+        assertEquals(n, release(ids));
+    }
+
+    @Test
+    void chunkedPrefillThatSamplesOnlyAtTheEndGivesTheGoldenTokens() throws Exception {
+        int[] prompt = Goldens.prompt("T200");
+        List<Integer> golden = Goldens.decodeTokens("T200");
+        try (var client = new dev.kimimesh.mesh.shard.PipelineClient(mesh.channel("shard-0"))) {
+            // 100 + 60 + 40 tokens, sampling only after the last chunk (as a gateway's chunked prefill does)
+            int[][] chunks = {{0, 100}, {100, 160}, {160, 200}};
+            MicroBatchResult r = null;
+            for (int[] c : chunks) {
+                SequenceChunk.Builder ch = SequenceChunk.newBuilder().setSequenceId(500).setPosition(c[0])
+                        .setNumTokens(c[1] - c[0]).setSample(c[1] == 200).setSampling(PipelineDriver.GREEDY);
+                for (int i = c[0]; i < c[1]; i++) ch.addTokenIds(prompt[i]);
+                r = client.submit(MicroBatch.newBuilder().addSequences(ch)).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(MicroBatchResult.ResultCase.SAMPLED, r.getResultCase(), r::toString);
+                assertEquals(c[1] == 200 ? 1 : 0, r.getSampled().getTokensCount());
+            }
+            int token = r.getSampled().getTokens(0).getTokenId();
+            assertEquals(golden.get(0), token);
+            // then decode with bf16 activations between the stages (the golden margins here are >= 0.24)
+            for (int s = 1; s < 4; s++) {
+                r = client.submit(MicroBatch.newBuilder().setActivationDtype(DType.DTYPE_BF16).addSequences(SequenceChunk.newBuilder()
+                        .setSequenceId(500).setPosition(199 + s).setNumTokens(1).addTokenIds(token).setSample(true)
+                        .setSampling(PipelineDriver.GREEDY))).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                token = r.getSampled().getTokens(0).getTokenId();
+                assertEquals(golden.get(s), token, "bf16 step " + s);
+            }
+            assertEquals(1, client.release(List.of(500L)));
+        }
+    }
+
+    @Test
+    void seededSamplingDrawsWhatTheEngineDrawsWhateverTheBatch() throws Exception {
+        // two sequences sampled in the same micro-batches, each with its own seed and parameters
+        var wire = List.of(
+                dev.kimimesh.proto.v1.SamplingParams.newBuilder().setTemperature(0.9).setTopP(0.95).setSeed(11).build(),
+                dev.kimimesh.proto.v1.SamplingParams.newBuilder().setTemperature(1.3).setTopK(50).setSeed(12).build());
+        var engine = List.of(
+                dev.kimimesh.engine.generate.SamplingParams.sampled(0.9, 11, 8).withTopP(0.95),
+                dev.kimimesh.engine.generate.SamplingParams.sampled(1.3, 12, 8).withTopK(50));
+        int[][] prompts = {Goldens.prompt("T7"), Goldens.prompt("T64")};
+        List<List<Integer>> got = List.of(new java.util.ArrayList<>(), new java.util.ArrayList<>());
+        try (var client = new dev.kimimesh.mesh.shard.PipelineClient(mesh.channel("shard-0"))) {
+            for (int step = 0; step < 8; step++) {
+                MicroBatch.Builder mb = MicroBatch.newBuilder();
+                for (int i = 0; i < 2; i++) {
+                    SequenceChunk.Builder c = SequenceChunk.newBuilder().setSequenceId(600 + i).setSample(true).setSampling(wire.get(i));
+                    if (step == 0) {
+                        c.setPosition(0).setNumTokens(prompts[i].length);
+                        for (int t : prompts[i]) c.addTokenIds(t);
+                    } else {
+                        c.setPosition(prompts[i].length + step - 1).setNumTokens(1).addTokenIds(got.get(i).getLast());
+                    }
+                    mb.addSequences(c);
+                }
+                MicroBatchResult r = client.submit(mb).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(MicroBatchResult.ResultCase.SAMPLED, r.getResultCase(), r::toString);
+                for (var t : r.getSampled().getTokensList()) got.get((int) (t.getSequenceId() - 600)).add(t.getTokenId());
+            }
+            for (int i = 0; i < 2; i++) {
+                assertEquals(Goldens.singleProcess(prompts[i], 8, new dev.kimimesh.engine.generate.Sampler(engine.get(i))),
+                        got.get(i), "sequence " + i);
+            }
+            // a bad parameter is refused by name before anything changes
+            SequenceChunk.Builder bad = SequenceChunk.newBuilder().setSequenceId(602).setNumTokens(1).addTokenIds(1)
+                    .setSample(true).setSampling(dev.kimimesh.proto.v1.SamplingParams.newBuilder().setTopP(1.5));
+            assertFailure(client.submit(MicroBatch.newBuilder().addSequences(bad)).get(60, java.util.concurrent.TimeUnit.SECONDS),
+                    Status.Code.INVALID_ARGUMENT, "top_p");
+            assertEquals(2, client.release(List.of(600L, 601L, 602L)), "602 got no state anywhere");
+        }
+    }
+
+    @Test
+    void aFailureOnALaterStageReleasesTheSequenceOnEveryStage() throws Exception {
+        int[] prompt = Goldens.prompt("T7");
+        List<List<Seq>> group = List.of(List.of(new Seq(700, prompt, 0)));
+        Map<Long, List<Integer>> first;
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            first = driver.generate(group, 2);
+        }
+        // make the second stage disagree: put it back one token (a snapshot from before the last step)
+        var stage2 = LayerShardGrpc.newBlockingStub(mesh.channel("shard-1"));
+        var old = stage2.snapshotSequence(dev.kimimesh.proto.v1.SnapshotSequenceRequest.newBuilder().setSequenceId(700).build());
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            driver.generate(group, 3, first);
+        }
+        stage2.restoreSequence(old);
+        try (PipelineDriver driver = new PipelineDriver(mesh.channel("shard-0"))) {
+            driver.send(MicroBatch.newBuilder().addSequences(SequenceChunk.newBuilder().setSequenceId(700)
+                    .setPosition(prompt.length + 2).setNumTokens(1).addTokenIds(1).setSample(true).setSampling(PipelineDriver.GREEDY)));
+            MicroBatchResult r = driver.next();
+            assertFailure(r, Status.Code.FAILED_PRECONDITION, "[700] were released on every stage");
+            assertTrue(r.getFailure().getMessage().contains("shard [4, 8)"), r.getFailure().getMessage());
+        }
+        // the first stage had advanced the sequence: it is gone there and on the second stage too
+        for (String shard : List.of("shard-0", "shard-1")) assertFalse(stats(shard).getSequenceIdsList().contains(700L), shard);
+    }
+
+    @Test
     void malformedMicroBatchesGetTheirStatusAndTheShardKeepsServing() throws Exception {
         int hidden = 256;
         float[] h = new float[2 * hidden];

@@ -17,7 +17,10 @@ import dev.kimimesh.proto.v1.SnapshotSequenceRequest;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import dev.kimimesh.proto.v1.SequenceChunk;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -30,6 +33,9 @@ import java.util.concurrent.Future;
  * Micro-batches of a stream are computed in arrival order while earlier ones are still downstream (pipelining).
  */
 public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase implements AutoCloseable {
+    /** Micro-batches a stream may have queued here before gRPC stops reading it (the sender then waits). */
+    static final int WINDOW = 8;
+
     private final ShardStage stage;
     private final NextStage next;
     private final ShardInfo info;
@@ -69,19 +75,33 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
 
     @Override
     public StreamObserver<MicroBatch> forward(StreamObserver<MicroBatchResult> responses) {
-        Upstream up = new Upstream((ServerCallStreamObserver<MicroBatchResult>) responses);
-        NextStage.Link link = next == null ? null : next.open(up::send, up::complete);
+        var call = (ServerCallStreamObserver<MicroBatchResult>) responses;
+        // flow control: at most WINDOW micro-batches of a stream wait for this stage's compute thread
+        call.disableAutoRequest();
+        call.request(WINDOW);
+        Upstream up = new Upstream(call);
+        Map<Long, List<Long>> forwarded = new ConcurrentHashMap<>();
+        NextStage.Link link = next == null ? null : next.open(r -> relay(r, forwarded.remove(r.getMicroBatchId()), up), up::complete);
         return new StreamObserver<>() {
             @Override
             public void onNext(MicroBatch mb) {
                 compute.execute(() -> {
+                    call.request(1);
                     MicroBatchResult.Builder r = MicroBatchResult.newBuilder().setMicroBatchId(mb.getMicroBatchId());
                     try {
                         switch (stage.run(mb)) {
                             case ShardStage.Outcome.Sampled s -> up.send(r.setSampled(s.tokens()).build());
-                            case ShardStage.Outcome.Forwarded f when link != null -> link.send(f.next());
+                            case ShardStage.Outcome.Forwarded f when link != null -> {
+                                forwarded.put(mb.getMicroBatchId(), f.next().getSequencesList().stream()
+                                        .map(SequenceChunk::getSequenceId).toList());
+                                link.send(f.next());
+                            }
                             case ShardStage.Outcome.Forwarded f -> up.send(r.setHidden(f.next().getHidden()).build());
                         }
+                    } catch (DroppedSequences e) {
+                        MicroBatchResult failed = r.setFailure(Failures.failure(e.status())).build();
+                        up.defer();
+                        releaseDownstreamThen(e.sequenceIds(), () -> up.sendDeferred(failed));
                     } catch (RuntimeException e) {
                         up.send(r.setFailure(Failures.failure(Failures.statusOf(e))).build());
                     }
@@ -103,6 +123,49 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
         };
     }
 
+    /**
+     * Passes a downstream result upstream. A failure of a micro-batch this stage ran and forwarded means its
+     * sequences advanced here but not everywhere: they are released here (and, unless a later stage already did,
+     * on every later stage) before the failure goes up.
+     */
+    private void relay(MicroBatchResult r, List<Long> sequenceIds, Upstream up) {
+        if (!r.hasFailure() || sequenceIds == null) {
+            up.send(r);
+            return;
+        }
+        String msg = r.getFailure().getMessage();
+        boolean releasedBelow = msg.contains(DroppedSequences.RELEASED);
+        MicroBatchResult failed = releasedBelow ? r : r.toBuilder().setFailure(r.getFailure().toBuilder()
+                .setMessage(msg + "; sequences " + sequenceIds + " " + DroppedSequences.RELEASED)).build();
+        up.defer();
+        compute.execute(() -> {
+            for (long id : sequenceIds) stage.release(id);
+            if (releasedBelow) up.sendDeferred(failed);
+            else releaseDownstreamThen(sequenceIds, () -> up.sendDeferred(failed));
+        });
+    }
+
+    /**
+     * Releases sequences on the later stages, then reports: the failure must not reach the client before the release,
+     * or a restart of the sequence could be overtaken by it. Runs off the compute thread; a stage that is down holds
+     * nothing, so its error is ignored.
+     */
+    private void releaseDownstreamThen(List<Long> ids, Runnable then) {
+        if (next == null || ids.isEmpty()) {
+            then.run();
+            return;
+        }
+        Thread.ofVirtual().start(() -> {
+            try {
+                next.release(ReleaseSequenceRequest.newBuilder().addAllSequenceIds(ids).setPropagate(true).build());
+            } catch (RuntimeException ignored) {
+                // reported as released either way: see above
+            } finally {
+                then.run();
+            }
+        });
+    }
+
     /** The upstream response stream; gRPC observers are not thread-safe, and results arrive from two threads. */
     private static final class Upstream {
         private final ServerCallStreamObserver<MicroBatchResult> out;
@@ -112,13 +175,31 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
             this.out = out;
         }
 
+        private int deferred;
+        private boolean completeWanted;
+
         synchronized void send(MicroBatchResult r) {
             if (done || out.isCancelled()) return;
             out.onNext(r);
         }
 
+        /** A result that will be sent later (after releases): the stream is not completed before it. */
+        synchronized void defer() {
+            deferred++;
+        }
+
+        synchronized void sendDeferred(MicroBatchResult r) {
+            deferred--;
+            send(r);
+            if (completeWanted && deferred == 0) complete();
+        }
+
         synchronized void complete() {
             if (done) return;
+            if (deferred > 0) {
+                completeWanted = true;
+                return;
+            }
             done = true;
             if (!out.isCancelled()) out.onCompleted();
         }

@@ -88,7 +88,7 @@ public final class ShardAssembly {
                 next = new NextStage(s.next(), channels.open(s.next()), s.callTimeout());
                 next.check(to, s.connectTimeout());
             }
-            ShardStage stage = new ShardStage(model, SeededSampler.factory());
+            ShardStage stage = new ShardStage(model, EngineSampler.factory());
             String name = s.modelDir().getFileName() == null ? "kimi_linear" : s.modelDir().getFileName().toString();
             LayerShardService service = new LayerShardService(stage, next, LayerShardService.describe(stage, name,
                     backend.name(), s.routerWeights().name().toLowerCase(Locale.ROOT), next, routes));

@@ -105,12 +105,15 @@ public final class ShardStage {
                 }
                 st[i] = s;
             }
-            if (model.hasHead() && c.getSample() && (c.getPosition() == 0 || !samplerOf.containsKey(id))) {
+            if (c.getSample()) {
+                // every stage checks the parameters, so a bad one fails before any stage has advanced a state
+                TokenSampler fresh;
                 try {
-                    newSamplers[i] = samplers.create(c.getSampling(), config.vocabSize());
+                    fresh = samplers.create(c.getSampling(), config.vocabSize());
                 } catch (IllegalArgumentException e) {
                     throw invalid(where + ": sequence " + id + ": " + e.getMessage());
                 }
+                if (model.hasHead() && (c.getPosition() == 0 || !samplerOf.containsKey(id))) newSamplers[i] = fresh;
             }
             lengths[i] = c.getNumTokens();
             total += c.getNumTokens();
@@ -140,9 +143,9 @@ public final class ShardStage {
                 release(c.getSequenceId());
             }
             Status s = e instanceof StatusRuntimeException sre ? sre.getStatus() : Status.INTERNAL.withCause(e);
-            throw s.withDescription(where + " failed: " + (s.getDescription() != null ? s.getDescription() : e.toString())
-                    + "; sequences " + dropped + " were released (restart them at position 0 or restore their snapshots)")
-                    .asRuntimeException();
+            throw new DroppedSequences(s.withDescription(where + " failed: "
+                    + (s.getDescription() != null ? s.getDescription() : e.toString()) + "; sequences " + dropped + " "
+                    + DroppedSequences.RELEASED), dropped);
         } finally {
             backend.release(hidden);
         }
@@ -256,10 +259,6 @@ public final class ShardStage {
                 .setMicroBatchesFailed(failed).addAllSequenceIds(states.keySet()).build();
     }
 
-    /** Counts a micro-batch that failed after this stage (downstream), for stats. */
-    public void countFailure() {
-        failed++;
-    }
 
     private static StatusRuntimeException invalid(String msg) {
         return Status.INVALID_ARGUMENT.withDescription(msg).asRuntimeException();
