@@ -38,6 +38,7 @@ import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
 import jakarta.inject.Inject;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,6 +53,7 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
     MeshRuntime runtime;
 
     @Override
+    @Blocking // tokenising and template rendering stay off the event loop
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
         try {
             rejectSession(request.getSessionId());
@@ -72,6 +74,7 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
     }
 
     @Override
+    @Blocking // tokenising and template rendering stay off the event loop
     public void chat(ChatRequest request, StreamObserver<GenerateResponse> out) {
         try {
             rejectSession(request.getSessionId());
@@ -151,6 +154,7 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
     }
 
     @Override
+    @Blocking // tokenising and template rendering stay off the event loop
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> out) {
         try {
             int[] ids = switch (request.getInputCase()) {
@@ -171,6 +175,7 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
     }
 
     @Override
+    @Blocking // tokenising and template rendering stay off the event loop
     public void detokenize(DetokenizeRequest request, StreamObserver<DetokenizeResponse> out) {
         try {
             int[] ids = request.getTokenIdsList().stream().mapToInt(Integer::intValue).toArray();

@@ -38,8 +38,9 @@ public class OpenAiRoutes {
         router.get("/health").handler(this::health);
         router.get("/v1/health").handler(this::health);
         router.get("/v1/models").handler(this::models);
-        router.post("/v1/completions").handler(ctx -> generate(ctx, false));
-        router.post("/v1/chat/completions").handler(ctx -> generate(ctx, true));
+        // tokenising a long prompt or rendering a chat template must not hold the event loop
+        router.post("/v1/completions").blockingHandler(ctx -> generate(ctx, false), false);
+        router.post("/v1/chat/completions").blockingHandler(ctx -> generate(ctx, true), false);
         router.get("/v1/mesh/hops").handler(this::hops);
         router.post("/v1/mesh/hops/reset").handler(this::resetHops);
     }
@@ -168,7 +169,7 @@ public class OpenAiRoutes {
             if (response.ended() || response.closed()) return;
             response.setStatusCode(e.status()).putHeader("Content-Type", "application/json").end(json);
         };
-        if (context == null || Vertx.currentContext() == context) write.run();
+        if (context == null || Context.isOnEventLoopThread() && Vertx.currentContext() == context) write.run();
         else context.runOnContext(v -> write.run());
     }
 }
