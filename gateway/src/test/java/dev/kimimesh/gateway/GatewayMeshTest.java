@@ -96,10 +96,11 @@ class GatewayMeshTest {
         List<CompletableFuture<int[]>> grpc = new ArrayList<>(), web = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
             GenerateRequest req = KimiMeshClient.tokens(KimiMeshClient.greedy(MAX_TOKENS), prompts.get(i));
-            grpc.add(switch (i % 4) {
+            grpc.add(switch (i % 5) {
                 case 0 -> CompletableFuture.supplyAsync(() -> client.generate(req).tokenIds());
                 case 1 -> client.generateAsync(req).thenApply(Completion::tokenIds);
                 case 2 -> streamed(req);
+                case 3 -> published(req);
                 default -> CompletableFuture.supplyAsync(() -> iterated(req));
             });
             String body = completionBody(prompts.get(i), i % 2 == 0);
@@ -148,6 +149,33 @@ class GatewayMeshTest {
             @Override
             public void onError(Throwable error) {
                 f.completeExceptionally(error);
+            }
+        });
+        return f;
+    }
+
+    private CompletableFuture<int[]> published(GenerateRequest req) {
+        CompletableFuture<int[]> f = new CompletableFuture<>();
+        List<Integer> ids = new ArrayList<>();
+        client.generatePublisher(req).subscribe(new java.util.concurrent.Flow.Subscriber<>() {
+            @Override
+            public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+                s.request(Long.MAX_VALUE);
+            }
+
+            @Override
+            public void onNext(GenerateResponse r) {
+                ids.addAll(r.getTokenIdsList());
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                f.completeExceptionally(t);
+            }
+
+            @Override
+            public void onComplete() {
+                f.complete(ids.stream().mapToInt(Integer::intValue).toArray());
             }
         });
         return f;
