@@ -18,7 +18,8 @@ public final class Main {
                 new GenerateVerb(),
                 new VerifyVerb(),
                 new InitRandom(),
-                new Bench()
+                new Bench(),
+                new MeshPlanVerb()
         )) {
             verbs.put(v.name(), v);
         }

@@ -1,0 +1,17 @@
+package dev.kimimesh.gateway.api;
+
+import dev.kimimesh.engine.generate.FinishReason;
+
+/**
+ * How a generation ended.
+ *
+ * @param text       trailing text held back until the end (a partial character or a possible stop-string prefix)
+ * @param stopReason the stop string or token id that ended it, or empty
+ * @param error      the failure message with {@link FinishReason#ERROR}, else null
+ */
+public record GenerationOutcome(FinishReason reason, String text, int promptTokens, int completionTokens, String stopReason,
+                                String error) {
+    public int totalTokens() {
+        return promptTokens + completionTokens;
+    }
+}

@@ -1,0 +1,20 @@
+package dev.kimimesh.mesh.wire;
+
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+
+/** Opens the channels mesh services use to reach each other; tests swap in in-process channels. */
+@FunctionalInterface
+public interface Channels {
+    /** Activations of a long prefill chunk exceed gRPC's 4 MiB default. */
+    int MAX_MESSAGE_BYTES = 512 << 20;
+
+    ManagedChannel open(String address);
+
+    /** Plaintext channels to host:port addresses over whichever transport is on the class path. */
+    static Channels plaintext() {
+        return address -> Grpc.newChannelBuilder(address, InsecureChannelCredentials.create())
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+    }
+}
