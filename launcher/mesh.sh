@@ -197,5 +197,5 @@ mesh_chat() {
   [ -n "$gw" ] && args+=(--gateway "$gw")
   ensure_built
   mesh_build 0
-  exec "$JAVA_HOME/bin/java" -cp "$root/client-sdk/target/classes:$root/client-sdk/target/lib/*" dev.kimimesh.client.ChatCommand "${args[@]}" "$@"
+  exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$root/client-sdk/target/classes:$root/client-sdk/target/lib/*" dev.kimimesh.client.ChatCommand "${args[@]}" "$@"
 }
