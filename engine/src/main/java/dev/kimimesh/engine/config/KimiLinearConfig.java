@@ -105,12 +105,9 @@ public record KimiLinearConfig(
             convK = positive(lin, "short_conv_kernel_size", "linear_attn_config.");
             for (int l : layerList(lin, "kda_layers", layers)) assign(kinds, l, LayerKind.KDA);
             for (int l : layerList(lin, "full_attn_layers", layers)) assign(kinds, l, LayerKind.MLA);
-            for (int i = 0; i < layers; i++) {
-                if (kinds[i] == null) {
-                    throw new ConfigException("linear_attn_config: layer " + (i + 1)
-                            + " (1-based) is in neither kda_layers nor full_attn_layers");
-                }
-            }
+            // The original decides by kda_layers alone ((i + 1) in kda_layers, else full attention);
+            // full_attn_layers is only checked for consistency, so a layer in neither list is MLA.
+            for (int i = 0; i < layers; i++) if (kinds[i] == null) kinds[i] = LayerKind.MLA;
         }
         boolean anyMla = Arrays.asList(kinds).contains(LayerKind.MLA);
 
@@ -151,7 +148,8 @@ public record KimiLinearConfig(
                 throw new ConfigException("num_experts_per_token (" + topK + ") exceeds num_experts (" + numExperts + ")");
             }
             moeI = positive(c, "moe_intermediate_size", null);
-            shared = nonNegative(c, "num_shared_experts");
+            // the original's default is 0 shared experts (KimiLinearConfig(num_shared_experts=0))
+            shared = c.hasNonNull("num_shared_experts") ? nonNegative(c, "num_shared_experts") : 0;
             scaling = (float) doubleOr(c, "routed_scaling_factor", 1.0);
             renorm = boolOr(c, "moe_renormalize", true);
             String fn = text(c, "moe_router_activation_func", "sigmoid").toLowerCase(Locale.ROOT);

@@ -74,10 +74,24 @@ class KimiLinearConfigTest {
                 "layer 4", "both kda_layers and full_attn_layers");
     }
 
+    /** The original's is_kda_layer reads kda_layers only: a layer listed nowhere is full attention (MLA). */
     @Test
-    void layerInNeitherList(@TempDir Path dir) throws Exception {
-        assertNames(rejected(dir, c -> ((ArrayNode) c.get("linear_attn_config").get("full_attn_layers")).remove(6)),
-                "layer 27", "neither");
+    void layerInNeitherListIsFullAttention() throws Exception {
+        ObjectNode c = real();
+        ((ArrayNode) c.get("linear_attn_config").get("full_attn_layers")).remove(6);
+        ((ObjectNode) c.get("linear_attn_config")).remove("full_attn_layers");
+        KimiLinearConfig k = KimiLinearConfig.parse(c);
+        assertEquals(LayerKind.MLA, k.layerKind(26));
+        assertEquals(LayerKind.MLA, k.layerKind(3));
+        assertEquals(LayerKind.KDA, k.layerKind(25));
+        assertEquals(7, k.countLayers(LayerKind.MLA));
+    }
+
+    @Test
+    void missingSharedExpertCountMeansNone() throws Exception {
+        ObjectNode c = real();
+        c.remove("num_shared_experts");
+        assertEquals(0, KimiLinearConfig.parse(c).numSharedExperts());
     }
 
     @Test
