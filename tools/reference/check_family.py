@@ -89,6 +89,12 @@ VARIANTS = {
                 {"moe_router_activation_func": "softmax", "num_experts": 6, "num_experts_per_token": 4,
                  "moe_renormalize": False},
                 {"dtype": "BF16", "shards": 1}),
+    "softmax_groups": ("softmax router with 12 experts in 4 groups (topk_group 2), top-4: biased scores go below 0, "
+                       "where the original's 0.0 fill of dropped groups (not -inf) decides the choice; "
+                       "num_shared_experts absent (the original's default 0)",
+                       {"moe_router_activation_func": "softmax", "num_experts": 12, "num_experts_per_token": 4,
+                        "num_expert_group": 4, "topk_group": 2, "num_shared_experts": None},
+                       {"dtype": "BF16", "shards": 1}),
     "kda_list_only": ("only kda_layers given: the original makes every other layer MLA; 6 layers "
                       "KDA KDA MLA KDA KDA MLA, moe_layer_freq 2",
                       {"num_hidden_layers": 6, "linear_attn_config": lin([1, 2, 4, 5], None, 2, 32),
@@ -118,15 +124,26 @@ VARIANTS = {
 
 # small variants for the committed JUnit fixtures (name -> the variant it is built from + narrowing overrides)
 FIXTURES = {
-    "kda-wide-f32": ("kda_wide", {"hidden_size": 32, "vocab_size": 67, "pad_token_id": 66,
-                                  "intermediate_size": 48, "moe_intermediate_size": 16, "num_experts": 6}),
-    "q-lora-tied-f16": ("q_lora_tied", {"hidden_size": 32, "vocab_size": 61, "pad_token_id": 60,
+    "kda-wide-f32": ("kda_wide", {"hidden_size": 24, "vocab_size": 67, "pad_token_id": 66, "num_hidden_layers": 2,
+                                  "linear_attn_config": lin([1], [2], 3, 16), "kv_lora_rank": 16,
+                                  "intermediate_size": 32, "moe_intermediate_size": 8, "num_experts": 4}),
+    "q-lora-tied-f16": ("q_lora_tied", {"hidden_size": 24, "vocab_size": 61, "pad_token_id": 60,
                                         "num_hidden_layers": 2, "linear_attn_config": lin([1], [2], 2, 16),
-                                        "moe_intermediate_size": 16, "num_experts": 6}),
-    "groups-top1-bf16": ("groups", {"hidden_size": 32, "vocab_size": 71, "pad_token_id": 70,
-                                    "moe_intermediate_size": 16, "num_experts": 8, "num_experts_per_token": 1,
-                                    "num_expert_group": 4, "topk_group": 2, "intermediate_size": 48}),
+                                        "moe_intermediate_size": 8, "num_experts": 6}),
+    "groups-top1-bf16": ("groups", {"hidden_size": 24, "vocab_size": 71, "pad_token_id": 70, "num_hidden_layers": 4,
+                                    "linear_attn_config": lin([1, 3], [2, 4], 2, 16), "intermediate_size": 32,
+                                    "moe_intermediate_size": 8, "num_experts": 8, "num_experts_per_token": 1,
+                                    "num_expert_group": 4, "topk_group": 2}),
+    "softmax-groups-bf16": ("softmax_groups", {"hidden_size": 24, "vocab_size": 59, "pad_token_id": 58,
+                                               "num_hidden_layers": 2, "linear_attn_config": lin([1], [2], 2, 16),
+                                               "intermediate_size": 32, "moe_intermediate_size": 8}),
 }
+SMALL_MLA = {"kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8}
+for _name in ("q-lora-tied-f16", "groups-top1-bf16", "softmax-groups-bf16"):
+    FIXTURES[_name][1].update(SMALL_MLA)
+FIXTURE_LENGTHS = [1, 5, 66]   # 66 > 64: the engine's chunked KDA prefill
+FIXTURE_STEPS = 3
+FIXTURE_REMOTE_CODE = {"groups-top1-bf16", "softmax-groups-bf16"}   # where the two router conventions differ most
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -253,8 +270,9 @@ def i64(a):
     return ("I64", np.asarray(a, dtype=np.int64))
 
 
-def write_goldens(model, gdir, prompts, steps, split, chunked, batch, router, slim, case):
-    """One goldens directory in the fixture format (see ../shared/fixtures/MANIFEST.md)."""
+def write_goldens(model, gdir, prompts, steps, split, chunked, batch, router, slim, case, compact=False):
+    """One goldens directory in the fixture format (see ../shared/fixtures/MANIFEST.md). `compact` leaves the
+    per-layer hidden and mid states out of prompts longer than 64 tokens (as the tiny fixture's T200), for size."""
     os.makedirs(gdir, exist_ok=True)
     c = model.c
     meta = {"format": "pt", "case": case, "router_weights": router, "golden_engine": "kimi_linear_ref_fp64"}
@@ -271,8 +289,10 @@ def write_goldens(model, gdir, prompts, steps, split, chunked, batch, router, sl
         rec = {}
         logits = model.forward(ids, st, router, rec)
         t = {"input_ids": i64(ids), "logits": f32(logits)}
+        layers_too = not slim and not (compact and len(ids) > 64)
         if not slim:
             t["final_norm"] = f32(rec["final_norm"])
+        if layers_too:
             t["hidden_states"] = f32(rec["hidden_states"])
             t["mid_states"] = f32(rec["mid_states"])
             t.update({k: f32(v) for k, v in ref.state_tensors(model, st).items()})
@@ -287,7 +307,7 @@ def write_goldens(model, gdir, prompts, steps, split, chunked, batch, router, sl
         file = "prefill_%s.safetensors" % name
         listed = put(file, t)
         index["prompts"][name] = {"length": len(ids), "input_ids": list(ids), "file": file,
-                                  "has_mid_states": not slim, "has_hidden_states": not slim,
+                                  "has_mid_states": layers_too, "has_hidden_states": layers_too,
                                   "decode_tokens": tokens, "decode_top2_margins": m,
                                   "prefill_min_top2_margin": min(margins(logits))}
         if slim:
@@ -337,8 +357,9 @@ def write_goldens(model, gdir, prompts, steps, split, chunked, batch, router, sl
     return worst_margin
 
 
-def make_variant(out, cfg_json, ckpt, seed, lengths, steps, case):
-    """Checkpoint + both goldens directories; returns the smallest top-2 margin relative to max|logit|."""
+def make_variant(out, cfg_json, ckpt, seed, lengths, steps, case, compact=False, remote_code=True):
+    """Checkpoint + goldens directories (remote_code: also the bias_corrected one); returns the smallest top-2
+    margin relative to max|logit|. `compact` (the JUnit fixtures) also batches the two shortest prompts."""
     model_dir = os.path.join(out, "model")
     write_checkpoint(model_dir, cfg_json, ckpt["dtype"], ckpt["shards"], seed)
     model = ref.Model.load(model_dir)
@@ -349,9 +370,11 @@ def make_variant(out, cfg_json, ckpt, seed, lengths, steps, case):
     longest = names[-1]
     split = (longest, max(1, len(prompts[longest]) // 4))
     chunked = (longest, max(1, len(prompts[longest]) // 3))
-    batch = [names[min(1, len(names) - 1)], longest]
+    batch = names[:2] if compact and len(names) > 2 else [names[min(1, len(names) - 1)], longest]
     m1 = write_goldens(model, os.path.join(out, "goldens"), prompts, steps, split, chunked, batch, "unbiased", False,
-                       case)
+                       case, compact)
+    if not remote_code:
+        return m1
     m2 = write_goldens(model, os.path.join(out, "goldens-remote-code"), prompts, steps, split, chunked, batch,
                        "bias_corrected", True, case)
     return min(m1, m2)
@@ -401,7 +424,8 @@ def main():
             cfg, ckpt = config_for(vname, extra)
             out = os.path.join(a.fixtures, fname)
             shutil.rmtree(out, ignore_errors=True)
-            m = make_variant(out, cfg, ckpt, a.seed, [1, 5, 70], 4, fname)
+            m = make_variant(out, cfg, ckpt, a.seed, FIXTURE_LENGTHS, FIXTURE_STEPS, fname, compact=True,
+                             remote_code=fname in FIXTURE_REMOTE_CODE)
             print("%s: from %s, min top-2 margin %.2e of max|logit|" % (fname, vname, m))
         return 0
     names = a.only.split(",") if a.only else list(VARIANTS)
