@@ -104,6 +104,11 @@ VARIANTS = {
                      {"num_hidden_layers": 3, "linear_attn_config": lin([1, 2], [3], 4, 16, conv=3),
                       "first_k_dense_replace": 2},
                      {"dtype": "BF16", "shards": 1}),
+    "tied_stored_head": ("tied embeddings with an lm_head.weight still stored (transformers ignores it), "
+                         "one MLA layer with MoE only (first_k_dense_replace 0)",
+                         {"tie_word_embeddings": True, "num_hidden_layers": 1, "linear_attn_config": lin([], [1], 2, 32),
+                          "first_k_dense_replace": 0},
+                         {"dtype": "BF16", "shards": 1, "lm_head_too": True}),
     "all_mla": ("linear_attn_config null: every layer MLA",
                 {"linear_attn_config": None, "num_hidden_layers": 2},
                 {"dtype": "BF16", "shards": 1}),
@@ -112,6 +117,19 @@ VARIANTS = {
                        "num_experts": None, "num_attention_heads": None, "qk_nope_head_dim": None,
                        "qk_rope_head_dim": None, "v_head_dim": None, "kv_lora_rank": None},
                       {"dtype": "BF16", "shards": 1}),
+    "odd_dims": ("no width a multiple of a vector: hidden 40, KDA 3 heads x 24, MLA nope 12 / rope 6 / v 10, kv rank 20, "
+                 "q_lora_rank 10, experts of 12, dense 36, vocab 101",
+                 {"hidden_size": 40, "vocab_size": 101, "pad_token_id": 100, "intermediate_size": 36,
+                  "linear_attn_config": lin([1, 2, 3], [4], 3, 24), "qk_nope_head_dim": 12, "qk_rope_head_dim": 6,
+                  "v_head_dim": 10, "kv_lora_rank": 20, "q_lora_rank": 10, "moe_intermediate_size": 12},
+                 {"dtype": "BF16", "shards": 2}),
+    "hf_key_names": ("the MoE keys under transformers' names (num_local_experts, num_experts_per_tok, n_shared_experts, "
+                     "n_group, norm_topk_prob): 8 experts top-3 in 2 groups, topk_group 1",
+                     {"num_experts": None, "num_experts_per_token": None, "num_shared_experts": None,
+                      "num_expert_group": None, "moe_renormalize": None, "num_local_experts": 8,
+                      "num_experts_per_tok": 3, "n_shared_experts": 1, "n_group": 2, "topk_group": 1,
+                      "norm_topk_prob": True},
+                     {"dtype": "BF16", "shards": 1}),
     "shape_48b": ("the real 48B ratios at 1/16 width: hidden 144, KDA 2 x 128 (width 256), MLA 2 heads with "
                   "nope 128 / rope 64 / v 128, kv rank 32, 16 experts top-8, vocab 163",
                   {"hidden_size": 144, "vocab_size": 163, "pad_token_id": 162, "intermediate_size": 576,
@@ -226,8 +244,9 @@ def random_tensor(rng, name, shape):
     return rng.standard_normal(shape) / np.sqrt(shape[-1])
 
 
-def write_checkpoint(out, cfg_json, dtype, shards, seed):
-    """config.json, then one model.safetensors (shards == 1) or shards + model.safetensors.index.json."""
+def write_checkpoint(out, cfg_json, dtype, shards, seed, lm_head_too=False):
+    """config.json, then one model.safetensors (shards == 1) or shards + model.safetensors.index.json.
+    lm_head_too: also store an (unused) lm_head.weight when the embeddings are tied."""
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg_json, f, indent=2)
@@ -237,6 +256,8 @@ def write_checkpoint(out, cfg_json, dtype, shards, seed):
     for name, shape in tensor_shapes(c).items():
         kind = "F32" if name.endswith(".A_log") or name.endswith(".dt_bias") else dtype   # as the real checkpoint
         tensors[name] = (kind, random_tensor(rng, name, shape).astype(np.float32))
+    if lm_head_too and c.tied:
+        tensors["lm_head.weight"] = (dtype, random_tensor(rng, "lm_head.weight", (c.vocab, c.hidden)).astype(np.float32))
     names = list(tensors)
     if shards == 1:
         ref.write_safetensors(os.path.join(out, "model.safetensors"), tensors, {"format": "pt"})
@@ -361,7 +382,7 @@ def make_variant(out, cfg_json, ckpt, seed, lengths, steps, case, compact=False,
     """Checkpoint + goldens directories (remote_code: also the bias_corrected one); returns the smallest top-2
     margin relative to max|logit|. `compact` (the JUnit fixtures) also batches the two shortest prompts."""
     model_dir = os.path.join(out, "model")
-    write_checkpoint(model_dir, cfg_json, ckpt["dtype"], ckpt["shards"], seed)
+    write_checkpoint(model_dir, cfg_json, ckpt["dtype"], ckpt["shards"], seed, ckpt.get("lm_head_too", False))
     model = ref.Model.load(model_dir)
     rng = np.random.default_rng(seed + 1)
     # prompt ids avoid the pad id so the padded batch's mask and ids agree

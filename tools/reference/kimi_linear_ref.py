@@ -105,7 +105,16 @@ def read_checkpoint(model_dir):
 class Config:
     """The fields of a kimi_linear config.json that change the computation, with the original's defaults."""
 
+    # transformers' KimiLinearConfig names for the original keys (its attribute_map)
+    ALIASES = {"num_local_experts": "num_experts", "n_routed_experts": "num_experts",
+               "num_experts_per_tok": "num_experts_per_token", "n_shared_experts": "num_shared_experts",
+               "n_group": "num_expert_group", "norm_topk_prob": "moe_renormalize"}
+
     def __init__(self, d):
+        d = dict(d)
+        for alias, key in self.ALIASES.items():
+            if d.get(alias) is not None and d.get(key) is None:
+                d[key] = d[alias]
         self.raw = d
         self.hidden = d["hidden_size"]
         self.layers = d["num_hidden_layers"]

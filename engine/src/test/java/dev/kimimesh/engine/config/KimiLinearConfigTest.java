@@ -94,6 +94,23 @@ class KimiLinearConfigTest {
         assertEquals(0, KimiLinearConfig.parse(c).numSharedExperts());
     }
 
+    /** transformers' KimiLinearConfig names (attribute_map) read as the original keys. */
+    @Test
+    void transformersMoeKeyNames() throws Exception {
+        ObjectNode c = real();
+        for (String k : new String[] {"num_experts", "num_experts_per_token", "num_shared_experts", "num_expert_group", "moe_renormalize"}) {
+            c.remove(k);
+        }
+        c.put("num_local_experts", 64).put("num_experts_per_tok", 6).put("n_shared_experts", 2).put("n_group", 8)
+                .put("topk_group", 2).put("norm_topk_prob", false);
+        KimiLinearConfig k = KimiLinearConfig.parse(c);
+        assertEquals(64, k.numExperts());
+        assertEquals(6, k.numExpertsPerToken());
+        assertEquals(2, k.numSharedExperts());
+        assertEquals(8, k.numExpertGroup());
+        assertFalse(k.moeRenormalize());
+    }
+
     @Test
     void layerNumberOutOfRange(@TempDir Path dir) throws Exception {
         assertNames(rejected(dir, c -> ((ArrayNode) c.get("linear_attn_config").get("full_attn_layers")).set(6, 28)),
