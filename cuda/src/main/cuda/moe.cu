@@ -1,5 +1,5 @@
 // MoE routing on the device: scores = sigmoid (or softmax) of the router logits, choice = scores + bias, optional
-// group-limited choice (keep the topkGroup groups with the largest top-2 sums), top-k by descending choice (the lower
+// group-limited choice (keep the topkGroup groups with the largest top-2 sums, the others' choice 0.0), top-k by descending choice (the lower
 // index wins a tie), weights from the unbiased (biasCorrected = 0) or bias-corrected scores, renormalised, scaled.
 // One block per row; dynamic shared memory holds 2 * E floats.
 extern "C" __global__ void moe_route(const float* logits, const float* bias, int E, int k, int softmax, int groups,
@@ -44,8 +44,10 @@ extern "C" __global__ void moe_route(const float* logits, const float* bias, int
             for (int gi = 0; gi < groups; gi++) if (!kept[gi] && (best < 0 || gs[gi] > gs[best])) best = gi;
             kept[best] = true;
         }
+        // dropped groups get 0.0, as the original's masked_fill(~score_mask, 0.0): a kept expert whose biased
+        // score is negative ranks below them
         for (int gi = 0; gi < groups; gi++)
-            if (!kept[gi]) for (int i = gi * per; i < (gi + 1) * per; i++) choice[i] = -INFINITY;
+            if (!kept[gi]) for (int i = gi * per; i < (gi + 1) * per; i++) choice[i] = 0.0f;
     }
     __syncthreads();
     double wsum = 0.0;
@@ -67,7 +69,8 @@ extern "C" __global__ void moe_route(const float* logits, const float* bias, int
             float b = bv[0];
             int idx = bi[0];
             for (int w = 1; w < nw; w++) if (bv[w] > b || (bv[w] == b && bi[w] < idx)) { b = bv[w]; idx = bi[w]; }
-            float wt = biasCorrected ? choice[idx] : scores[idx];
+            // the unmasked biased score (choice[] may hold a dropped group's 0.0)
+            float wt = biasCorrected ? scores[idx] + (bias ? bias[idx] : 0.0f) : scores[idx];
             experts[r * k + j] = idx;
             weights[r * k + j] = wt;
             wsum += wt;

@@ -14,8 +14,12 @@ public record RouterSpec(
         float routedScalingFactor,
         RouterWeights weights) {
 
+    /**
+     * The spec of a config. The original gate renormalises only when it picks more than one expert
+     * ({@code if self.top_k > 1 and self.moe_renormalize}): with top-1 the weight stays the score itself.
+     */
     public static RouterSpec of(KimiLinearConfig c, RouterWeights weights) {
         return new RouterSpec(c.numExperts(), c.numExpertsPerToken(), c.routerSoftmax(), c.numExpertGroup(),
-                c.topkGroup(), c.moeRenormalize(), c.routedScalingFactor(), weights);
+                c.topkGroup(), c.moeRenormalize() && c.numExpertsPerToken() > 1, c.routedScalingFactor(), weights);
     }
 }

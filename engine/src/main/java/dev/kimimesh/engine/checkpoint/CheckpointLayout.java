@@ -113,9 +113,14 @@ public final class CheckpointLayout {
         }
     }
 
-    /** Tensors a checkpoint may carry that the forward pass does not use (rotary caches, MTP layers). */
+    /**
+     * Tensors a checkpoint may carry that the forward pass does not use: rotary caches, MTP layers, and lm_head.weight
+     * when the embeddings are tied (transformers loads it, then ties lm_head to the embedding, so the stored copy
+     * is never read).
+     */
     private static boolean ignorable(KimiLinearConfig c, String name) {
         if (name.endsWith("rotary_emb.inv_freq")) return true;
+        if (c.tieWordEmbeddings() && name.equals("lm_head.weight")) return true;
         if (name.startsWith("model.layers.")) {
             String rest = name.substring("model.layers.".length());
             int dot = rest.indexOf('.');

@@ -2,6 +2,7 @@ package dev.kimimesh.engine.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The fields of a Hugging Face `config.json` of `model_type: kimi_linear` that change the computation.
@@ -81,7 +83,29 @@ public record KimiLinearConfig(
         }
     }
 
+    /**
+     * The MoE keys under the names transformers' KimiLinearConfig maps onto the original ones (its attribute_map),
+     * so a config.json saved by transformers reads the same: alias -> original key.
+     */
+    private static final Map<String, String> ALIASES = Map.of(
+            "num_local_experts", "num_experts",
+            "n_routed_experts", "num_experts",
+            "num_experts_per_tok", "num_experts_per_token",
+            "n_shared_experts", "num_shared_experts",
+            "n_group", "num_expert_group",
+            "norm_topk_prob", "moe_renormalize");
+
     public static KimiLinearConfig parse(JsonNode c) {
+        if (c instanceof ObjectNode o) {
+            ObjectNode copy = null;
+            for (Map.Entry<String, String> a : ALIASES.entrySet()) {
+                if (o.hasNonNull(a.getKey()) && !o.hasNonNull(a.getValue())) {
+                    if (copy == null) copy = o.deepCopy();
+                    copy.set(a.getValue(), o.get(a.getKey()));
+                }
+            }
+            if (copy != null) c = copy;
+        }
         String modelType = text(c, "model_type", "kimi_linear");
         if (!modelType.equals("kimi_linear")) {
             throw new ConfigException("model_type is '" + modelType + "'; Kimi Mesh serves 'kimi_linear'");
@@ -105,12 +129,9 @@ public record KimiLinearConfig(
             convK = positive(lin, "short_conv_kernel_size", "linear_attn_config.");
             for (int l : layerList(lin, "kda_layers", layers)) assign(kinds, l, LayerKind.KDA);
             for (int l : layerList(lin, "full_attn_layers", layers)) assign(kinds, l, LayerKind.MLA);
-            for (int i = 0; i < layers; i++) {
-                if (kinds[i] == null) {
-                    throw new ConfigException("linear_attn_config: layer " + (i + 1)
-                            + " (1-based) is in neither kda_layers nor full_attn_layers");
-                }
-            }
+            // The original decides by kda_layers alone ((i + 1) in kda_layers, else full attention);
+            // full_attn_layers is only checked for consistency, so a layer in neither list is MLA.
+            for (int i = 0; i < layers; i++) if (kinds[i] == null) kinds[i] = LayerKind.MLA;
         }
         boolean anyMla = Arrays.asList(kinds).contains(LayerKind.MLA);
 
@@ -134,7 +155,7 @@ public record KimiLinearConfig(
             }
         }
 
-        int numExperts = intOr(c, "num_experts", intOr(c, "n_routed_experts", 0));
+        int numExperts = intOr(c, "num_experts", 0);
         int firstDense = intOr(c, "first_k_dense_replace", numExperts > 0 ? 0 : layers);
         int moeFreq = intOr(c, "moe_layer_freq", 1);
         if (moeFreq <= 0) throw new ConfigException("moe_layer_freq must be >= 1, got " + moeFreq);
@@ -151,7 +172,8 @@ public record KimiLinearConfig(
                 throw new ConfigException("num_experts_per_token (" + topK + ") exceeds num_experts (" + numExperts + ")");
             }
             moeI = positive(c, "moe_intermediate_size", null);
-            shared = nonNegative(c, "num_shared_experts");
+            // the original's default is 0 shared experts (KimiLinearConfig(num_shared_experts=0))
+            shared = c.hasNonNull("num_shared_experts") ? nonNegative(c, "num_shared_experts") : 0;
             scaling = (float) doubleOr(c, "routed_scaling_factor", 1.0);
             renorm = boolOr(c, "moe_renormalize", true);
             String fn = text(c, "moe_router_activation_func", "sigmoid").toLowerCase(Locale.ROOT);

@@ -15,7 +15,7 @@ final class Moe {
         float[] b = bias == null ? new float[e] : bias.floats();
         int[] experts = new int[t * k];
         float[] weights = new float[t * k];
-        float[] scores = new float[e], choice = new float[e];
+        float[] scores = new float[e], choice = new float[e], pick = new float[e];
         for (int r = 0; r < t; r++) {
             int lo = logits.at(r, 0);
             if (spec.softmax()) {
@@ -28,14 +28,15 @@ final class Moe {
                 for (int i = 0; i < e; i++) scores[i] = Norms.sigmoid(logits.data()[lo + i]);
             }
             for (int i = 0; i < e; i++) choice[i] = scores[i] + b[i];
-            if (spec.numExpertGroup() > 1) maskGroups(choice, spec.numExpertGroup(), spec.topkGroup());
+            System.arraycopy(choice, 0, pick, 0, e);
+            if (spec.numExpertGroup() > 1) maskGroups(pick, spec.numExpertGroup(), spec.topkGroup());
             // top-k by descending choice score; the lower index wins a tie (as torch.topk on CPU/GPU in practice)
             boolean[] taken = new boolean[e];
             double wsum = 0;
             for (int j = 0; j < k; j++) {
                 int best = -1;
                 for (int i = 0; i < e; i++) {
-                    if (!taken[i] && (best < 0 || choice[i] > choice[best])) best = i;
+                    if (!taken[i] && (best < 0 || pick[i] > pick[best])) best = i;
                 }
                 taken[best] = true;
                 experts[r * k + j] = best;
@@ -52,7 +53,11 @@ final class Moe {
         return new Routing(t, k, experts, weights);
     }
 
-    /** DeepSeek-V3 group-limited choice: keep the topk_group groups with the largest sum of their top-2 scores. */
+    /**
+     * DeepSeek-V3 group-limited choice: keep the topk_group groups with the largest sum of their top-2 scores. The
+     * other groups' experts get 0.0, as in the original {@code masked_fill(~score_mask, 0.0)} (not -inf): a kept
+     * expert whose biased score is negative then ranks below them. The weights still come from the unmasked scores.
+     */
     private static void maskGroups(float[] choice, int groups, int keep) {
         int per = choice.length / groups;
         float[] groupScore = new float[groups];
@@ -77,7 +82,7 @@ final class Moe {
             kept[best] = true;
         }
         for (int gIdx = 0; gIdx < groups; gIdx++) {
-            if (!kept[gIdx]) for (int i = gIdx * per; i < (gIdx + 1) * per; i++) choice[i] = Float.NEGATIVE_INFINITY;
+            if (!kept[gIdx]) for (int i = gIdx * per; i < (gIdx + 1) * per; i++) choice[i] = 0f;
         }
     }
 

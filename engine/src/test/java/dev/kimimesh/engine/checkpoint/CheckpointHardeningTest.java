@@ -66,6 +66,18 @@ class CheckpointHardeningTest {
         Checkpoint.open(dir).close();
     }
 
+    /** With tie_word_embeddings the stored lm_head.weight is not read (transformers ties it to the embedding). */
+    @Test
+    void tiedEmbeddingsIgnoreAStoredLmHead() throws IOException {
+        ObjectNode cfg = (ObjectNode) SafetensorsSurgery.JSON.readTree(TINY.resolve("config.json").toFile());
+        cfg.put("tie_word_embeddings", true);
+        Files.delete(dir.resolve("config.json"));
+        SafetensorsSurgery.JSON.writeValue(dir.resolve("config.json").toFile(), cfg);
+        try (Checkpoint c = Checkpoint.open(dir)) {
+            assertTrue(c.config().tieWordEmbeddings());
+        }
+    }
+
     @Test
     void truncatedFile() throws IOException {
         byte[] all = Files.readAllBytes(TINY.resolve(SHARD2));

@@ -74,10 +74,41 @@ class KimiLinearConfigTest {
                 "layer 4", "both kda_layers and full_attn_layers");
     }
 
+    /** The original's is_kda_layer reads kda_layers only: a layer listed nowhere is full attention (MLA). */
     @Test
-    void layerInNeitherList(@TempDir Path dir) throws Exception {
-        assertNames(rejected(dir, c -> ((ArrayNode) c.get("linear_attn_config").get("full_attn_layers")).remove(6)),
-                "layer 27", "neither");
+    void layerInNeitherListIsFullAttention() throws Exception {
+        ObjectNode c = real();
+        ((ArrayNode) c.get("linear_attn_config").get("full_attn_layers")).remove(6);
+        ((ObjectNode) c.get("linear_attn_config")).remove("full_attn_layers");
+        KimiLinearConfig k = KimiLinearConfig.parse(c);
+        assertEquals(LayerKind.MLA, k.layerKind(26));
+        assertEquals(LayerKind.MLA, k.layerKind(3));
+        assertEquals(LayerKind.KDA, k.layerKind(25));
+        assertEquals(7, k.countLayers(LayerKind.MLA));
+    }
+
+    @Test
+    void missingSharedExpertCountMeansNone() throws Exception {
+        ObjectNode c = real();
+        c.remove("num_shared_experts");
+        assertEquals(0, KimiLinearConfig.parse(c).numSharedExperts());
+    }
+
+    /** transformers' KimiLinearConfig names (attribute_map) read as the original keys. */
+    @Test
+    void transformersMoeKeyNames() throws Exception {
+        ObjectNode c = real();
+        for (String k : new String[] {"num_experts", "num_experts_per_token", "num_shared_experts", "num_expert_group", "moe_renormalize"}) {
+            c.remove(k);
+        }
+        c.put("num_local_experts", 64).put("num_experts_per_tok", 6).put("n_shared_experts", 2).put("n_group", 8)
+                .put("topk_group", 2).put("norm_topk_prob", false);
+        KimiLinearConfig k = KimiLinearConfig.parse(c);
+        assertEquals(64, k.numExperts());
+        assertEquals(6, k.numExpertsPerToken());
+        assertEquals(2, k.numSharedExperts());
+        assertEquals(8, k.numExpertGroup());
+        assertFalse(k.moeRenormalize());
     }
 
     @Test
