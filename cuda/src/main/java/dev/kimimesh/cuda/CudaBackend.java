@@ -5,6 +5,8 @@ import dev.kimimesh.engine.backend.ExpertWeights;
 import dev.kimimesh.engine.backend.KdaForm;
 import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.backend.RowSampling;
+import dev.kimimesh.engine.backend.SampledTokens;
 import dev.kimimesh.engine.backend.Segments;
 import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.backend.Weight;
@@ -16,6 +18,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The CUDA backend: fp32 activations in device memory, weights uploaded once in their checkpoint dtype (bf16), all
@@ -394,6 +397,14 @@ public final class CudaBackend implements Backend {
         dev.bind();
         CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x), o = CudaTensor.cast(out);
         if (!MoeKernels.routeAndRun(this, l, bias, spec, xi, experts, o)) moeExperts(x, route(logits, bias, spec), experts, out);
+    }
+
+    // ---- sampling ----
+
+    /** Samples each row on the device (sample.cu); empty for a top-k above {@link CudaSampler#MAX_TOP_K}. */
+    @Override
+    public Optional<SampledTokens> sample(Tensor logits, RowSampling[] rows) {
+        return CudaSampler.sample(this, CudaTensor.cast(logits), rows);
     }
 
     private final java.util.Map<ExpertWeights[], java.util.Optional<MoeKernels.ExpertTable>> expertTables = new java.util.IdentityHashMap<>();
