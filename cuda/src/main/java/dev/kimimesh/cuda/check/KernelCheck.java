@@ -51,6 +51,7 @@ final class KernelCheck {
         mla(4, 32, 16, 32, 64);
         mla(8, 128, 64, 128, 512);
         moe();
+        new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
     }
 
     void matmul() {
