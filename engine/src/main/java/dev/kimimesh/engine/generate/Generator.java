@@ -22,8 +22,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * runs one micro-batch holding the next token of every decoding sequence plus prompt chunks of prefilling ones (up to
  * {@link Options#maxPrefillTokens} prompt tokens per step), with one embed, one forward and one logits call, then
  * samples and streams a token for every sequence whose prompt is complete. A backend that samples on the device
- * ({@link Backend#sample}) returns only the ids (and logprobs); otherwise the logits rows come to the host sampler. Sequences join between steps and can be
- * cancelled at any time; a finished or cancelled sequence frees its state at once.
+ * ({@link Backend#sample}) returns only the ids (and logprobs); otherwise the logits rows come to the host sampler.
+ * Sequences join between steps and can be cancelled at any time; a finished or cancelled sequence frees its state at
+ * once.
  *
  * <p>{@link #submit} and {@link Sequence#cancel()} may be called from any thread; steps run one at a time.
  */

@@ -10,10 +10,9 @@ import java.util.SplittableRandom;
  * else temperature, then top-k, then top-p (the smallest set of most likely tokens whose probability reaches top_p,
  * at least one), then a draw from the sequence's own seeded generator: one uniform number per non-greedy token
  * ({@link #nextUniform}), so a backend that samples on the device ({@link dev.kimimesh.engine.backend.Backend#sample})
- * with that number gives the same tokens. The full vocabulary is never sorted: top-k
- * keeps a heap of k entries, top-p sorts only the tokens that can be in the nucleus. Vocabulary-sized buffers are
- * shared by the samplers of one thread (the generator's driver), so a sampler per sequence costs almost nothing.
- * Not thread-safe.
+ * with that number gives the same tokens. The full vocabulary is never sorted: top-k keeps a heap of k entries,
+ * top-p sorts only the tokens that can be in the nucleus. Vocabulary-sized buffers are shared by the samplers of one
+ * thread (the generator's driver), so a sampler per sequence costs almost nothing. Not thread-safe.
  */
 public final class Sampler {
     /** Vocabulary-sized buffers, one set per thread that samples. */
