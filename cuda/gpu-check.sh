@@ -16,7 +16,7 @@ pack)
   top=$(git rev-parse --show-toplevel)
   cd "$top"
   shared=${KIMIMESH_SHARED:-$top/../shared}
-  ./mvnw -B -q -pl engine,cuda -am install -DskipTests
+  ./mvnw -B -q -pl engine,cuda -am package -DskipTests
   if [ -d .git ]; then
     "$shared/tools/gpu-jre.sh"
   else
@@ -29,11 +29,16 @@ pack)
   cp engine/target/engine-*.jar cuda/target/cuda-*.jar "$b/lib/"
   cp cuda/target/lib/*.jar "$b/lib/"
   rm -f "$b"/lib/*-tests.jar "$b/lib/junit"* "$b/lib/opentest4j"* "$b/lib/apiguardian"*
+  # Jinjava (the chat template) and its dependencies: no GPU check renders a template, and the bundle must stay
+  # under the device tool's 64 MiB
+  for j in jinjava guava failureaccess listenablefuture javassist commons-lang3 commons-net big-math algebra derive4j \
+           re2j java-ipv6 hubspot-style immutable encode checker-qual error_prone j2objc jsr305 annotations-3 snakeyaml \
+           jackson-dataformat-yaml; do rm -f "$b/lib/$j"*; done
   mkdir -p "$b/fixtures/tiny"
   cp "$shared/fixtures/tiny/"*.json "$shared/fixtures/tiny/"*.safetensors "$b/fixtures/tiny/"
   cp -r "$shared/fixtures/tiny/goldens" "$b/fixtures/tiny/"
-  cp "$shared/reference/bench-48b-shape-4layers.config.json" "$b/"
-  cp cuda/gpu-check.sh cuda/ncu-summary.py "$b/"
+  cp "$shared/reference/bench-48b-shape-4layers.config.json" "$shared/reference/kimi-linear-48b-a3b-instruct.config.json" "$b/"
+  cp cuda/gpu-check.sh cuda/full-model.sh cuda/ncu-summary.py "$b/"
   du -sh "$b"
   ;;
 run)
@@ -69,8 +74,9 @@ run)
     case "$p" in
       kernels) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck kernels 2>&1 | tee "$out/kernels.log" ;;
       goldens) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck goldens "$here/fixtures/tiny" 2>&1 | tee "$out/goldens.log" ;;
-      bench) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck bench "$here/bench-48b-shape-4layers.config.json" \
-               --work /tmp/kimi-bench-ckpt ${bench_opts[@]+"${bench_opts[@]}"} 2>&1 | tee "$out/bench.log" ;;
+      # BENCH_CONFIG / BENCH_WORK: another config and checkpoint folder (cuda/full-model.sh: the 27-layer model)
+      bench) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck bench "${BENCH_CONFIG:-$here/bench-48b-shape-4layers.config.json}" \
+               --work "${BENCH_WORK:-/tmp/kimi-bench-ckpt}" ${bench_opts[@]+"${bench_opts[@]}"} 2>&1 | tee "$out/${BENCH_LOG:-bench}.log" ;;
       profile)
         # one decode step's kernels under Nsight Compute (durations only), at batch 1 and 64, context 4096
         ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)

@@ -83,3 +83,17 @@ extern "C" __global__ void sum3_f32(const float* part, float* out, long n) {
         out[i] = (part[2 * n + i] + part[n + i]) + part[i];
     }
 }
+
+// Random bf16 weights written on the device (benchmarks of models too large to write to disk): the distribution of
+// the bench's RandomCheckpoint (random sign, exponent 2^-8..2^-5, 7 random mantissa bits), from a splitmix64 hash
+// of (seed, index) so the values do not depend on the launch shape.
+extern "C" __global__ void fill_random_bf16(unsigned short* dst, long n, unsigned long long seed) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        unsigned long long z = seed + 0x9E3779B97F4A7C15ull * (unsigned long long)(i + 1);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        unsigned b = (unsigned)z & 0xFFFFu;
+        dst[i] = (unsigned short)((b & 0x8000u) | ((0x77u + ((b >> 7) & 3u)) << 7) | (b & 0x7Fu));
+    }
+}

@@ -5,6 +5,8 @@ import dev.kimimesh.engine.backend.ExpertWeights;
 import dev.kimimesh.engine.backend.KdaForm;
 import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Routing;
+import dev.kimimesh.engine.backend.RowSampling;
+import dev.kimimesh.engine.backend.SampledTokens;
 import dev.kimimesh.engine.backend.Segments;
 import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.backend.Weight;
@@ -16,6 +18,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The CUDA backend: fp32 activations in device memory, weights uploaded once in their checkpoint dtype (bf16), all
@@ -34,6 +37,7 @@ public final class CudaBackend implements Backend {
 
     final CudaDevice dev;
     private final List<Long> weightMemory = new ArrayList<>();
+    private final List<CudaWeight> weights = new ArrayList<>();
 
     public CudaBackend() {
         this(Integer.getInteger("kimimesh.cuda.device", 0));
@@ -155,8 +159,27 @@ public final class CudaBackend implements Backend {
             Driver.copyHtoD(ptr, t.data(), n * dt.bytes(), dev.stream);
         }
         CudaWeight w = new CudaWeight(t.name(), stored, ptr, (int) rows, (int) cols, stored == DType.F32 ? ptr : 0, t);
+        weights.add(w);
         if (stored == DType.BF16 && n <= (1 << 16)) floats(w); // vectors: widen now, they are read by every kernel
         return w;
+    }
+
+    /**
+     * For benchmarks: overwrites every uploaded bf16 weight whose name {@code names} accepts, and that has no fp32 copy,
+     * with random values made on the device (the bench checkpoint's distribution), so that a model too large for the
+     * disk can come from a checkpoint whose big tensors are holes. Returns the bytes written.
+     */
+    public long randomizeWeights(java.util.function.Predicate<String> names, long seed) {
+        dev.bind();
+        long bytes = 0;
+        for (CudaWeight w : weights) {
+            if (!w.bf16() || w.floats != 0 || !names.test(w.name())) continue;
+            long n = (long) w.rows() * w.cols();
+            dev.elementwise.launch("fill_random_bf16", CudaDevice.blocks(n), 1, 1, 256, 0, dev.stream, w.ptr(), n,
+                    seed ^ w.name().hashCode() * 0x9E3779B97F4A7C15L);
+            bytes += 2 * n;
+        }
+        return bytes;
     }
 
     /** The weight as fp32 on the device, made once and kept (norm weights, biases, conv taps, kv_b_proj). */
@@ -394,6 +417,14 @@ public final class CudaBackend implements Backend {
         dev.bind();
         CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x), o = CudaTensor.cast(out);
         if (!MoeKernels.routeAndRun(this, l, bias, spec, xi, experts, o)) moeExperts(x, route(logits, bias, spec), experts, out);
+    }
+
+    // ---- sampling ----
+
+    /** Samples each row on the device (sample.cu); empty for a top-k above {@link CudaSampler#MAX_TOP_K}. */
+    @Override
+    public Optional<SampledTokens> sample(Tensor logits, RowSampling[] rows) {
+        return CudaSampler.sample(this, CudaTensor.cast(logits), rows);
     }
 
     private final java.util.Map<ExpertWeights[], java.util.Optional<MoeKernels.ExpertTable>> expertTables = new java.util.IdentityHashMap<>();

@@ -17,7 +17,7 @@ final class CudaDevice implements AutoCloseable {
     final MemorySegment stream;
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
-    final KernelModule elementwise, norms, conv, gemv, kda, mla, moe;
+    final KernelModule elementwise, norms, conv, gemv, kda, mla, moe, sample;
     private static final long STAGING = 8L << 20;
     /** Pinned ring for small uploads (segment tables, ids, routing): pageable copies would stall the stream. */
     private MemorySegment staging;
@@ -44,6 +44,7 @@ final class CudaDevice implements AutoCloseable {
         kda = KernelModule.load("kda", ptx);
         mla = KernelModule.load("mla", ptx);
         moe = KernelModule.load("moe", ptx);
+        sample = KernelModule.load("sample", ptx);
     }
 
     /** Makes the primary context current on the calling thread (once per thread). */

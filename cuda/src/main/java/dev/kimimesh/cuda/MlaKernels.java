@@ -23,6 +23,10 @@ final class MlaKernels {
         if (kvB.rows() != heads * per) throw new IllegalArgumentException("mla: " + kvB + " has not " + heads * per + " rows");
         long wkv = be.floats(kvB);
         int r = kvB.cols();
+        if (batchedDecode(seg)) {
+            absorbedBatch(be, dev, q, latents, kRots, wkv, r, heads, nope, rope, vDim, scale, seg, out);
+            return;
+        }
         int[] starts = CudaBackend.starts(seg);
         for (int s = 0; s < seg.count(); s++) {
             CudaTensor lat = CudaTensor.cast(latents[s]), rot = CudaTensor.cast(kRots[s]);
@@ -33,6 +37,72 @@ final class MlaKernels {
             if (len == 1) absorbed(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, pos, os);
             else expanded(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
         }
+    }
+
+    /** Whether the step is two or more single-token segments, for {@link #absorbedBatch}. */
+    private static boolean batchedDecode(Segments seg) {
+        if (seg.count() < 2 || BATCH_OFF) return false;
+        for (int s = 0; s < seg.count(); s++) if (seg.length(s) != 1) return false;
+        return true;
+    }
+
+    /** {@code -Dkimimesh.cuda.mlaBatch=false}: the per-sequence absorbed decode, for comparison. */
+    private static final boolean BATCH_OFF = !Boolean.parseBoolean(System.getProperty("kimimesh.cuda.mlaBatch", "true"));
+
+    /**
+     * Absorbed decode for B single-token sequences: q_lat and the output projection as one batched GEMM over the
+     * heads with B rows each (W_kb and W_vb read once per step, not once per sequence) and one softmax launch over
+     * every sequence's scores; the products with each sequence's own cache stay cuBLAS calls (3 per sequence instead
+     * of 6 launches). A hand-written kernel for those products (8 heads per latent row read) lost to cuBLAS on the
+     * device: docs/benchmarks-gpu.md.
+     */
+    private static void absorbedBatch(CudaBackend be, CudaDevice dev, CudaTensor q, Tensor[] latents, Tensor[] kRots, long wkv,
+                                      int r, int heads, int nope, int rope, int vDim, float scale, Segments seg, CudaTensor out) {
+        int b = seg.count(), per = nope + vDim, qw = nope + rope, maxTotal = 0;
+        long[] table = new long[3 * b];
+        CudaTensor[] lats = new CudaTensor[b], rots = new CudaTensor[b];
+        for (int s = 0; s < b; s++) {
+            CudaTensor lat = CudaTensor.cast(latents[s]), rot = CudaTensor.cast(kRots[s]);
+            int total = seg.position(s) + 1;
+            if (lat.rows() < total || lat.cols() != r) throw new IllegalArgumentException("mla: latent cache " + lat + " for " + total + " positions");
+            if (rope > 0 && (rot.rows() < total || rot.cols() != rope)) throw new IllegalArgumentException("mla: k_rot cache " + rot);
+            lats[s] = lat;
+            rots[s] = rot;
+            table[3 * s] = lat.ptr();
+            table[3 * s + 1] = rope > 0 ? rot.ptr() : 0;
+            table[3 * s + 2] = total;
+            maxTotal = Math.max(maxTotal, total);
+        }
+        Cublas cb = dev.cublas;
+        DeviceBuffer tab = dev.longs(table);
+        CudaTensor qLat = be.uninitialised(b, heads * r), sc = be.uninitialised(b * heads, maxTotal), ctx = be.uninitialised(b, heads * r);
+        // q_lat[b, h] [1, R] = q_nope[b, h] W_kb_h: per head a [B, nope] x [nope, R] product
+        cb.gemmRowMajorBatched(b, r, nope, q.ptr(), Cublas.R_32F, heads * qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
+                qLat.ptr(), heads * r, r, heads, false);
+        for (int s = 0; s < b; s++) {
+            int total = (int) table[3 * s + 2];
+            long scRows = sc.ptr() + 4L * s * heads * maxTotal;
+            // scores [heads, total] = q_lat latent^T + q_rope k_rot^T (q_lat rows of sequence s: [heads, R])
+            cb.gemmRowMajor(heads, total, r, qLat.ptr() + 4L * s * heads * r, Cublas.R_32F, r, lats[s].ptr(), Cublas.R_32F, r, true,
+                    scRows, maxTotal, false);
+            if (rope > 0) {
+                cb.gemmRowMajor(heads, total, rope, q.ptr() + 4L * ((long) s * heads * qw + nope), Cublas.R_32F, qw, rots[s].ptr(),
+                        Cublas.R_32F, rope, true, scRows, maxTotal, true);
+            }
+        }
+        dev.mla.launch("mla_decode_softmax", heads, b, 1, 256, 0, dev.stream, sc.ptr(), tab.ptr, heads, maxTotal, scale);
+        for (int s = 0; s < b; s++) {
+            int total = (int) table[3 * s + 2];
+            cb.gemmRowMajor(heads, r, total, sc.ptr() + 4L * s * heads * maxTotal, Cublas.R_32F, maxTotal, lats[s].ptr(), Cublas.R_32F,
+                    r, false, ctx.ptr() + 4L * s * heads * r, r, false);
+        }
+        // o[b, h] [1, vDim] = ctx[b, h] W_vb_h^T: per head a [B, R] x [R, vDim] product
+        cb.gemmRowMajorBatched(b, vDim, r, ctx.ptr(), Cublas.R_32F, heads * r, r, wkv + 4L * nope * r, Cublas.R_32F, r, (long) per * r,
+                true, out.ptr(), heads * vDim, vDim, heads, false);
+        dev.free(tab);
+        be.release(qLat);
+        be.release(sc);
+        be.release(ctx);
     }
 
     private static void absorbed(CudaBackend be, CudaDevice dev, CudaTensor q, CudaTensor lat, CudaTensor rot, long wkv, int r,

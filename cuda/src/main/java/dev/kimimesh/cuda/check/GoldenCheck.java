@@ -4,16 +4,23 @@ import dev.kimimesh.engine.backend.Backend;
 import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.checkpoint.Checkpoint;
 import dev.kimimesh.engine.checkpoint.SafetensorsFile;
+import dev.kimimesh.engine.generate.FinishReason;
+import dev.kimimesh.engine.generate.Generator;
+import dev.kimimesh.engine.generate.SamplingParams;
+import dev.kimimesh.engine.generate.TokenSink;
 import dev.kimimesh.engine.model.KimiLinearModel;
 import dev.kimimesh.engine.model.ModelOptions;
 import dev.kimimesh.engine.state.SequenceState;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The tiny fixture's goldens on a backend: prefill logits of every prompt, the 16 greedy decode steps (tokens and
- * logits), the split and chunked prefill scenarios and the two-sequence batch. Tolerance: 1e-4 of max|golden|.
+ * logits), the split and chunked prefill scenarios and the two-sequence batch. Tolerance: 1e-4 of max|golden|. Then
+ * the generator with sampling on the device against the same run sampling on the host.
  */
 final class GoldenCheck {
     static final double TOL = 1e-4;
@@ -35,6 +42,58 @@ final class GoldenCheck {
         split("split_prefill", 40, true);
         split("chunked_prefill", 100, false);
         batch();
+        generatorSampling();
+    }
+
+    /**
+     * The engine's generator on this backend, the five prompts as one continuous batch with different sampling
+     * parameters and seeds: sampling on the device (the default) gives the tokens and logprobs of the host sampler
+     * ({@code kimimesh.sampler.host=true}) over the same logits.
+     */
+    private void generatorSampling() throws Exception {
+        SamplingParams[] params = {
+            SamplingParams.greedy(12).withLogprobs(true),
+            SamplingParams.sampled(0.8, 11, 12).withIgnoreEos(true),
+            SamplingParams.sampled(1.0, 12, 12).withTopK(20).withLogprobs(true).withIgnoreEos(true),
+            SamplingParams.sampled(0.7, 13, 12).withTopP(0.9).withIgnoreEos(true),
+            SamplingParams.sampled(1.5, 14, 12).withTopK(50).withTopP(0.8).withIgnoreEos(true),
+        };
+        List<List<String>> device = generate(params, false), host = generate(params, true);
+        for (int i = 0; i < params.length; i++) {
+            String what = "generator, device sampling = host, " + params[i].temperature() + "/" + params[i].topK() + "/" + params[i].topP();
+            if (device.get(i).equals(host.get(i)) && !device.get(i).isEmpty()) cmp.pass(what, device.get(i).size() + " tokens identical");
+            else cmp.fail(what, "device " + device.get(i) + " host " + host.get(i));
+        }
+    }
+
+    /** Each sequence's streamed "token:logprob" items. */
+    private List<List<String>> generate(SamplingParams[] params, boolean hostSampling) throws Exception {
+        int[][] prompts = new int[params.length][];
+        int[] lens = {1, 7, 64, 65, 200};
+        for (int i = 0; i < params.length; i++) {
+            try (SafetensorsFile f = SafetensorsFile.open(goldens.resolve("prefill_T" + lens[i] + ".safetensors"))) {
+                prompts[i] = ids(f);
+            }
+        }
+        if (hostSampling) System.setProperty(Generator.HOST_SAMPLING_PROPERTY, "true");
+        List<List<String>> out = new ArrayList<>();
+        try (Generator g = new Generator(model)) {
+            for (int i = 0; i < params.length; i++) {
+                List<String> items = new ArrayList<>();
+                out.add(items);
+                g.submit(prompts[i], params[i], new TokenSink() {
+                    public void onToken(int id, float logprob) {
+                        items.add(id + ":" + logprob);
+                    }
+
+                    public void onFinish(FinishReason reason) {}
+                });
+            }
+            g.runUntilIdle();
+        } finally {
+            System.clearProperty(Generator.HOST_SAMPLING_PROPERTY);
+        }
+        return out;
     }
 
     private static int[] ids(SafetensorsFile f) {

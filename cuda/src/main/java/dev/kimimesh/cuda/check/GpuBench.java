@@ -3,6 +3,7 @@ package dev.kimimesh.cuda.check;
 import dev.kimimesh.cuda.Ceilings;
 import dev.kimimesh.cuda.CudaBackend;
 import dev.kimimesh.engine.backend.KdaForm;
+import dev.kimimesh.engine.backend.RowSampling;
 import dev.kimimesh.engine.backend.Segments;
 import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.checkpoint.Checkpoint;
@@ -10,6 +11,8 @@ import dev.kimimesh.engine.config.KimiLinearConfig;
 import dev.kimimesh.engine.config.LayerKind;
 import dev.kimimesh.engine.model.KimiLinearModel;
 import dev.kimimesh.engine.model.ModelOptions;
+import dev.kimimesh.engine.generate.Sampler;
+import dev.kimimesh.engine.generate.SamplingParams;
 import dev.kimimesh.engine.state.SequenceState;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -84,11 +87,12 @@ final class GpuBench {
      * checkpoint of the config. Each context is prefilled once; the batch's sequences are copies of that state
      * (serialize/deserialize), so the step reads batch x context cache rows as a real batch would.
      */
-    void model(Path config, Path dir, int[] prefills, int[] batches, int[] contexts) throws Exception {
+    void model(Path config, Path dir, int[] prefills, int[] batches, int[] contexts, boolean expertsOnDevice) throws Exception {
         long t0 = System.nanoTime();
         if (!java.nio.file.Files.exists(dir.resolve("model.safetensors"))) {
-            RandomCheckpoint.write(config, dir);
-            System.out.printf("random checkpoint written in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            RandomCheckpoint.write(config, dir, expertsOnDevice);
+            System.out.printf("random checkpoint written in %.1f s%s%n", (System.nanoTime() - t0) / 1e9,
+                    expertsOnDevice ? " (routed experts left as holes, filled on the device)" : "");
         }
         Checkpoint ckpt = Checkpoint.open(dir);
         KimiLinearConfig c = ckpt.config();
@@ -96,6 +100,11 @@ final class GpuBench {
         KimiLinearModel model = KimiLinearModel.load(ckpt, be, ModelOptions.defaults());
         be.synchronize();
         System.out.printf("model loaded onto the GPU in %.1f s (%s)%n", (System.nanoTime() - t0) / 1e9, c.describe());
+        if (java.nio.file.Files.exists(dir.resolve(RandomCheckpoint.EXPERTS_ON_DEVICE))) {
+            long bytes = be.randomizeWeights(RandomCheckpoint::routedExpert, 5);
+            be.synchronize();
+            System.out.printf("routed experts filled with random bf16 on the device: %.1f GB%n", bytes / 1e9);
+        }
         SplittableRandom r = new SplittableRandom(5);
         for (int prefillTokens : prefills) {
             int[] prompt = new int[prefillTokens];
@@ -139,19 +148,32 @@ final class GpuBench {
                 for (int i = 0; i < batch; i++) rows[i] = i;
                 int[] tokens = new int[batch];
                 int warm = 10;
-                float[] ms = new float[12];
-                for (int step = 0; step < ms.length + warm; step++) {
-                    for (int i = 0; i < batch; i++) tokens[i] = r.nextInt(c.vocabSize());
-                    be.synchronize();
-                    long s0 = System.nanoTime();
-                    Tensor x = model.embed(tokens);
-                    model.forward(x, ones, states);
-                    Tensor lg = model.logits(x, rows);
-                    be.download(lg);
-                    float el = (System.nanoTime() - s0) / 1e6f;
-                    if (step >= warm) ms[step - warm] = el;
-                    be.release(x);
-                    be.release(lg);
+                // a typical request's sampling (T 0.8, top-k 50, top-p 0.9) per row: on the device (ids come back)
+                // and, for comparison, logits download + the host sampler with the same uniform numbers
+                Sampler sampler = new Sampler(new SamplingParams(0.8, 50, 0.9, 7, 1, null, false, false));
+                float[] ms = new float[12], msHost = new float[12];
+                for (boolean onDevice : new boolean[] {true, false}) {
+                    float[] times = onDevice ? ms : msHost;
+                    for (int step = 0; step < times.length + warm; step++) {
+                        for (int i = 0; i < batch; i++) tokens[i] = r.nextInt(c.vocabSize());
+                        be.synchronize();
+                        long s0 = System.nanoTime();
+                        Tensor x = model.embed(tokens);
+                        model.forward(x, ones, states);
+                        Tensor lg = model.logits(x, rows);
+                        RowSampling[] rs = new RowSampling[batch];
+                        for (int i = 0; i < batch; i++) rs[i] = sampler.rowSampling(sampler.nextUniform());
+                        if (onDevice) {
+                            be.sample(lg, rs).orElseThrow();
+                        } else {
+                            float[] l = be.download(lg);
+                            for (int i = 0; i < batch; i++) sampler.sample(l, i * c.vocabSize(), c.vocabSize(), rs[i].uniform());
+                        }
+                        float el = (System.nanoTime() - s0) / 1e6f;
+                        if (step >= warm) times[step - warm] = el;
+                        be.release(x);
+                        be.release(lg);
+                    }
                 }
                 // host issue time (queueing a step, no waiting) and the device time of the same step replayed as a graph
                 float[] issue = new float[5];
@@ -187,8 +209,9 @@ final class GpuBench {
                 System.out.printf("  decode batch %d at context %d: host issue %.3f ms/step; device time of the step replayed as a CUDA graph %s%n",
                         batch, ctx, Ceilings.median(issue), replay);
                 double floorMs = decodeBytes(c, batch, ctx + ms.length + warm + 20) / (copyGBs * 1e9) * 1e3;
-                System.out.printf("decode batch %d at context %d: %.2f ms/step (median of %d after %d warm-up steps), %.0f tokens/s; floor %.3f ms (weights + states at the copy bandwidth), ratio %.1fx%n",
-                        batch, ctx, Ceilings.median(ms), ms.length, warm, batch / (Ceilings.median(ms) / 1e3), floorMs, Ceilings.median(ms) / floorMs);
+                System.out.printf("decode batch %d at context %d: %.2f ms/step with device sampling (median of %d after %d warm-up steps), %.0f tokens/s; floor %.3f ms (weights + states at the copy bandwidth), ratio %.1fx; with logits download + host sampling %.2f ms/step%n",
+                        batch, ctx, Ceilings.median(ms), ms.length, warm, batch / (Ceilings.median(ms) / 1e3), floorMs, Ceilings.median(ms) / floorMs,
+                        Ceilings.median(msHost));
                 for (SequenceState s : states) s.release();
             }
         }

@@ -17,7 +17,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         List<String> a = Arrays.asList(args);
         if (a.isEmpty()) {
-            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR]");
+            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device]");
             System.exit(2);
         }
         CudaBackendProvider p = new CudaBackendProvider();
@@ -38,7 +38,7 @@ public final class GpuCheck {
                     int[] prefills = ints(opt(a, "--prefill", "4096,32768")), contexts = ints(opt(a, "--context", "4096,32768"));
                     int[] batches = ints(opt(a, "--batch", "1,8,64"));
                     Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));
-                    b.model(Path.of(a.get(1)), work, prefills, batches, contexts);
+                    b.model(Path.of(a.get(1)), work, prefills, batches, contexts, a.contains("--experts-on-device"));
                 }
                 case "profile" -> new GpuBench(be).profileStep(Path.of(a.get(1)),
                         Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt")),

@@ -48,9 +48,14 @@ final class KernelCheck {
         elementwise();
         conv();
         for (int d : new int[] {64, 128}) for (KdaForm f : KdaForm.values()) kda(d, f);
-        mla(4, 32, 16, 32, 64);
-        mla(8, 128, 64, 128, 512);
+        mla(4, 32, 16, 32, 64, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
+        mla(8, 128, 64, 128, 512, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
+        // decode batches (the batched absorbed kernels): positions differ per sequence, heads not a multiple of 8
+        mla(4, 32, 16, 32, 64, new int[] {1, 1, 1, 1, 1}, new int[] {0, 7, 130, 64, 3});
+        mla(12, 128, 64, 128, 512, new int[] {1, 1, 1}, new int[] {300, 0, 4100});
+        mla(32, 128, 64, 128, 512, new int[] {1, 1}, new int[] {63, 64});
         moe();
+        new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
     }
 
     void matmul() {
@@ -162,9 +167,7 @@ final class KernelCheck {
         for (int i = 0; i < lens.length; i++) same("kda " + form + " d=" + d + " state " + i + " (len " + lens[i] + ")", new Tensor[] {st[0][i], st[1][i]});
     }
 
-    void mla(int heads, int nope, int rope, int vDim, int rank) {
-        int[] lens = {1, 9, 1, 33};
-        int[] pos = {10, 0, 0, 5};
+    void mla(int heads, int nope, int rope, int vDim, int rank, int[] lens, int[] pos) {
         Segments seg = new Segments(lens, pos);
         int t = seg.totalRows(), qw = nope + rope;
         Tensor[] q = up(r.floats(t * heads * qw, 1), t, heads * qw), out = {cpu.allocate(t, heads * vDim), gpu.allocate(t, heads * vDim)};
@@ -181,7 +184,7 @@ final class KernelCheck {
         float scale = (float) (1 / Math.sqrt(qw));
         cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
         gpu.mlaAttention(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
-        same("mla heads=" + heads + " nope=" + nope + " R=" + rank + " " + Arrays.toString(lens), out);
+        same("mla heads=" + heads + " nope=" + nope + " R=" + rank + " " + Arrays.toString(lens) + " at " + Arrays.toString(pos), out);
     }
 
     void moe() {

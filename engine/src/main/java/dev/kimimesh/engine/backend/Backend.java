@@ -1,6 +1,7 @@
 package dev.kimimesh.engine.backend;
 
 import dev.kimimesh.engine.checkpoint.TensorInfo;
+import java.util.Optional;
 
 /**
  * The compute seam of the engine. The model is written once against these operations; the CPU backend (Vector API)
@@ -128,6 +129,18 @@ public interface Backend extends AutoCloseable {
      */
     default void routeAndRunExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out) {
         moeExperts(x, route(logits, bias, spec), experts, out);
+    }
+
+    // ---- sampling ----
+
+    /**
+     * Picks one token per row of {@code logits} [rows, vocab] where the logits are, so that only ids (and logprobs)
+     * travel to the host instead of the whole rows. Empty when this backend does not sample, or not with these
+     * parameters: the caller then downloads the logits and samples on the host with the same uniform numbers.
+     * Same tokens as the engine's Sampler given the same numbers.
+     */
+    default Optional<SampledTokens> sample(Tensor logits, RowSampling[] rows) {
+        return Optional.empty();
     }
 
     @Override

@@ -8,9 +8,11 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * exp and log1p on float vectors from adds, multiplies, fmas and bit operations only. The Vector API's own EXP is
  * a native library call once compiled but a Java loop over lanes before that, with other bits, so a result changed
- * with the JIT tier; these give the same bits in every tier (about 2 ulp from the exact value).
+ * with the JIT tier; these give the same bits in every tier (about 2 ulp from the exact value). Public for the
+ * sampler, whose softmax weights a device sampler reproduces bit for bit (cuda/src/main/cuda/sample.cu copies exp
+ * operation by operation).
  */
-final class VecMath {
+public final class VecMath {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
@@ -21,7 +23,7 @@ final class VecMath {
     private VecMath() {}
 
     /** e^x; 0 below -103, +inf above 88.7 (as Math.exp in float). */
-    static FloatVector exp(FloatVector x) {
+    public static FloatVector exp(FloatVector x) {
         FloatVector xc = x.max(-104f).min(89f);
         FloatVector t = xc.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUND));
         FloatVector n = t.sub(ROUND);

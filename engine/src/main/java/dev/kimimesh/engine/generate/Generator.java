@@ -1,6 +1,8 @@
 package dev.kimimesh.engine.generate;
 
 import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.RowSampling;
+import dev.kimimesh.engine.backend.SampledTokens;
 import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.config.KimiLinearConfig;
 import dev.kimimesh.engine.model.KimiLinearModel;
@@ -9,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Optional;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
@@ -18,12 +21,19 @@ import java.util.concurrent.locks.ReentrantLock;
  * The serving loop of one process over a whole model: continuous batching of many sequences. Each {@link #step()}
  * runs one micro-batch holding the next token of every decoding sequence plus prompt chunks of prefilling ones (up to
  * {@link Options#maxPrefillTokens} prompt tokens per step), with one embed, one forward and one logits call, then
- * samples and streams a token for every sequence whose prompt is complete. Sequences join between steps and can be
- * cancelled at any time; a finished or cancelled sequence frees its state at once.
+ * samples and streams a token for every sequence whose prompt is complete. A backend that samples on the device
+ * ({@link Backend#sample}) returns only the ids (and logprobs); otherwise the logits rows come to the host sampler.
+ * Sequences join between steps and can be cancelled at any time; a finished or cancelled sequence frees its state at
+ * once.
  *
  * <p>{@link #submit} and {@link Sequence#cancel()} may be called from any thread; steps run one at a time.
  */
 public final class Generator implements AutoCloseable {
+    /**
+     * {@code -Dkimimesh.sampler.host=true} (read when a generator is made): always download the logits and sample on
+     * the host, even where the backend can sample on the device (for comparisons; the tokens are the same).
+     */
+    public static final String HOST_SAMPLING_PROPERTY = "kimimesh.sampler.host";
 
     /**
      * @param maxPrefillTokens prompt tokens per step, summed over sequences (chunked prefill)
@@ -70,6 +80,7 @@ public final class Generator implements AutoCloseable {
     private final KimiLinearConfig config;
     private final Options options;
     private final int contextLimit;
+    private final boolean hostSampling = Boolean.getBoolean(HOST_SAMPLING_PROPERTY);
     private final Queue<Sequence> waiting = new ConcurrentLinkedQueue<>();
     private final List<Sequence> running = new ArrayList<>();
     private final ReentrantLock stepLock = new ReentrantLock();
@@ -304,9 +315,11 @@ public final class Generator implements AutoCloseable {
                 sampled[samples++] = s;
             }
         }
-        float[] logits;
+        double[] uniforms = new double[samples];
+        for (int j = 0; j < samples; j++) uniforms[j] = sampled[j].sampler.nextUniform();
+        StepOutput out;
         try {
-            logits = forward(ids, Arrays.copyOf(lengths, m), states, Arrays.copyOf(sampleRows, samples));
+            out = forward(ids, Arrays.copyOf(lengths, m), states, Arrays.copyOf(sampleRows, samples), sampled, uniforms);
         } catch (RuntimeException e) {
             for (int i = 0; i < m; i++) batch[i].finish(FinishReason.ERROR, e);
             reap();
@@ -314,7 +327,7 @@ public final class Generator implements AutoCloseable {
         }
         for (int i = decodeRows; i < m; i++) batch[i].prefilled += lengths[i];
         int vocab = config.vocabSize();
-        for (int j = 0; j < samples; j++) deliver(sampled[j], logits, j * vocab, vocab);
+        for (int j = 0; j < samples; j++) deliver(sampled[j], out, j, vocab, uniforms[j]);
         reap();
 
         steps++;
@@ -328,15 +341,28 @@ public final class Generator implements AutoCloseable {
         }
     }
 
-    /** One embed + forward + logits over the micro-batch; the logits of the sampled rows, row-major. */
-    private float[] forward(int[] ids, int[] lengths, SequenceState[] states, int[] sampleRows) {
+    /** A step's result: the tokens the backend sampled, or else the logits of the sampled rows (row-major). */
+    private record StepOutput(SampledTokens sampled, float[] logits) {}
+
+    /**
+     * One embed + forward + logits over the micro-batch, then the backend samples the rows when it can (only ids and
+     * logprobs come back), else the logits are downloaded for the host sampler.
+     */
+    private StepOutput forward(int[] ids, int[] lengths, SequenceState[] states, int[] sampleRows, Sequence[] sampled,
+                               double[] uniforms) {
         Tensor hidden = model.embed(ids);
         try {
             model.forward(hidden, lengths, states);
-            if (sampleRows.length == 0) return new float[0];
+            if (sampleRows.length == 0) return new StepOutput(null, new float[0]);
             Tensor logits = model.logits(hidden, sampleRows);
             try {
-                return backend.download(logits);
+                if (!hostSampling) {
+                    RowSampling[] rows = new RowSampling[sampleRows.length];
+                    for (int j = 0; j < rows.length; j++) rows[j] = sampled[j].sampler.rowSampling(uniforms[j]);
+                    Optional<SampledTokens> onDevice = backend.sample(logits, rows);
+                    if (onDevice.isPresent()) return new StepOutput(onDevice.get(), null);
+                }
+                return new StepOutput(null, backend.download(logits));
             } finally {
                 backend.release(logits);
             }
@@ -345,10 +371,12 @@ public final class Generator implements AutoCloseable {
         }
     }
 
-    private void deliver(Sequence s, float[] logits, int offset, int vocab) {
+    private void deliver(Sequence s, StepOutput out, int j, int vocab, double uniform) {
         if (s.cancelRequested()) return; // reaped below, without a token
         try {
-            int token = s.sampler.sample(logits, offset, vocab);
+            int token = out.sampled() != null
+                    ? s.sampler.accept(out.sampled().tokens()[j], out.sampled().logprobs()[j], vocab)
+                    : s.sampler.sample(out.logits(), j * vocab, vocab, uniform);
             s.countToken();
             s.sink.onToken(token, s.sampler.lastLogprob());
             SamplingParams p = s.sampler.params();

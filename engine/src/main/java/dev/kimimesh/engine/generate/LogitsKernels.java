@@ -1,5 +1,7 @@
 package dev.kimimesh.engine.generate;
 
+import dev.kimimesh.engine.cpu.VecMath;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -8,9 +10,13 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Vector API passes over one row of logits (vocabulary-sized, so each pass is the sampler's whole cost): max,
  * first argmax, softmax weights and their sum, and threshold scans that leave scalar code only on the rare hits.
+ * Weights come from {@link VecMath#exp} (the same bits in every JIT tier and on the device sampler) and every sum of
+ * weights accumulates in double, so a sum in another order (the device's) differs by ~1e-16 relative and the token
+ * drawn for a given uniform number is the same.
  */
 final class LogitsKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     private static final int L = S.length();
 
     private LogitsKernels() {}
@@ -38,20 +44,20 @@ final class LogitsKernels {
 
     /** {@code sum exp((x - shift) * scale)}; the terms are written to {@code out[0, n)} when out is not null. */
     static double sumExp(float[] x, int off, int n, float shift, float scale, float[] out) {
-        int bound = S.loopBound(n), i = 0;
-        FloatVector acc = FloatVector.zero(S);
-        for (; i < bound; i += L) {
-            FloatVector e = FloatVector.fromArray(S, x, off + i).sub(shift).mul(scale).lanewise(VectorOperators.EXP);
-            if (out != null) e.intoArray(out, i);
-            acc = acc.add(e);
+        DoubleVector acc = DoubleVector.zero(D);
+        for (int i = 0; i < n; i += L) {
+            // the tail through a masked vector too: every weight from the same exp
+            VectorMask<Float> in = S.indexInRange(i, n);
+            FloatVector e = VecMath.exp(FloatVector.fromArray(S, x, off + i, in).sub(shift).mul(scale)).blend(0f, in.not());
+            if (out != null) e.intoArray(out, i, in);
+            acc = acc.add(widen(e, 0)).add(widen(e, 1));
         }
-        double sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float e = (float) Math.exp((x[off + i] - shift) * scale);
-            if (out != null) out[i] = e;
-            sum += e;
-        }
-        return sum;
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Half {@code part} (0 or 1) of a float vector's lanes as doubles. */
+    private static DoubleVector widen(FloatVector v, int part) {
+        return (DoubleVector) v.convertShape(VectorOperators.F2D, D, part);
     }
 
     /** The first index at which the running sum of w[0, n) exceeds u; the last positive one if rounding runs out. */
@@ -59,7 +65,8 @@ final class LogitsKernels {
         int bound = S.loopBound(n), i = 0;
         double cum = 0;
         for (; i < bound; i += L) {
-            float block = FloatVector.fromArray(S, w, i).reduceLanes(VectorOperators.ADD);
+            FloatVector v = FloatVector.fromArray(S, w, i);
+            double block = widen(v, 0).add(widen(v, 1)).reduceLanes(VectorOperators.ADD);
             if (cum + block > u) break;
             cum += block;
         }
@@ -104,20 +111,23 @@ final class LogitsKernels {
         return n;
     }
 
-    /** Sum of the values >= t (strict: > t) of w[0, n). */
+    /** Sum of the values >= t (strict: > t) of w[0, n), in double. */
     static double massAtLeast(float[] w, int n, float t, boolean strict) {
         int bound = S.loopBound(n), i = 0;
-        FloatVector acc = FloatVector.zero(S), zero = FloatVector.zero(S);
+        DoubleVector acc = DoubleVector.zero(D);
+        FloatVector zero = FloatVector.zero(S);
         // two loops so that each comparison operator is a constant (a variable one is not intrinsified)
         if (strict) {
             for (; i < bound; i += L) {
                 FloatVector v = FloatVector.fromArray(S, w, i);
-                acc = acc.add(zero.blend(v, v.compare(VectorOperators.GT, t)));
+                FloatVector kept = zero.blend(v, v.compare(VectorOperators.GT, t));
+                acc = acc.add(widen(kept, 0)).add(widen(kept, 1));
             }
         } else {
             for (; i < bound; i += L) {
                 FloatVector v = FloatVector.fromArray(S, w, i);
-                acc = acc.add(zero.blend(v, v.compare(VectorOperators.GE, t)));
+                FloatVector kept = zero.blend(v, v.compare(VectorOperators.GE, t));
+                acc = acc.add(widen(kept, 0)).add(widen(kept, 1));
             }
         }
         double sum = acc.reduceLanes(VectorOperators.ADD);

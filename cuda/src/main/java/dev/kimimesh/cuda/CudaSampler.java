@@ -1,0 +1,59 @@
+package dev.kimimesh.cuda;
+
+import dev.kimimesh.engine.backend.RowSampling;
+import dev.kimimesh.engine.backend.SampledTokens;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Optional;
+
+/**
+ * Token sampling on the device ({@code sample.cu}): one block per logits row, the engine Sampler's function for the
+ * host's uniform numbers; only 8 bytes a row (token, logprob) come back instead of the vocabulary-sized row.
+ */
+final class CudaSampler {
+    /** Largest top-k sampled on the device (the candidates are sorted in shared memory); above it the host samples. */
+    static final int MAX_TOP_K = 4096;
+    /** The engine Sampler's SORT_LIMIT: nuclei with more candidates are drawn in vocabulary order (sample.cu too). */
+    static final int SORT_LIMIT = 4096;
+
+    private CudaSampler() {}
+
+    static Optional<SampledTokens> sample(CudaBackend be, CudaTensor logits, RowSampling[] rows) {
+        int n = rows.length, vocab = logits.cols();
+        if (logits.rows() != n) throw new IllegalArgumentException("sample: " + n + " row parameters for " + logits);
+        if (n == 0) return Optional.of(new SampledTokens(new int[0], new float[0]));
+        if (vocab == 0) throw new IllegalArgumentException("sample: logits have no columns");
+        for (RowSampling r : rows) {
+            if (!r.greedy() && r.topK() > MAX_TOP_K && r.topK() < vocab) return Optional.empty();
+        }
+        CudaDevice dev = be.dev;
+        dev.bind();
+        // struct RowParams { double uniform; double topP; float invT; int topK; int flags; int pad; }
+        long[] table = new long[4 * n];
+        for (int i = 0; i < n; i++) {
+            RowSampling r = rows[i];
+            table[4 * i] = Double.doubleToRawLongBits(r.uniform());
+            table[4 * i + 1] = Double.doubleToRawLongBits(r.topP());
+            table[4 * i + 2] = (Float.floatToRawIntBits(r.greedy() ? 1f : r.invTemperature()) & 0xFFFFFFFFL) | ((long) r.topK() << 32);
+            table[4 * i + 3] = (r.greedy() ? 1 : 0) | (r.logprob() ? 2 : 0);
+        }
+        DeviceBuffer params = dev.table(table);
+        DeviceBuffer scratch = dev.scratch(4L * n * (vocab + SORT_LIMIT));
+        DeviceBuffer out = dev.scratch(8L * n);
+        dev.sample.launch("sample_rows", n, 1, 1, 1024, 0, dev.stream, logits.ptr(), vocab, params.ptr, scratch.ptr, out.ptr,
+                out.ptr + 4L * n);
+        int[] tokens = new int[n];
+        float[] logprobs = new float[n];
+        synchronized (dev) {
+            MemorySegment s = dev.downloadBuffer(8L * n);
+            Driver.copyDtoH(s, out.ptr, 8L * n, dev.stream);
+            dev.synchronize();
+            MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, tokens, 0, n);
+            MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 4L * n, logprobs, 0, n);
+        }
+        dev.free(params);
+        dev.free(scratch);
+        dev.free(out);
+        return Optional.of(new SampledTokens(tokens, logprobs));
+    }
+}
