@@ -2,6 +2,7 @@ package dev.kimimesh.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -18,6 +19,18 @@ import java.net.http.HttpResponse;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import grpc.health.v1.HealthGrpc;
+import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
+import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import grpc.reflection.v1alpha.Reflection.ServerReflectionRequest;
+import grpc.reflection.v1alpha.Reflection.ServerReflectionResponse;
+import grpc.reflection.v1alpha.ServerReflectionGrpc;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.stub.StreamObserver;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /** The gateway with no shards configured: the whole model in-process (two local stages), same APIs, same tokens. */
 @QuarkusTest
@@ -55,5 +68,32 @@ class GatewayEmbeddedTest {
         int[] got = new int[body.at("/choices/0/token_ids").size()];
         for (int i = 0; i < got.length; i++) got[i] = body.at("/choices/0/token_ids").get(i).asInt();
         assertArrayEquals(expected.get(2), got);
+    }
+
+    @Test
+    void standardHealthAndReflectionAreServedOnThePublicPort() throws Exception {
+        ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + base.getPort(), InsecureChannelCredentials.create()).build();
+        try {
+            var health = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+            assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.check(HealthCheckRequest.getDefaultInstance()).getStatus());
+            assertEquals(HealthCheckResponse.ServingStatus.SERVING,
+                    health.check(HealthCheckRequest.newBuilder().setService("kimimesh.v1.KimiMesh").build()).getStatus());
+
+            LinkedBlockingQueue<Object> answers = new LinkedBlockingQueue<>();
+            StreamObserver<ServerReflectionRequest> reflection = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
+                public void onNext(ServerReflectionResponse r) { answers.add(r); }
+                public void onError(Throwable t) { answers.add(t); }
+                public void onCompleted() { }
+            });
+            reflection.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+            Object answer = answers.poll(30, TimeUnit.SECONDS);
+            reflection.onCompleted();
+            if (!(answer instanceof ServerReflectionResponse listed)) throw new AssertionError("reflection answered " + answer);
+            List<String> services = listed.getListServicesResponse().getServiceList().stream().map(s -> s.getName()).toList();
+            assertTrue(services.contains("kimimesh.v1.KimiMesh"), services.toString());
+            assertTrue(services.contains("grpc.health.v1.Health"), services.toString());
+        } finally {
+            channel.shutdownNow();
+        }
     }
 }
