@@ -206,6 +206,28 @@ await check('errors: 404 unknown model, 400 malformed JSON', async () => {
     OpenAI.BadRequestError, 400);
 });
 
+await check('sessions (extension fields through the SDK): continue, 404 unknown, 409 busy, delete', async () => {
+  const turn1 = await client.chat.completions.create({ model, messages, ...greedy, keep_session: true });
+  const session = turn1.session_id;
+  assert(typeof session === 'string' && session.startsWith('sess-'), `session_id ${session}`);
+  const turn2 = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'And two more?' }], ...greedy,
+    session_id: session, keep_session: true });
+  const cached = turn2.usage.prompt_tokens_details?.cached_tokens;
+  assert(cached >= turn1.usage.prompt_tokens, `cached_tokens ${cached} covers turn 1's prompt (${turn1.usage.prompt_tokens})`);
+  assert(turn2.usage.prompt_tokens > cached, JSON.stringify(turn2.usage));
+  const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Go on.' }], temperature: 0,
+    max_tokens: 100000, stream: true, session_id: session, keep_session: true });
+  const it = stream[Symbol.asyncIterator]();
+  await it.next();
+  await expectError(() => client.completions.create({ model, prompt: 'x', max_tokens: 2, session_id: session }), OpenAI.ConflictError, 409, 'session_id');
+  stream.controller.abort(); // a cancelled turn ends its session
+  await expectError(() => client.completions.create({ model, prompt: 'x', max_tokens: 2, session_id: 'sess-none' }), OpenAI.NotFoundError, 404, 'session_id');
+  const s2 = (await client.completions.create({ model, prompt: 'Hi', max_tokens: 2, keep_session: true })).session_id;
+  const deleted = await client.delete(`/sessions/${s2}`);
+  assert(deleted.deleted === true, JSON.stringify(deleted));
+  await expectError(() => client.delete(`/sessions/${s2}`), OpenAI.NotFoundError, 404);
+});
+
 const failed = results.filter(([, e]) => e);
 console.log(`openai-compat: ${results.length - failed.length}/${results.length} checks passed against ${baseURL}`);
 process.exit(failed.length ? 1 : 0);
