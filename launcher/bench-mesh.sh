@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark of the local mesh against one process (docs/benchmarks-mesh.md): TPOT at batch 1 and 32 through the
 # gateway (SDK, gRPC streams), and per-hop latency. Usage: launcher/bench-mesh.sh [MODEL_DIR] [TOKENS] [PROMPT_LEN]
+# BENCH_PORT_OFFSET=K shifts every port (gateway 18080+K, shards 9101+K.., expert services 9201+K..), so that the
+# benchmark does not meet another local mesh on a shared machine.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="${1:-$root/../shared/fixtures/tiny}"
 tokens="${2:-64}"
 prompt="${3:-16}"
-port=18080
+offset="${BENCH_PORT_OFFSET:-0}"
+port=$((18080 + offset))
 cp="$root/gateway/target/test-classes:$root/client-sdk/target/classes:$root/client-sdk/target/lib/*"
 java="${JAVA_HOME:-/usr}/bin/java"
 
@@ -19,7 +22,7 @@ bench() { # LABEL
 
 run() { # LABEL up-options...
   local label="$1"; shift
-  "$root/kimi-mesh" up --model "$model" --port "$port" --detach "$@" >/dev/null
+  "$root/kimi-mesh" up --model "$model" --port 18080 --port-offset "$offset" --detach "$@" >/dev/null
   trap '"$root/kimi-mesh" down >/dev/null' EXIT
   bench "$label"
   "$root/kimi-mesh" down >/dev/null

@@ -9,10 +9,11 @@ import java.util.List;
 /**
  * A whole answer of Generate or Chat, gathered from its stream.
  *
- * @param logprobs one per token when the request asked for logprobs, else empty
+ * @param logprobs  one per token when the request asked for logprobs, else empty
+ * @param sessionId the session the request continued or created (keep_session), else empty
  */
 public record Completion(String requestId, int[] tokenIds, String text, List<Float> logprobs, FinishReason finishReason,
-                         Usage usage, String errorMessage) {
+                         Usage usage, String errorMessage, String sessionId) {
 
     /** Gathers streamed items (the last carries finish reason and usage). */
     public static Completion of(List<GenerateResponse> items) {
@@ -22,7 +23,7 @@ public record Completion(String requestId, int[] tokenIds, String text, List<Flo
         List<Float> logprobs = new ArrayList<>();
         FinishReason finish = FinishReason.FINISH_REASON_UNSPECIFIED;
         Usage usage = Usage.getDefaultInstance();
-        String error = "";
+        String error = "", session = "";
         for (GenerateResponse r : items) {
             if (!r.getRequestId().isEmpty()) requestId = r.getRequestId();
             ids.addAll(r.getTokenIdsList());
@@ -31,8 +32,9 @@ public record Completion(String requestId, int[] tokenIds, String text, List<Flo
             if (r.getFinishReason() != FinishReason.FINISH_REASON_UNSPECIFIED) finish = r.getFinishReason();
             if (r.hasUsage()) usage = r.getUsage();
             if (!r.getErrorMessage().isEmpty()) error = r.getErrorMessage();
+            if (!r.getSessionId().isEmpty()) session = r.getSessionId();
         }
         return new Completion(requestId, ids.stream().mapToInt(Integer::intValue).toArray(), text.toString(),
-                List.copyOf(logprobs), finish, usage, error);
+                List.copyOf(logprobs), finish, usage, error, session);
     }
 }

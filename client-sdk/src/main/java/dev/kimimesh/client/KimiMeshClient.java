@@ -8,6 +8,9 @@ import dev.kimimesh.proto.v1.GenerateResponse;
 import dev.kimimesh.proto.v1.KimiMeshGrpc;
 import dev.kimimesh.proto.v1.ModelInfoRequest;
 import dev.kimimesh.proto.v1.ModelInfoResponse;
+import dev.kimimesh.proto.v1.ReleaseSessionRequest;
+import dev.kimimesh.proto.v1.ResumeSessionRequest;
+import dev.kimimesh.proto.v1.SessionInfo;
 import dev.kimimesh.proto.v1.SamplingParams;
 import dev.kimimesh.proto.v1.TokenIds;
 import dev.kimimesh.proto.v1.TokenizeRequest;
@@ -110,6 +113,24 @@ public final class KimiMeshClient implements AutoCloseable {
 
     public ModelInfoResponse modelInfo() {
         return blocking.modelInfo(ModelInfoRequest.getDefaultInstance());
+    }
+
+    /**
+     * Renews a session's expiry and describes it (tokens in its state, expiry).
+     *
+     * @throws io.grpc.StatusRuntimeException NOT_FOUND for an unknown, released or expired session
+     */
+    public SessionInfo resumeSession(String sessionId) {
+        return blocking.resumeSession(ResumeSessionRequest.newBuilder().setSessionId(sessionId).build());
+    }
+
+    /**
+     * Frees a session's state on every shard (a busy session is freed when its running request ends).
+     *
+     * @throws io.grpc.StatusRuntimeException NOT_FOUND for an unknown, released or expired session
+     */
+    public boolean releaseSession(String sessionId) {
+        return blocking.releaseSession(ReleaseSessionRequest.newBuilder().setSessionId(sessionId).build()).getReleased();
     }
 
     // ---- asynchronous

@@ -124,6 +124,21 @@ class GatewayMeshTest {
         assertEquals(5, c.logprobs().size());
         for (float lp : c.logprobs()) assertTrue(lp <= 0 && !Float.isNaN(lp), "logprob " + lp);
 
+        // top alternatives come from the last shard: greedy picks the most likely one
+        int tops = 0;
+        try (ResponseIterator it = client.generateIterator(KimiMeshClient.tokens(SamplingParams.newBuilder().setTemperature(0).setMaxTokens(4)
+                .setIgnoreEos(true).setLogprobs(true).setTopLogprobs(3).build(), prompts.get(1)))) {
+            while (it.hasNext()) {
+                for (var lp : it.next().getLogprobsList()) {
+                    assertEquals(3, lp.getTopCount(), lp.toString());
+                    assertEquals(lp.getTokenId(), lp.getTop(0).getTokenId(), lp.toString());
+                    assertEquals(lp.getLogprob(), lp.getTop(0).getLogprob(), 1e-4f);
+                    tops++;
+                }
+            }
+        }
+        assertEquals(4, tops);
+
         JsonNode r = post("/v1/completions", completionBody(prompts.get(1), false).replace("\"max_tokens\":12", "\"max_tokens\":5,\"ignore_eos\":true"));
         assertEquals(prompts.get(1).length, r.at("/usage/prompt_tokens").asInt());
         assertEquals(5, r.at("/usage/completion_tokens").asInt());
@@ -280,6 +295,48 @@ class GatewayMeshTest {
         assertEquals(List.of(0L, 0L), shardsHeld(), "sequences held by shard 0 and shard 1");
     }
 
+    // ---- sessions
+
+    @Test
+    void twoTurnsOfASessionOverHttpGiveOneRunsTokensAndReleaseAndExpiryFreeEveryShard() throws Exception {
+        int[] first = prompts.get(6), second = prompts.get(0);
+        JsonNode turn1 = post("/v1/completions", completionBody(first, false).replace("\"stream\":false", "\"stream\":false,\"keep_session\":true"));
+        String session = turn1.get("session_id").asText();
+        int[] gen1 = ints(turn1.at("/choices/0/token_ids"));
+        assertArrayEquals(expected.get(6), gen1);
+        assertEquals(List.of(1L, 1L), shardsHeld(), "the idle session's state stays on both shards");
+
+        JsonNode turn2 = post("/v1/completions", completionBody(second, false)
+                .replace("\"stream\":false", "\"stream\":false,\"keep_session\":true,\"session_id\":\"" + session + "\""));
+        HttpResponse<String> deleted = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + base.getPort() + "/v1/sessions/" + session))
+                .DELETE().build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, deleted.statusCode(), deleted.body());
+        awaitShardsEmpty();
+        HttpResponse<String> unknown = http.send(request("/v1/completions", completionBody(second, false)
+                .replace("\"stream\":false", "\"stream\":false,\"session_id\":\"" + session + "\"")), HttpResponse.BodyHandlers.ofString());
+        assertEquals(404, unknown.statusCode(), unknown.body());
+        // the engine's reference after the session calls (MeshResource's TTL is 3 s)
+        int[] whole = SessionsFixture.concat(first, gen1, second);
+        assertArrayEquals(TinyFixture.engineGreedy(List.of(whole), MAX_TOKENS).getFirst(), ints(turn2.at("/choices/0/token_ids")),
+                "turn 2 = one uninterrupted run over the concatenation");
+        assertEquals(first.length + gen1.length - 1, turn2.at("/usage/prompt_tokens_details/cached_tokens").asInt(), turn2.toString());
+        assertEquals(whole.length, turn2.at("/usage/prompt_tokens").asInt());
+
+        String idle = client.generate(KimiMeshClient.tokens(KimiMeshClient.greedy(3), prompts.get(2)).toBuilder().setKeepSession(true).build()).sessionId();
+        assertFalse(idle.isEmpty());
+        assertEquals(List.of(1L, 1L), shardsHeld());
+        Thread.sleep(3000); // MeshResource's session TTL
+        awaitShardsEmpty();
+        var expired = assertThrows(StatusRuntimeException.class, () -> client.resumeSession(idle));
+        assertEquals(Status.Code.NOT_FOUND, expired.getStatus().getCode());
+    }
+
+    private static int[] ints(JsonNode a) {
+        int[] v = new int[a.size()];
+        for (int i = 0; i < v.length; i++) v[i] = a.get(i).asInt();
+        return v;
+    }
+
     // ---- bad input
 
     @Test
@@ -322,7 +379,8 @@ class GatewayMeshTest {
                 new Case("/v1/completions", "{\"prompt\": [1,2], \"temperature\": -1}", 400, "temperature"),
                 new Case("/v1/completions", "{\"prompt\": [1,2], \"top_p\": 0}", 400, "top_p"),
                 new Case("/v1/completions", "{\"prompt\": [1,2], \"top_p\": 1.01}", 400, "top_p"),
-                new Case("/v1/completions", "{\"prompt\": [1,2], \"n\": 2}", 400, "n"),
+                new Case("/v1/completions", "{\"prompt\": [1,2], \"n\": 0}", 400, "n"),
+                new Case("/v1/completions", "{\"prompt\": [1,2], \"presence_penalty\": 0.5}", 400, "presence_penalty"),
                 new Case("/v1/completions", "{\"prompt\": [1,\"x\"]}", 400, "prompt"),
                 new Case("/v1/completions", "{\"prompt\": \"hello\"}", 400, "prompt"),
                 new Case("/v1/completions", "{\"model\": \"gpt-9\", \"prompt\": [1,2]}", 404, "model"),

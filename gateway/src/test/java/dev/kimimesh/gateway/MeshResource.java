@@ -11,7 +11,8 @@ public final class MeshResource implements QuarkusTestResourceLifecycleManager {
     @Override
     public Map<String, String> start() {
         mesh = new LocalMesh(TinyFixture.dir(), true);
-        return Map.of("kimimesh.mesh.shards", String.join(",", mesh.shards()));
+        // a short session TTL so that the test sees an idle session expire
+        return Map.of("kimimesh.mesh.shards", String.join(",", mesh.shards()), "kimimesh.sessions.ttl", "3s");
     }
 
     @Override

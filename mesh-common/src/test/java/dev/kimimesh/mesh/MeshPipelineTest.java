@@ -225,6 +225,47 @@ class MeshPipelineTest {
     }
 
     @Test
+    void newSamplerStartsTheNextTurnsOwnSamplerOnAContinuedSequence() throws Exception {
+        // turn 1 samples with seed 11; turn 2 continues the state at its position with its own parameters (seed 12)
+        var first = dev.kimimesh.proto.v1.SamplingParams.newBuilder().setTemperature(0.9).setSeed(11).build();
+        var second = dev.kimimesh.proto.v1.SamplingParams.newBuilder().setTemperature(1.2).setSeed(12).setLogprobs(true).setTopLogprobs(3).build();
+        int[] prompt = Goldens.prompt("T7");
+        List<Integer> turn1 = new java.util.ArrayList<>(), turn2 = new java.util.ArrayList<>();
+        try (var client = new dev.kimimesh.mesh.shard.PipelineClient(mesh.channel("shard-0"))) {
+            int position = 0;
+            int[] feed = prompt;
+            for (int step = 0; step < 6; step++) {
+                boolean turnTwo = step >= 3;
+                if (step == 3) feed = new int[] {turn1.getLast(), 5, 6}; // the last token of turn 1, then turn 2's prompt
+                SequenceChunk.Builder c = SequenceChunk.newBuilder().setSequenceId(650).setPosition(position).setNumTokens(feed.length)
+                        .setSample(true).setSampling(turnTwo ? second : first).setNewSampler(step == 3);
+                for (int t : feed) c.addTokenIds(t);
+                MicroBatchResult r = client.submit(MicroBatch.newBuilder().addSequences(c)).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(MicroBatchResult.ResultCase.SAMPLED, r.getResultCase(), r::toString);
+                var t = r.getSampled().getTokens(0);
+                (turnTwo ? turn2 : turn1).add(t.getTokenId());
+                if (turnTwo) {
+                    assertEquals(3, t.getTopTokenIdsCount(), t::toString);
+                    assertTrue(t.getTopLogprobs(0) >= t.getTopLogprobs(1) && t.getTopLogprobs(1) >= t.getTopLogprobs(2), t::toString);
+                    assertTrue(t.getTopTokenIdsList().contains(t.getTokenId()) || t.getLogprob() <= t.getTopLogprobs(2) + 1e-5f, t::toString);
+                }
+                position += feed.length;
+                feed = new int[] {t.getTokenId()};
+            }
+            assertEquals(1, client.release(List.of(650L)));
+        }
+        assertEquals(Goldens.singleProcess(prompt, 3, new dev.kimimesh.engine.generate.Sampler(
+                dev.kimimesh.engine.generate.SamplingParams.sampled(0.9, 11, 3))), turn1);
+        int[] whole = new int[prompt.length + 3 + 2];
+        System.arraycopy(prompt, 0, whole, 0, prompt.length);
+        for (int i = 0; i < 3; i++) whole[prompt.length + i] = turn1.get(i);
+        whole[prompt.length + 3] = 5;
+        whole[prompt.length + 4] = 6;
+        assertEquals(Goldens.singleProcess(whole, 3, new dev.kimimesh.engine.generate.Sampler(
+                dev.kimimesh.engine.generate.SamplingParams.sampled(1.2, 12, 3))), turn2, "turn 2 draws with a fresh seed-12 sampler");
+    }
+
+    @Test
     void aFailureOnALaterStageReleasesTheSequenceOnEveryStage() throws Exception {
         int[] prompt = Goldens.prompt("T7");
         List<List<Seq>> group = List.of(List.of(new Seq(700, prompt, 0)));

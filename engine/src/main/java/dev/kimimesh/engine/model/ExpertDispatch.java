@@ -24,4 +24,19 @@ public interface ExpertDispatch {
     default void routeAndDispatch(int layer, Backend backend, Tensor logits, Weight bias, RouterSpec spec, Tensor x, Tensor out) {
         dispatch(layer, x, backend.route(logits, bias, spec), out);
     }
+
+    /**
+     * Routes and starts the dispatch, returning what completes it: the layer computes its shared expert in between,
+     * so remote experts work while it does. {@link Pending#finish} adds the routed sums into {@code out} exactly as
+     * {@link #routeAndDispatch} would (same order of additions, same result). Default: everything happens at finish.
+     */
+    default Pending start(int layer, Backend backend, Tensor logits, Weight bias, RouterSpec spec, Tensor x) {
+        return out -> routeAndDispatch(layer, backend, logits, bias, spec, x, out);
+    }
+
+    /** A started dispatch; {@code x} must stay valid until it is finished. */
+    interface Pending {
+        /** Waits for the routed experts and adds their weighted sums into {@code out}. */
+        void finish(Tensor out);
+    }
 }

@@ -66,10 +66,12 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
             Tensor logits = ws.tensor(x.rows(), spec.numExperts());
             b.matmul(x, gate, logits);
             if (listener == null) {
-                // nobody looks at the routing: a device backend may keep it on the device (no host synchronisation)
+                // nobody looks at the routing: a device backend may keep it on the device (no host synchronisation);
+                // remote experts start before the shared expert runs and are added after it (the same sum as before)
+                ExpertDispatch.Pending routed = dispatch.start(layer, b, logits, bias, spec, x);
                 if (shared != null) swiglu(b, shared, x, out, ws);
                 else b.zero(out);
-                dispatch.routeAndDispatch(layer, b, logits, bias, spec, x, out);
+                routed.finish(out);
                 return;
             }
             Routing routing = b.route(logits, bias, spec);

@@ -1,9 +1,12 @@
 package dev.kimimesh.gateway.api;
 
 import dev.kimimesh.engine.generate.FinishReason;
-import dev.kimimesh.engine.generate.TokenSink;
+import dev.kimimesh.gateway.schedule.SampledToken;
 import dev.kimimesh.gateway.schedule.ScheduledSequence;
 import dev.kimimesh.gateway.schedule.Scheduler;
+import dev.kimimesh.gateway.schedule.SequenceSink;
+import dev.kimimesh.gateway.session.SessionTurn;
+import dev.kimimesh.gateway.session.Sessions;
 import dev.kimimesh.gateway.text.TextCodec;
 import java.util.List;
 
@@ -11,7 +14,7 @@ import java.util.List;
  * One request in flight: feeds the scheduler's tokens through the streaming detokeniser and the stop-string matcher
  * to a protocol listener. Text that could still become a stop string is held back until it cannot.
  */
-public final class Generation implements TokenSink {
+public final class Generation implements SequenceSink {
     private final GenerationRequest request;
     private final GenerationListener listener;
     private final TextCodec.Decoder decoder;
@@ -23,9 +26,14 @@ public final class Generation implements TokenSink {
     private String stopToken = "";
     private boolean finished;
 
-    private Generation(GenerationRequest request, GenerationListener listener, TextCodec codec) {
+    private final Sessions sessions;
+    private final SessionTurn turn;
+
+    private Generation(GenerationRequest request, GenerationListener listener, TextCodec codec, Sessions sessions, SessionTurn turn) {
         this.request = request;
         this.listener = listener;
+        this.sessions = sessions;
+        this.turn = turn;
         this.decoder = codec.decoder(request.skipSpecial());
         this.holdBack = request.stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
     }
@@ -37,9 +45,19 @@ public final class Generation implements TokenSink {
      * @throws dev.kimimesh.gateway.schedule.QueueFullException          when the gateway is at capacity
      */
     public static Generation start(Scheduler scheduler, TextCodec codec, GenerationRequest request, GenerationListener listener) {
-        Generation g = new Generation(request, listener, codec);
+        return start(scheduler, codec, request, listener, null, null);
+    }
+
+    /**
+     * Submits one turn of a session: {@code request}'s prompt and sequence options already come from the turn. When it
+     * finishes, the session learns where its state stands (before the listener hears of the finish, so that the
+     * client's next turn finds the session free).
+     */
+    public static Generation start(Scheduler scheduler, TextCodec codec, GenerationRequest request, GenerationListener listener,
+                                   Sessions sessions, SessionTurn turn) {
+        Generation g = new Generation(request, listener, codec, sessions, turn);
         synchronized (g) {
-            g.sequence = scheduler.submit(request.prompt(), request.params(), g);
+            g.sequence = scheduler.submit(request.prompt(), request.params(), request.sequence(), g);
         }
         return g;
     }
@@ -53,14 +71,20 @@ public final class Generation implements TokenSink {
         if (s != null) s.cancel();
     }
 
+    /** The scheduler's handle (null only while {@link #start} runs). */
+    public synchronized ScheduledSequence sequence() {
+        return sequence;
+    }
+
     @Override
-    public void onToken(int id, float logprob) {
+    public void onSampled(SampledToken token) {
+        int id = token.token();
         if (stoppedBy != null) return;
         generated++;
         for (int stop : request.params().stopTokenIds()) if (stop == id) stopToken = Integer.toString(id);
         String piece = decoder.push(id);
         if (request.stopStrings().isEmpty()) {
-            listener.onToken(id, logprob, piece);
+            listener.onToken(token, piece);
             return;
         }
         pending.append(piece);
@@ -68,14 +92,14 @@ public final class Generation implements TokenSink {
         if (at >= 0) {
             String before = pending.substring(0, at);
             pending.setLength(0);
-            listener.onToken(id, logprob, before);
+            listener.onToken(token, before);
             cancel();
             return;
         }
         int emit = Math.max(0, pending.length() - holdBack);
         String out = pending.substring(0, emit);
         pending.delete(0, emit);
-        listener.onToken(id, logprob, out);
+        listener.onToken(token, out);
     }
 
     private int firstStop() {
@@ -113,8 +137,11 @@ public final class Generation implements TokenSink {
                 stopReason = stoppedBy;
             }
         }
-        String error = reason == FinishReason.ERROR ? (sequence != null && sequence.failure() != null ? sequence.failure() : "generation failed") : null;
-        listener.onFinish(new GenerationOutcome(reason, tail, request.prompt().length, generated, stopReason, error));
+        ScheduledSequence seq = sequence(); // waits for start() to have recorded it
+        String error = reason == FinishReason.ERROR ? (seq != null && seq.failure() != null ? seq.failure() : "generation failed") : null;
+        if (turn != null) sessions.end(turn, seq, reason);
+        int cached = request.sequence().position();
+        listener.onFinish(new GenerationOutcome(reason, tail, cached + request.prompt().length, generated, stopReason, error, cached));
     }
 
     public List<String> stopStrings() {

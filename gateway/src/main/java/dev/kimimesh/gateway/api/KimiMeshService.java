@@ -30,6 +30,13 @@ import dev.kimimesh.proto.v1.ResumeSessionRequest;
 import dev.kimimesh.proto.v1.SessionInfo;
 import dev.kimimesh.proto.v1.ShardPlacement;
 import dev.kimimesh.proto.v1.TokenLogprob;
+import dev.kimimesh.proto.v1.TopLogprob;
+import dev.kimimesh.gateway.schedule.SampledToken;
+import dev.kimimesh.gateway.schedule.SequenceOptions;
+import dev.kimimesh.gateway.session.SessionBusyException;
+import dev.kimimesh.gateway.session.SessionNotFoundException;
+import dev.kimimesh.gateway.session.SessionTurn;
+import dev.kimimesh.gateway.session.Sessions;
 import dev.kimimesh.proto.v1.TokenizeRequest;
 import dev.kimimesh.proto.v1.TokenizeResponse;
 import dev.kimimesh.proto.v1.Topology;
@@ -55,39 +62,45 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
     @Override
     @Blocking // tokenising and template rendering stay off the event loop
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> out) {
-        try {
-            rejectSession(request.getSessionId());
-            TextCodec codec = runtime.codec();
-            int[] prompt = switch (request.getPromptCase()) {
-                case TEXT -> codec.encode(request.getText(), request.getAddSpecialTokens());
-                case TOKEN_IDS -> request.getTokenIds().getIdsList().stream().mapToInt(Integer::intValue).toArray();
-                case PROMPT_NOT_SET -> throw new IllegalArgumentException("prompt: give text or token_ids");
-            };
-            start(prompt, request.getSampling(), List.of(), request.getSkipSpecialTokens(), request.getRequestId(), out);
-        } catch (IllegalArgumentException e) {
-            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-        } catch (QueueFullException e) {
-            out.onError(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).asRuntimeException());
-        } catch (UnsupportedOperationException e) {
-            out.onError(Status.UNIMPLEMENTED.withDescription(e.getMessage()).asRuntimeException());
-        }
+        serve(() -> switch (request.getPromptCase()) {
+            case TEXT -> runtime.codec().encode(request.getText(), request.getAddSpecialTokens());
+            case TOKEN_IDS -> request.getTokenIds().getIdsList().stream().mapToInt(Integer::intValue).toArray();
+            case PROMPT_NOT_SET -> throw new IllegalArgumentException("prompt: give text or token_ids");
+        }, request.getSampling(), List.of(), request.getSkipSpecialTokens(), request.getRequestId(), request.getSessionId(),
+                request.getKeepSession(), out);
     }
 
     @Override
     @Blocking // tokenising and template rendering stay off the event loop
     public void chat(ChatRequest request, StreamObserver<GenerateResponse> out) {
+        // in a session the messages are rendered alone and follow the session's tokens (the template renders each
+        // message on its own, so the concatenation is the whole conversation's rendering)
+        serve(() -> chatIds(request), request.getSampling(), chatStops(), request.getSkipSpecialTokens(), request.getRequestId(),
+                request.getSessionId(), request.getKeepSession(), out);
+    }
+
+    private void serve(java.util.function.Supplier<int[]> promptOf, dev.kimimesh.proto.v1.SamplingParams sp, List<Integer> extraStops,
+                       boolean skipSpecial, String requestId, String sessionId, boolean keepSession, StreamObserver<GenerateResponse> out) {
+        SessionTurn turn = null;
         try {
-            rejectSession(request.getSessionId());
-            int[] prompt = chatIds(request);
-            List<Integer> extraStops = chatStops();
-            start(prompt, request.getSampling(), extraStops, request.getSkipSpecialTokens(), request.getRequestId(), out);
+            int[] prompt = promptOf.get();
+            turn = runtime.sessions().begin(sessionId, keepSession);
+            start(prompt, sp, extraStops, skipSpecial, requestId, turn, out);
         } catch (IllegalArgumentException e) {
+            abort(turn);
             out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (QueueFullException e) {
+            abort(turn);
             out.onError(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).asRuntimeException());
-        } catch (UnsupportedOperationException e) {
-            out.onError(Status.UNIMPLEMENTED.withDescription(e.getMessage()).asRuntimeException());
+        } catch (SessionNotFoundException e) {
+            out.onError(Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException());
+        } catch (SessionBusyException e) {
+            out.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
         }
+    }
+
+    private void abort(SessionTurn turn) {
+        if (turn != null) runtime.sessions().abort(turn);
     }
 
     /** The end-of-turn token ends a chat reply as eos does. */
@@ -125,16 +138,12 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
         }
     }
 
-    private static void rejectSession(String sessionId) {
-        if (!sessionId.isEmpty()) {
-            throw new UnsupportedOperationException("session_id: sessions are not served by this gateway yet; send the whole prompt");
-        }
-    }
-
-    private void start(int[] prompt, dev.kimimesh.proto.v1.SamplingParams sp, List<Integer> extraStops, boolean skipSpecial,
-                       String requestId, StreamObserver<GenerateResponse> out) {
+    private void start(int[] own, dev.kimimesh.proto.v1.SamplingParams sp, List<Integer> extraStops, boolean skipSpecial,
+                       String requestId, SessionTurn turn, StreamObserver<GenerateResponse> out) {
         Scheduler scheduler = runtime.scheduler();
-        scheduler.validatePrompt(prompt);
+        int[] prompt = turn == null ? own : turn.prompt(own);
+        int position = turn == null ? 0 : turn.sequence().position();
+        scheduler.validatePrompt(prompt, position);
         List<Integer> stops = new ArrayList<>(sp.getStopTokenIdsList());
         stops.addAll(extraStops);
         if (sp.getMaxTokens() < 0) throw new IllegalArgumentException("max_tokens must be >= 1 (0 = the rest of the context), got " + sp.getMaxTokens());
@@ -143,10 +152,16 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
         }
         SamplingParams params = SamplingDefaults.of(sp.hasTemperature() ? sp.getTemperature() : null, sp.hasTopP() ? sp.getTopP() : null,
                 sp.getTopK(), sp.hasSeed() ? sp.getSeed() : null, sp.getMaxTokens() == 0 ? null : sp.getMaxTokens(), stops,
-                sp.getIgnoreEos(), sp.getLogprobs(), prompt.length, scheduler.contextLimit());
+                sp.getIgnoreEos(), sp.getLogprobs(), position + prompt.length, scheduler.contextLimit());
+        if (sp.getTopLogprobs() < 0 || sp.getTopLogprobs() > 20) {
+            throw new IllegalArgumentException("top_logprobs must be in 0..20, got " + sp.getTopLogprobs());
+        }
+        if (sp.getTopLogprobs() > 0 && !sp.getLogprobs()) throw new IllegalArgumentException("top_logprobs needs logprobs = true");
+        SequenceOptions sequence = turn == null ? SequenceOptions.topLogprobs(sp.getTopLogprobs()) : turn.sequence().withTopLogprobs(sp.getTopLogprobs());
         String id = requestId.isEmpty() ? "gen-" + UUID.randomUUID() : requestId;
-        GrpcGenerationListener listener = new GrpcGenerationListener(out, id, params, runtime.codec());
-        Generation g = Generation.start(scheduler, runtime.codec(), new GenerationRequest(prompt, params, sp.getStopList(), skipSpecial), listener);
+        GrpcGenerationListener listener = new GrpcGenerationListener(out, id, params, runtime.codec(), turn == null ? "" : turn.sessionId());
+        Generation g = Generation.start(scheduler, runtime.codec(), new GenerationRequest(prompt, params, sp.getStopList(), skipSpecial,
+                sequence), listener, runtime.sessions(), turn);
         if (out instanceof ServerCallStreamObserver<GenerateResponse> call) {
             call.setOnCancelHandler(g::cancel);
             if (call.isCancelled()) g.cancel();
@@ -235,12 +250,25 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
 
     @Override
     public void resumeSession(ResumeSessionRequest request, StreamObserver<SessionInfo> out) {
-        out.onError(Status.UNIMPLEMENTED.withDescription("sessions are not served by this gateway yet").asRuntimeException());
+        try {
+            Sessions.Info info = runtime.sessions().touch(request.getSessionId());
+            out.onNext(SessionInfo.newBuilder().setSessionId(info.sessionId()).setNumTokens(info.tokens()).setLive(true)
+                    .setExpiresUnixMs(info.expiresAtMs()).build());
+            out.onCompleted();
+        } catch (SessionNotFoundException e) {
+            out.onError(Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException());
+        }
     }
 
     @Override
     public void releaseSession(ReleaseSessionRequest request, StreamObserver<ReleaseSessionResponse> out) {
-        out.onError(Status.UNIMPLEMENTED.withDescription("sessions are not served by this gateway yet").asRuntimeException());
+        try {
+            runtime.sessions().release(request.getSessionId());
+            out.onNext(ReleaseSessionResponse.newBuilder().setReleased(true).build());
+            out.onCompleted();
+        } catch (SessionNotFoundException e) {
+            out.onError(Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException());
+        }
     }
 
     /** Streams one generation to a gRPC call. */
@@ -249,13 +277,16 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
         private final String requestId;
         private final SamplingParams params;
         private final TextCodec codec;
+        private final String sessionId;
         private boolean first = true;
 
-        GrpcGenerationListener(StreamObserver<GenerateResponse> out, String requestId, SamplingParams params, TextCodec codec) {
+        GrpcGenerationListener(StreamObserver<GenerateResponse> out, String requestId, SamplingParams params, TextCodec codec,
+                               String sessionId) {
             this.out = out;
             this.requestId = requestId;
             this.params = params;
             this.codec = codec;
+            this.sessionId = sessionId;
         }
 
         private boolean gone() {
@@ -263,12 +294,19 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
         }
 
         @Override
-        public void onToken(int token, float logprob, String text) {
+        public void onToken(SampledToken t, String text) {
             if (gone()) return;
+            int token = t.token();
             GenerateResponse.Builder b = GenerateResponse.newBuilder().setRequestId(requestId).addTokenIds(token).setText(text);
-            if (params.logprobs()) b.addLogprobs(TokenLogprob.newBuilder().setTokenId(token).setLogprob(logprob).setText(codec.tokenText(token)));
+            if (params.logprobs()) {
+                TokenLogprob.Builder lp = TokenLogprob.newBuilder().setTokenId(token).setLogprob(t.logprob()).setText(codec.tokenText(token));
+                for (int j = 0; j < t.topIds().length; j++) {
+                    lp.addTop(TopLogprob.newBuilder().setTokenId(t.topIds()[j]).setLogprob(t.topLogprobs()[j]).setText(codec.tokenText(t.topIds()[j])));
+                }
+                b.addLogprobs(lp);
+            }
             if (first) {
-                b.setSeed(params.seed());
+                b.setSeed(params.seed()).setSessionId(sessionId);
                 first = false;
             }
             out.onNext(b.build());
@@ -285,9 +323,10 @@ public class KimiMeshService extends KimiMeshGrpc.KimiMeshImplBase {
             };
             GenerateResponse.Builder b = GenerateResponse.newBuilder().setRequestId(requestId).setText(o.text()).setFinishReason(reason)
                     .setUsage(Usage.newBuilder().setPromptTokens(o.promptTokens()).setCompletionTokens(o.completionTokens())
-                            .setTotalTokens(o.totalTokens()))
+                            .setTotalTokens(o.totalTokens()).setCachedPromptTokens(o.cachedPromptTokens()))
                     .setStopReason(o.stopReason() == null ? "" : o.stopReason());
             if (o.error() != null) b.setErrorMessage(o.error());
+            b.setSessionId(sessionId);
             if (first) b.setSeed(params.seed());
             try {
                 out.onNext(b.build());

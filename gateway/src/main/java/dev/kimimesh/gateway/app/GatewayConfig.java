@@ -17,6 +17,8 @@ public interface GatewayConfig {
 
     Scheduler scheduler();
 
+    Sessions sessions();
+
     /** The model: its directory (config.json, tokenizer files; weights too in embedded mode). */
     interface Model {
         /** Model directory; required. */
@@ -76,5 +78,12 @@ public interface GatewayConfig {
         /** Prompt + generated tokens per sequence; 0 = the model's max_position_embeddings. */
         @WithDefault("0")
         int contextLimit();
+    }
+
+    /** Sessions: conversations whose state stays on the shards between requests. */
+    interface Sessions {
+        /** An idle session is released (its state freed on every stage) this long after its last turn ended. */
+        @WithDefault("10m")
+        Duration ttl();
     }
 }

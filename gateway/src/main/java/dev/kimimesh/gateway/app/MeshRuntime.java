@@ -10,6 +10,7 @@ import dev.kimimesh.gateway.embedded.LocalPipeline;
 import dev.kimimesh.gateway.mesh.ShardPipeline;
 import dev.kimimesh.gateway.schedule.Pipeline;
 import dev.kimimesh.gateway.schedule.Scheduler;
+import dev.kimimesh.gateway.session.Sessions;
 import dev.kimimesh.gateway.schedule.SchedulerOptions;
 import dev.kimimesh.gateway.text.TextCodec;
 import dev.kimimesh.gateway.text.TextCodecs;
@@ -39,6 +40,7 @@ public class MeshRuntime {
     private final TextCodec codec;
     private final Pipeline pipeline;
     private final Scheduler scheduler;
+    private final Sessions sessions;
     private final Checkpoint checkpoint;
     private final Backend backend;
 
@@ -79,6 +81,7 @@ public class MeshRuntime {
             this.pipeline = ShardPipeline.connect(shards, config, cfg.mesh().connectTimeout(), dtype);
         }
         this.scheduler = new Scheduler(pipeline, opts, config.vocabSize(), config.eosTokenId(), config.maxPositionEmbeddings());
+        this.sessions = new Sessions(scheduler, cfg.sessions().ttl());
         LOG.info("Kimi Mesh gateway serving " + modelName + " on " + pipeline.describe() + ", "
                 + scheduler.inFlightLimit() + " micro-batches in flight");
     }
@@ -107,8 +110,13 @@ public class MeshRuntime {
         return scheduler;
     }
 
+    public Sessions sessions() {
+        return sessions;
+    }
+
     @PreDestroy
     void close() {
+        sessions.close();
         scheduler.close();
         pipeline.close();
         if (backend != null) backend.close();

@@ -4,6 +4,7 @@ import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.generate.Sampler;
 import dev.kimimesh.engine.model.KimiLinearModel;
 import dev.kimimesh.engine.state.SequenceState;
+import dev.kimimesh.mesh.shard.Logprobs;
 import dev.kimimesh.gateway.schedule.BatchEntry;
 import dev.kimimesh.gateway.schedule.MicroBatch;
 import dev.kimimesh.gateway.schedule.SampledToken;
@@ -96,9 +97,15 @@ final class LocalStage implements AutoCloseable {
         int vocab = model.config().vocabSize();
         for (int j = 0; j < sampled.size(); j++) {
             BatchEntry e = sampled.get(j);
-            Sampler sampler = samplers.computeIfAbsent(e.sequenceId(), id -> new Sampler(e.params()));
+            // a request's first sample starts a fresh sampler (a session's next turn continues the state, not the sampler)
+            Sampler sampler = e.newSampler() ? new Sampler(e.params()) : samplers.computeIfAbsent(e.sequenceId(), id -> new Sampler(e.params()));
+            samplers.put(e.sequenceId(), sampler);
             int token = sampler.sample(values, j * vocab, vocab);
-            out.add(new SampledToken(e.sequenceId(), token, sampler.lastLogprob()));
+            int n = Math.min(e.topLogprobs(), vocab);
+            int[] topIds = new int[n];
+            float[] topLogprobs = new float[n];
+            if (n > 0) Logprobs.top(values, j * vocab, vocab, topIds, topLogprobs);
+            out.add(new SampledToken(e.sequenceId(), token, sampler.lastLogprob(), topIds, topLogprobs));
         }
         return out;
     }

@@ -201,7 +201,8 @@ public final class ShardPipeline implements Pipeline {
                     .setNumTokens(e.tokens().length)
                     .setSample(e.sample());
             for (int t : e.tokens()) chunk.addTokenIds(t);
-            if (e.sample()) chunk.setSampling(SamplingMessages.toProto(e.params()));
+            if (e.sample()) chunk.setSampling(SamplingMessages.toProto(e.params()).toBuilder().setTopLogprobs(e.topLogprobs()));
+            if (e.newSampler()) chunk.setNewSampler(true);
             b.addSequences(chunk);
         }
         InFlight f = new InFlight(b.build());
@@ -233,7 +234,12 @@ public final class ShardPipeline implements Pipeline {
             case SAMPLED -> {
                 pending.remove(r.getMicroBatchId());
                 List<SampledToken> out = new ArrayList<>();
-                for (var t : r.getSampled().getTokensList()) out.add(new SampledToken(t.getSequenceId(), t.getTokenId(), t.getLogprob()));
+                for (var t : r.getSampled().getTokensList()) {
+                    float[] top = new float[t.getTopLogprobsCount()];
+                    for (int i = 0; i < top.length; i++) top[i] = t.getTopLogprobs(i);
+                    out.add(new SampledToken(t.getSequenceId(), t.getTokenId(), t.getLogprob(),
+                            t.getTopTokenIdsList().stream().mapToInt(Integer::intValue).toArray(), top));
+                }
                 f.done.complete(out);
             }
             case HIDDEN -> {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kimimesh.engine.generate.SamplingParams;
 import dev.kimimesh.gateway.api.GenerationRequest;
 import dev.kimimesh.gateway.api.SamplingDefaults;
+import dev.kimimesh.gateway.schedule.SequenceOptions;
 import dev.kimimesh.gateway.text.TextCodec;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,9 +14,14 @@ import java.util.function.Function;
  * A parsed and checked /v1/completions or /v1/chat/completions body.
  *
  * @param logprobs     whether per-token logprobs are returned
+ * @param topLogprobs  how many most likely alternatives come with each token's logprob
  * @param includeUsage stream_options.include_usage: a last chunk with usage only
+ * @param n            choices to generate (independent sequences; with a seed, choice i samples with seed + i)
  */
-public record OpenAiRequest(String model, GenerationRequest generation, boolean stream, boolean logprobs, boolean includeUsage) {
+public record OpenAiRequest(String model, GenerationRequest generation, boolean stream, boolean logprobs, int topLogprobs,
+                            boolean includeUsage, int n) {
+    /** Most choices one request may ask for. */
+    static final int MAX_N = 16;
 
     /**
      * Reads the fields shared by both endpoints around a prompt built by {@code promptOf} (which sees the body).
@@ -34,10 +40,11 @@ public record OpenAiRequest(String model, GenerationRequest generation, boolean 
                         + servedModel + "'", "model", "model_not_found");
             }
         }
+        OpenAiParameters.check(body, chat);
         int n = intField(body, "n", 1);
-        if (n != 1) throw ApiError.invalid("n must be 1 (one choice per request), got " + n, "n");
-        if (body.has("best_of") && !body.get("best_of").isNull() && intField(body, "best_of", 1) != 1) {
-            throw ApiError.invalid("best_of must be 1", "best_of");
+        if (n < 1 || n > MAX_N) throw ApiError.invalid("n must be in 1.." + MAX_N + ", got " + n, "n");
+        if (body.has("best_of") && !body.get("best_of").isNull() && intField(body, "best_of", n) != n) {
+            throw ApiError.invalid("best_of must equal n (no server-side ranking of choices)", "best_of");
         }
         int[] prompt = promptOf.apply(body);
         if (prompt.length == 0) throw ApiError.invalid("the prompt is empty", chat ? "messages" : "prompt");
@@ -56,6 +63,7 @@ public record OpenAiRequest(String model, GenerationRequest generation, boolean 
         if (topK == -1) topK = 0; // vLLM: -1 = off
         boolean stream = boolField(body, "stream");
         boolean logprobs = logprobsOf(body, chat);
+        int topLogprobs = topLogprobsOf(body, chat, logprobs);
         boolean includeUsage = body.path("stream_options").path("include_usage").asBoolean(false);
         List<String> stops = stopsOf(body.get("stop"));
         if (!stops.isEmpty() && !codec.available()) {
@@ -81,7 +89,8 @@ public record OpenAiRequest(String model, GenerationRequest generation, boolean 
             throw ApiError.invalid(msg, param);
         }
         boolean skipSpecial = !body.has("skip_special_tokens") || body.get("skip_special_tokens").asBoolean(true);
-        return new OpenAiRequest(model, new GenerationRequest(prompt, params, stops, skipSpecial), stream, logprobs, includeUsage);
+        return new OpenAiRequest(model, new GenerationRequest(prompt, params, stops, skipSpecial, SequenceOptions.topLogprobs(topLogprobs)),
+                stream, logprobs, topLogprobs, includeUsage, n);
     }
 
     /** The prompt of /v1/completions: a string, an array of token ids, or a one-element array of either. */
@@ -101,7 +110,7 @@ public record OpenAiRequest(String model, GenerationRequest generation, boolean 
             int[] ids = new int[p.size()];
             for (int i = 0; i < ids.length; i++) {
                 JsonNode id = p.get(i);
-                if (id.isArray() || id.isTextual()) throw ApiError.invalid("only one prompt per request is served (n = 1)", "prompt");
+                if (id.isArray() || id.isTextual()) throw ApiError.invalid("one prompt per request is served (not a batch of prompts)", "prompt");
                 if (!id.isIntegralNumber() || !id.canConvertToInt()) {
                     throw ApiError.invalid("prompt[" + i + "] must be a token id (an integer), got " + id, "prompt");
                 }
@@ -122,6 +131,20 @@ public record OpenAiRequest(String model, GenerationRequest generation, boolean 
         if (l.isBoolean()) return l.asBoolean();
         if (!l.isIntegralNumber() || l.asInt() < 0 || l.asInt() > 20) throw ApiError.invalid("logprobs must be an integer in 0..20", "logprobs");
         return true;
+    }
+
+    /** Chat: top_logprobs 0..20 (needs logprobs: true). Completions: the integer logprobs is the count of alternatives. */
+    private static int topLogprobsOf(JsonNode body, boolean chat, boolean logprobs) {
+        if (chat) {
+            JsonNode t = body.get("top_logprobs");
+            if (t == null || t.isNull()) return 0;
+            int n = intField(body, "top_logprobs", 0);
+            if (n < 0 || n > 20) throw ApiError.invalid("top_logprobs must be an integer in 0..20, got " + n, "top_logprobs");
+            if (n > 0 && !logprobs) throw ApiError.invalid("top_logprobs needs logprobs: true", "top_logprobs");
+            return n;
+        }
+        JsonNode l = body.get("logprobs");
+        return l != null && l.isIntegralNumber() ? l.asInt() : 0;
     }
 
     private static List<String> stopsOf(JsonNode s) {

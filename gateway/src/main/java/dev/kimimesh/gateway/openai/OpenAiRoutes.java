@@ -4,6 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kimimesh.gateway.api.Generation;
+import dev.kimimesh.gateway.api.GenerationRequest;
+import dev.kimimesh.gateway.session.SessionBusyException;
+import dev.kimimesh.gateway.session.SessionNotFoundException;
+import dev.kimimesh.gateway.session.SessionTurn;
+import dev.kimimesh.gateway.session.Sessions;
 import dev.kimimesh.gateway.app.MeshRuntime;
 import dev.kimimesh.gateway.mesh.HopLatency;
 import dev.kimimesh.gateway.mesh.ShardPipeline;
@@ -38,9 +43,12 @@ public class OpenAiRoutes {
         router.get("/health").handler(this::health);
         router.get("/v1/health").handler(this::health);
         router.get("/v1/models").handler(this::models);
+        router.get("/v1/models/:model").handler(this::model);
         // tokenising a long prompt or rendering a chat template must not hold the event loop
         router.post("/v1/completions").blockingHandler(ctx -> generate(ctx, false), false);
         router.post("/v1/chat/completions").blockingHandler(ctx -> generate(ctx, true), false);
+        router.get("/v1/sessions/:id").handler(this::sessionInfo);
+        router.delete("/v1/sessions/:id").handler(this::deleteSession);
         router.get("/v1/mesh/hops").handler(this::hops);
         router.post("/v1/mesh/hops/reset").handler(this::resetHops);
     }
@@ -83,13 +91,28 @@ public class OpenAiRoutes {
     private void models(RoutingContext ctx) {
         ObjectNode body = JSON.createObjectNode();
         body.put("object", "list");
-        ObjectNode m = body.putArray("data").addObject();
+        body.putArray("data").add(modelJson());
+        ctx.response().putHeader("Content-Type", "application/json").end(body.toString());
+    }
+
+    private void model(RoutingContext ctx) {
+        String name = ctx.pathParam("model");
+        if (!name.equals(runtime.modelName())) {
+            error(ctx.response(), null, new ApiError(404, "invalid_request_error", "The model '" + name + "' does not exist; this gateway serves '"
+                    + runtime.modelName() + "'", "model", "model_not_found"));
+            return;
+        }
+        ctx.response().putHeader("Content-Type", "application/json").end(modelJson().toString());
+    }
+
+    private ObjectNode modelJson() {
+        ObjectNode m = JSON.createObjectNode();
         m.put("id", runtime.modelName());
         m.put("object", "model");
         m.put("created", 0);
         m.put("owned_by", "kimi-mesh");
         m.put("max_model_len", runtime.scheduler().contextLimit());
-        ctx.response().putHeader("Content-Type", "application/json").end(body.toString());
+        return m;
     }
 
     private void generate(RoutingContext ctx, boolean chat) {
@@ -111,26 +134,99 @@ public class OpenAiRoutes {
             OpenAiRequest request = OpenAiRequest.parse(body, runtime.modelName(), scheduler.contextLimit(),
                     chat ? 0 : COMPLETIONS_DEFAULT_MAX_TOKENS, chat, runtime.codec(),
                     b -> chat ? chatPrompt(b) : OpenAiRequest.completionPrompt(b, runtime.codec()), extraStops);
-            try {
-                scheduler.validatePrompt(request.generation().prompt());
-            } catch (IllegalArgumentException e) {
-                throw ApiError.invalid(e.getMessage(), chat ? "messages" : "prompt");
+            String sessionId = body.path("session_id").isTextual() ? body.get("session_id").asText() : "";
+            if (body.hasNonNull("session_id") && !body.get("session_id").isTextual()) throw ApiError.invalid("session_id must be a string", "session_id");
+            if (body.hasNonNull("keep_session") && !body.get("keep_session").isBoolean()) {
+                throw ApiError.invalid("keep_session must be true or false", "keep_session");
             }
-            String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
-            OpenAiAnswer answer = new OpenAiAnswer(response, vertx, request, chat, id, runtime.codec());
-            Generation g;
+            boolean keepSession = body.path("keep_session").asBoolean(false);
+            if ((keepSession || !sessionId.isEmpty()) && request.n() > 1) throw ApiError.invalid("sessions serve one choice (n = 1)", "n");
+            SessionTurn turn = null;
             try {
-                g = Generation.start(scheduler, runtime.codec(), request.generation(), answer);
-            } catch (QueueFullException e) {
-                throw new ApiError(429, "rate_limit_exceeded", e.getMessage(), null, "queue_full");
-            } catch (IllegalArgumentException e) {
-                throw ApiError.invalid(e.getMessage(), null);
+                turn = sessions(sessionId, keepSession);
+                run(ctx, request, chat, turn);
+            } catch (RuntimeException e) {
+                if (turn != null) runtime.sessions().abort(turn);
+                throw e;
             }
-            // A client that goes away cancels its work; the shards release the sequence.
-            response.closeHandler(v -> g.cancel());
-            ctx.request().connection().closeHandler(v -> g.cancel());
         } catch (ApiError e) {
             error(response, vertx, e);
+        }
+    }
+
+    /** Starts the turn of a session, or nothing for a one-off request (404 unknown session, 409 busy). */
+    private SessionTurn sessions(String sessionId, boolean keep) {
+        try {
+            return runtime.sessions().begin(sessionId, keep);
+        } catch (SessionNotFoundException e) {
+            throw new ApiError(404, "invalid_request_error", e.getMessage(), "session_id", "session_not_found");
+        } catch (SessionBusyException e) {
+            throw new ApiError(409, "invalid_request_error", e.getMessage(), "session_id", "session_busy");
+        }
+    }
+
+    private void run(RoutingContext ctx, OpenAiRequest request, boolean chat, SessionTurn turn) {
+        Context vertx = Vertx.currentContext();
+        HttpServerResponse response = ctx.response();
+        Scheduler scheduler = runtime.scheduler();
+        GenerationRequest generation = request.generation();
+        if (turn != null) {
+            generation = new GenerationRequest(turn.prompt(generation.prompt()), generation.params(), generation.stopStrings(),
+                    generation.skipSpecial(), turn.sequence().withTopLogprobs(request.topLogprobs()));
+        }
+        try {
+            scheduler.validatePrompt(generation.prompt(), generation.sequence().position());
+        } catch (IllegalArgumentException e) {
+            throw ApiError.invalid(e.getMessage(), chat ? "messages" : "prompt");
+        }
+        String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+        OpenAiAnswer answer = new OpenAiAnswer(response, vertx, request, chat, id, runtime.codec());
+        if (turn != null) answer.sessionId(turn.sessionId());
+        List<Generation> started = new ArrayList<>();
+        try {
+            for (int i = 0; i < request.n(); i++) {
+                // choice i samples with seed + i: independent choices, all reproducible from the request's seed
+                GenerationRequest g = i == 0 ? generation : generation.withParams(generation.params().withSeed(generation.params().seed() + i));
+                started.add(Generation.start(scheduler, runtime.codec(), g, answer.choice(i), runtime.sessions(), turn));
+            }
+        } catch (QueueFullException e) {
+            answer.abandon();
+            started.forEach(Generation::cancel);
+            throw new ApiError(429, "rate_limit_exceeded", e.getMessage(), null, "queue_full");
+        } catch (IllegalArgumentException e) {
+            answer.abandon();
+            started.forEach(Generation::cancel);
+            throw ApiError.invalid(e.getMessage(), null);
+        }
+        // A client that goes away cancels its work; the shards release the sequences.
+        response.closeHandler(v -> started.forEach(Generation::cancel));
+        ctx.request().connection().closeHandler(v -> started.forEach(Generation::cancel));
+    }
+
+    private void sessionInfo(RoutingContext ctx) {
+        try {
+            Sessions.Info info = runtime.sessions().touch(ctx.pathParam("id"));
+            ObjectNode body = JSON.createObjectNode();
+            body.put("id", info.sessionId());
+            body.put("object", "session");
+            body.put("tokens", info.tokens());
+            body.put("expires_at_ms", info.expiresAtMs());
+            ctx.response().putHeader("Content-Type", "application/json").end(body.toString());
+        } catch (SessionNotFoundException e) {
+            error(ctx.response(), null, new ApiError(404, "invalid_request_error", e.getMessage(), "session_id", "session_not_found"));
+        }
+    }
+
+    private void deleteSession(RoutingContext ctx) {
+        try {
+            runtime.sessions().release(ctx.pathParam("id"));
+            ObjectNode body = JSON.createObjectNode();
+            body.put("id", ctx.pathParam("id"));
+            body.put("object", "session");
+            body.put("deleted", true);
+            ctx.response().putHeader("Content-Type", "application/json").end(body.toString());
+        } catch (SessionNotFoundException e) {
+            error(ctx.response(), null, new ApiError(404, "invalid_request_error", e.getMessage(), "session_id", "session_not_found"));
         }
     }
 

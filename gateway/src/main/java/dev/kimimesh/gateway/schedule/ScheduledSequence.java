@@ -13,23 +13,48 @@ public final class ScheduledSequence {
     final int[] prompt;
     final SamplingParams params;
     final TokenSink sink;
+    final SequenceOptions options;
     private final Scheduler owner;
 
     int fed; // tokens fed through the pipeline (prompt, then generated)
-    int nextToken = -1; // the last sampled token, fed at the next decode step
+    volatile int nextToken = -1; // the last sampled token, fed at the next decode step
     boolean inFlight; // part of a micro-batch not yet returned
     boolean touchedPipeline; // some stage may hold state for it
+    volatile boolean stateKept; // finished with its state left on the stages for its owner (a session)
     private volatile int generated;
     private volatile boolean cancelRequested;
     private volatile FinishReason finish;
     private volatile String failure;
 
-    ScheduledSequence(long id, int[] prompt, SamplingParams params, TokenSink sink, Scheduler owner) {
+    ScheduledSequence(long id, int[] prompt, SamplingParams params, SequenceOptions options, TokenSink sink, Scheduler owner) {
         this.id = id;
         this.prompt = prompt;
         this.params = params;
+        this.options = options;
         this.sink = sink;
         this.owner = owner;
+    }
+
+    /** Tokens in the sequence's state on every stage: the continued position plus what this request fed. */
+    public int position() {
+        return options.position() + fed;
+    }
+
+    /**
+     * After the finish: whether the state was left on the stages ({@link SequenceOptions#keepState()} and a clean
+     * end); its owner must release it.
+     */
+    public boolean stateKept() {
+        return stateKept;
+    }
+
+    /**
+     * After the finish: the last delivered token when it was not fed through the pipeline (the usual case: a sampled
+     * token is fed at the next step), else -1. A continuation starts with it.
+     */
+    public int unfedToken() {
+        int delivered = generated;
+        return delivered > 0 && fed < prompt.length + delivered ? nextToken : -1;
     }
 
     public long id() {

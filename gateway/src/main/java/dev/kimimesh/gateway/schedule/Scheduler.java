@@ -103,7 +103,15 @@ public final class Scheduler implements AutoCloseable {
      * @throws QueueFullException       when max-running + max-queued requests are already admitted
      */
     public ScheduledSequence submit(int[] prompt, SamplingParams params, TokenSink sink) {
-        validatePrompt(prompt);
+        return submit(prompt, params, SequenceOptions.NONE, sink);
+    }
+
+    /**
+     * Queues a request with options: top alternatives, or the continuation of a sequence whose state the stages
+     * kept (a session's next turn: {@code prompt} follows the {@code sequence.position()} tokens already there).
+     */
+    public ScheduledSequence submit(int[] prompt, SamplingParams params, SequenceOptions sequence, TokenSink sink) {
+        validatePrompt(prompt, sequence.position());
         params.validate(vocabSize);
         if (closed) throw new IllegalStateException("the scheduler is shut down");
         int limit = options.maxRunning() + options.maxQueued();
@@ -112,7 +120,8 @@ public final class Scheduler implements AutoCloseable {
             throw new QueueFullException("the gateway is at capacity: " + options.maxRunning() + " running and "
                     + options.maxQueued() + " queued requests; retry later");
         }
-        ScheduledSequence s = new ScheduledSequence(ids.incrementAndGet(), prompt.clone(), params, sink, this);
+        long id = sequence.sequenceId() != 0 ? sequence.sequenceId() : newSequenceId();
+        ScheduledSequence s = new ScheduledSequence(id, prompt.clone(), params, sequence, sink, this);
         events.add(() -> {
             waiting.add(s);
             waitingCount = waiting.size();
@@ -120,11 +129,27 @@ public final class Scheduler implements AutoCloseable {
         return s;
     }
 
+    /** A sequence id no other sequence of this scheduler uses (for a session that keeps its slot across requests). */
+    public long newSequenceId() {
+        return ids.incrementAndGet();
+    }
+
+    /** Tells every stage to drop a sequence whose state was kept (after any work already queued for it). */
+    public void releaseKept(long sequenceId) {
+        pipeline.release(sequenceId);
+    }
+
     /** Throws an IllegalArgumentException naming what is wrong with the prompt. */
     public void validatePrompt(int[] prompt) {
+        validatePrompt(prompt, 0);
+    }
+
+    /** As {@link #validatePrompt(int[])} for a prompt that follows {@code position} tokens already in the state. */
+    public void validatePrompt(int[] prompt, int position) {
         if (prompt == null || prompt.length == 0) throw new IllegalArgumentException("the prompt is empty: give at least one token");
-        if (prompt.length >= contextLimit) {
-            throw new IllegalArgumentException("the prompt has " + prompt.length + " tokens; the context holds " + contextLimit
+        if ((long) position + prompt.length >= contextLimit) {
+            throw new IllegalArgumentException("the prompt has " + prompt.length + " tokens"
+                    + (position > 0 ? " after the session's " + position : "") + "; the context holds " + contextLimit
                     + ", which leaves no room to generate");
         }
         for (int i = 0; i < prompt.length; i++) {
@@ -216,7 +241,7 @@ public final class Scheduler implements AutoCloseable {
         for (ScheduledSequence s : running) {
             if (chosen.size() >= share || budget == 0) break;
             if (s.inFlight || !s.decoding() || s.isFinished()) continue;
-            entries.add(new BatchEntry(s.id(), new int[] {s.nextToken}, s.fed, true, s.params));
+            entries.add(new BatchEntry(s.id(), new int[] {s.nextToken}, s.position(), true, s.params, s.options.topLogprobs(), false));
             chosen.add(s);
             budget--;
         }
@@ -225,7 +250,8 @@ public final class Scheduler implements AutoCloseable {
             if (s.inFlight || s.decoding() || s.isFinished()) continue;
             int len = Math.min(budget, s.prompt.length - s.fed);
             int[] chunk = Arrays.copyOfRange(s.prompt, s.fed, s.fed + len);
-            entries.add(new BatchEntry(s.id(), chunk, s.fed, s.fed + len == s.prompt.length, s.params));
+            boolean last = s.fed + len == s.prompt.length;
+            entries.add(new BatchEntry(s.id(), chunk, s.position(), last, s.params, s.options.topLogprobs(), last));
             chosen.add(s);
             budget -= len;
         }
@@ -289,8 +315,10 @@ public final class Scheduler implements AutoCloseable {
     private void deliver(ScheduledSequence s, SampledToken t) {
         int token = t.token();
         s.countToken();
+        s.nextToken = token;
         try {
-            s.sink.onToken(token, t.logprob());
+            if (s.sink instanceof SequenceSink q) q.onSampled(t);
+            else s.sink.onToken(token, t.logprob());
         } catch (RuntimeException e) {
             end(s, FinishReason.ERROR, "the token sink failed: " + e.getMessage());
             return;
@@ -300,17 +328,20 @@ public final class Scheduler implements AutoCloseable {
         for (int id : p.stopTokenIds()) stop |= id == token;
         if (stop || !p.ignoreEos() && eosTokenId >= 0 && token == eosTokenId) {
             end(s, FinishReason.STOP, null);
-        } else if (s.generated() >= p.maxTokens() || s.prompt.length + s.generated() >= contextLimit) {
+        } else if (s.generated() >= p.maxTokens() || s.options.position() + s.prompt.length + s.generated() >= contextLimit) {
             end(s, FinishReason.LENGTH, null);
-        } else {
-            s.nextToken = token;
         }
     }
 
-    /** Finishes a sequence that is not in flight and releases its state on every stage. */
+    /**
+     * Finishes a sequence that is not in flight and releases its state on every stage, unless it asked to keep it and
+     * ended cleanly (after a failure the stages may have dropped or half-advanced it).
+     */
     private void end(ScheduledSequence s, FinishReason reason, String why) {
         if (s.isFinished()) return;
-        if (s.touchedPipeline) {
+        boolean keep = s.options.keepState() && reason != FinishReason.ERROR;
+        s.stateKept = keep;
+        if (!keep && (s.touchedPipeline || s.options.position() > 0)) {
             try {
                 pipeline.release(s.id());
             } catch (RuntimeException e) {

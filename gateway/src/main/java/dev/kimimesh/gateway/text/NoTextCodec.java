@@ -32,7 +32,8 @@ public final class NoTextCodec implements TextCodec {
 
     @Override
     public String tokenText(int id) {
-        return "";
+        // vLLM's convention for a token without text: distinct alternatives stay distinct in OpenAI's logprob maps
+        return "token_id:" + id;
     }
 
     @Override

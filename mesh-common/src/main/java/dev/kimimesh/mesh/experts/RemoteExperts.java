@@ -1,8 +1,10 @@
 package dev.kimimesh.mesh.experts;
 
 import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Routing;
 import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.engine.backend.Weight;
 import dev.kimimesh.engine.model.ExpertDispatch;
 import dev.kimimesh.mesh.wire.RawTensors;
 import dev.kimimesh.proto.v1.DType;
@@ -20,8 +22,8 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Routed experts computed by expert services: for each MoE layer the routed rows are grouped per service (one
- * request per service per layer per micro-batch, all in flight at once), experts this shard keeps run locally
- * meanwhile, and the weighted sums are added into the layer's output in a fixed service order (so results do not
+ * request per service per layer per micro-batch, all in flight at once, sent before the layer computes its shared
+ * expert), experts this shard keeps run locally meanwhile, and the weighted sums are added into the layer's output in a fixed service order (so results do not
  * depend on which service answers first).
  */
 public final class RemoteExperts implements ExpertDispatch {
@@ -48,6 +50,16 @@ public final class RemoteExperts implements ExpertDispatch {
 
     @Override
     public void dispatch(int layer, Tensor x, Routing routing, Tensor out) {
+        send(layer, x, routing).finish(out);
+    }
+
+    /** Sends the routed rows at once: the expert services work while the layer computes its shared expert. */
+    @Override
+    public Pending start(int layer, Backend b, Tensor logits, Weight bias, RouterSpec spec, Tensor x) {
+        return send(layer, x, b.route(logits, bias, spec));
+    }
+
+    private Pending send(int layer, Tensor x, Routing routing) {
         int rows = routing.rows(), k = routing.topK(), hidden = x.cols(), n = clients.size();
         List<List<Integer>> rowsOf = new ArrayList<>(n);
         List<ExpertRequest.Builder> reqs = new ArrayList<>(n);
@@ -90,29 +102,33 @@ public final class RemoteExperts implements ExpertDispatch {
             for (int i = 0; i < rs.size(); i++) System.arraycopy(xs, rs.get(i) * hidden, sel, i * hidden, hidden);
             futures.add(clients.get(c).send(reqs.get(c).setRows(RawTensors.encode(sel, rs.size(), hidden, wire))));
         }
-        if (anyLocal) local.dispatch(layer, x, routing, out);
-        float[] acc = null;
-        for (int c = 0; c < n; c++) {
-            if (futures.get(c) == null) continue;
-            ExpertResult res = await(futures.get(c), clients.get(c).address(), layer);
-            List<Integer> rs = rowsOf.get(c);
-            float[] sums;
-            try {
-                sums = RawTensors.decode(res.getSums(), rs.size(), hidden, "expert service " + clients.get(c).address() + " layer " + layer + " sums");
-            } catch (IllegalArgumentException e) {
-                throw Status.INTERNAL.withDescription(e.getMessage()).asRuntimeException();
+        boolean runLocal = anyLocal;
+        return out -> {
+            // local experts and the remote sums are added after whatever the caller put into out (the shared expert)
+            if (runLocal) local.dispatch(layer, x, routing, out);
+            float[] acc = null;
+            for (int c = 0; c < n; c++) {
+                if (futures.get(c) == null) continue;
+                ExpertResult res = await(futures.get(c), clients.get(c).address(), layer);
+                List<Integer> rs = rowsOf.get(c);
+                float[] sums;
+                try {
+                    sums = RawTensors.decode(res.getSums(), rs.size(), hidden, "expert service " + clients.get(c).address() + " layer " + layer + " sums");
+                } catch (IllegalArgumentException e) {
+                    throw Status.INTERNAL.withDescription(e.getMessage()).asRuntimeException();
+                }
+                if (acc == null) acc = new float[rows * hidden];
+                for (int i = 0; i < rs.size(); i++) {
+                    int o = rs.get(i) * hidden;
+                    for (int h = 0; h < hidden; h++) acc[o + h] += sums[i * hidden + h];
+                }
             }
-            if (acc == null) acc = new float[rows * hidden];
-            for (int i = 0; i < rs.size(); i++) {
-                int o = rs.get(i) * hidden;
-                for (int h = 0; h < hidden; h++) acc[o + h] += sums[i * hidden + h];
+            if (acc != null) {
+                Tensor t = backend.upload(acc, rows, hidden);
+                backend.add(out, t);
+                backend.release(t);
             }
-        }
-        if (acc != null) {
-            Tensor t = backend.upload(acc, rows, hidden);
-            backend.add(out, t);
-            backend.release(t);
-        }
+        };
     }
 
     private ExpertResult await(CompletableFuture<ExpertResult> f, String address, int layer) {

@@ -3,16 +3,31 @@ package dev.kimimesh.mesh.shard;
 import dev.kimimesh.proto.v1.SampledToken;
 
 /** The most likely alternatives of one logits row with their log-probabilities (log-softmax of the raw logits). */
-final class Logprobs {
+public final class Logprobs {
     private Logprobs() {}
 
     static void top(float[] logits, int offset, int vocab, int n, SampledToken.Builder out) {
+        int[] ids = new int[Math.min(n, vocab)];
+        float[] lps = new float[ids.length];
+        top(logits, offset, vocab, ids, lps);
+        for (int j = 0; j < ids.length; j++) {
+            out.addTopTokenIds(ids[j]);
+            out.addTopLogprobs(lps[j]);
+        }
+    }
+
+    /**
+     * Fills {@code ids} with the {@code ids.length} most likely tokens of the row (most likely first, lowest id on
+     * ties) and {@code logprobs} with their log-probabilities.
+     */
+    public static void top(float[] logits, int offset, int vocab, int[] ids, float[] logprobs) {
+        int n = ids.length;
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocab; i++) max = Math.max(max, logits[offset + i]);
         double sum = 0;
         for (int i = 0; i < vocab; i++) sum += Math.exp((double) logits[offset + i] - max);
         double lse = max + Math.log(sum);
-        int[] best = new int[n];
+        int[] best = ids;
         int have = 0;
         for (int i = 0; i < vocab; i++) {
             float x = logits[offset + i];
@@ -24,9 +39,6 @@ final class Logprobs {
             }
             best[j] = i;
         }
-        for (int j = 0; j < have; j++) {
-            out.addTopTokenIds(best[j]);
-            out.addTopLogprobs((float) (logits[offset + best[j]] - lse));
-        }
+        for (int j = 0; j < have; j++) logprobs[j] = (float) (logits[offset + best[j]] - lse);
     }
 }

@@ -113,7 +113,7 @@ public final class ShardStage {
                 } catch (IllegalArgumentException e) {
                     throw invalid(where + ": sequence " + id + ": " + e.getMessage());
                 }
-                if (model.hasHead() && (c.getPosition() == 0 || !samplerOf.containsKey(id))) newSamplers[i] = fresh;
+                if (model.hasHead() && (c.getPosition() == 0 || c.getNewSampler() || !samplerOf.containsKey(id))) newSamplers[i] = fresh;
             }
             lengths[i] = c.getNumTokens();
             total += c.getNumTokens();

@@ -1,6 +1,6 @@
 package dev.kimimesh.mesh.wire;
 
-import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.kimimesh.proto.v1.DType;
 import dev.kimimesh.proto.v1.Tensor;
 import java.nio.ByteBuffer;
@@ -33,8 +33,9 @@ public final class RawTensors {
             }
             default -> throw new IllegalArgumentException("activations cannot be sent as " + d);
         }
+        // the buffer is ours and never written again: wrap it instead of copying it once more
         return Tensor.newBuilder().setDtype(d).addShape(rows).addShape(cols)
-                .setData(ByteString.copyFrom(b.array())).build();
+                .setData(UnsafeByteOperations.unsafeWrap(b.array())).build();
     }
 
     /**
