@@ -37,6 +37,7 @@ public final class Scheduler implements AutoCloseable {
     private final AtomicLong batches = new AtomicLong(), batchTokens = new AtomicLong();
     private final Thread loop;
     private volatile boolean closed;
+    private final List<SchedulerObserver> observers = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     // loop-thread state
     private final ArrayDeque<ScheduledSequence> waiting = new ArrayDeque<>();
@@ -62,6 +63,11 @@ public final class Scheduler implements AutoCloseable {
 
     public Pipeline pipeline() {
         return pipeline;
+    }
+
+    /** Adds an observer (metrics, tracing); see {@link SchedulerObserver} for the threads it is called on. */
+    public void observe(SchedulerObserver observer) {
+        observers.add(observer);
     }
 
     public SchedulerOptions options() {
@@ -113,6 +119,7 @@ public final class Scheduler implements AutoCloseable {
                     + options.maxQueued() + " queued requests; retry later");
         }
         ScheduledSequence s = new ScheduledSequence(ids.incrementAndGet(), prompt.clone(), params, sink, this);
+        for (SchedulerObserver o : observers) o.submitted(s);
         events.add(() -> {
             waiting.add(s);
             waitingCount = waiting.size();
@@ -240,6 +247,7 @@ public final class Scheduler implements AutoCloseable {
     private void send(MicroBatch batch) {
         inFlight.put(batch.id(), batch);
         batchTokens.addAndGet(batch.tokens());
+        for (SchedulerObserver o : observers) o.batchSent(batch);
         try {
             pipeline.run(batch).whenComplete((tokens, error) -> events.add(() -> complete(batch, tokens, error)));
         } catch (RuntimeException e) {
@@ -252,6 +260,7 @@ public final class Scheduler implements AutoCloseable {
         Map<Long, SampledToken> byId = new HashMap<>();
         if (tokens != null) for (SampledToken t : tokens) byId.put(t.sequenceId(), t);
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        for (SchedulerObserver o : observers) o.batchCompleted(batch, cause);
         for (BatchEntry e : batch.entries()) {
             ScheduledSequence s = find(e.sequenceId());
             if (s == null) continue;
@@ -289,6 +298,7 @@ public final class Scheduler implements AutoCloseable {
     private void deliver(ScheduledSequence s, SampledToken t) {
         int token = t.token();
         s.countToken();
+        for (SchedulerObserver o : observers) o.tokenDelivered(s);
         try {
             s.sink.onToken(token, t.logprob());
         } catch (RuntimeException e) {
@@ -319,5 +329,6 @@ public final class Scheduler implements AutoCloseable {
         }
         admitted.decrementAndGet();
         s.finish(reason, why);
+        for (SchedulerObserver o : observers) o.finished(s, reason);
     }
 }
