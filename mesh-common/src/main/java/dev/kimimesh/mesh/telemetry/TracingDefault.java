@@ -26,10 +26,12 @@ public final class TracingDefault implements ConfigSourceFactory {
                 "kimimesh tracing default", ORDINAL));
     }
 
+    /** Whether a user set an endpoint (in application.properties, the environment, a system property...). */
     static boolean endpointSet(ConfigSourceContext context) {
         for (String key : ENDPOINTS) {
             ConfigValue v = context.getValue(key);
-            if (v != null && v.getValue() != null && !v.getValue().isBlank()) return true;
+            // Quarkus's own default (localhost:4317) comes from a source of ordinal <= 0: only a configured one counts
+            if (v != null && v.getValue() != null && !v.getValue().isBlank() && v.getConfigSourceOrdinal() > 0) return true;
         }
         return false;
     }
