@@ -27,9 +27,10 @@ public class ExpertBeans {
                            @ConfigProperty(name = "kimimesh.experts.layers", defaultValue = "all") String layers,
                            @ConfigProperty(name = "kimimesh.experts.experts", defaultValue = "all") String experts,
                            @ConfigProperty(name = "kimimesh.experts.backend", defaultValue = "auto") String backend,
-                           MeterRegistry meters, OpenTelemetry otel) {
+                           MeterRegistry meters, OpenTelemetry otel,
+                           @ConfigProperty(name = "quarkus.otel.sdk.disabled") boolean tracingOff) {
         ExpertsService service = ExpertAssembly.build(new ExpertSettings(Path.of(modelDir), layers, experts, backend),
-                new MeshTelemetry(meters, otel));
+                MeshTelemetry.of(meters, otel, !tracingOff));
         LOG.infof("expert service ready: layers %s, experts %s on %s", service.info().getLayersList(),
                 service.info().getExperts(), service.info().getBackend());
         return service;

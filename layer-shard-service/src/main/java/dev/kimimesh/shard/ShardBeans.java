@@ -39,11 +39,12 @@ public class ShardBeans {
                             @ConfigProperty(name = "kimimesh.shard.activation-dtype", defaultValue = "f32") String dtype,
                             @ConfigProperty(name = "kimimesh.shard.connect-timeout", defaultValue = "10s") Duration connectTimeout,
                             @ConfigProperty(name = "kimimesh.shard.call-timeout", defaultValue = "60s") Duration callTimeout,
-                            MeterRegistry meters, OpenTelemetry otel) {
+                            MeterRegistry meters, OpenTelemetry otel,
+                            @ConfigProperty(name = "quarkus.otel.sdk.disabled") boolean tracingOff) {
         ShardSettings s = new ShardSettings(Path.of(modelDir), from, to, next.orElse(""), experts.orElse(List.of()),
                 localExperts, RouterWeights.parse(routerWeights), backend, ShardSettings.parseDtype(dtype),
                 connectTimeout, callTimeout);
-        LayerShardService service = ShardAssembly.build(s, Channels.plaintext(), new MeshTelemetry(meters, otel));
+        LayerShardService service = ShardAssembly.build(s, Channels.plaintext(), MeshTelemetry.of(meters, otel, !tracingOff));
         LOG.infof("layer shard ready: %s", service.info().toString().replace('\n', ' '));
         return service;
     }

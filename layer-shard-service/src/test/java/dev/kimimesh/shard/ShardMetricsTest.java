@@ -54,6 +54,8 @@ class ShardMetricsTest {
             String held = metrics(port);
 
             assertEquals(1, delta(before, held, "kimimesh_shard_micro_batches_total", "outcome=\"ok\""));
+            // with tracing off no span was built, so no metric carries a trace exemplar
+            assertTrue(!held.contains("trace_id="), "an exemplar with a trace id: a span was built");
             assertEquals(PROMPT, delta(before, held, "kimimesh_shard_tokens_total", "layers=\"0-8\""));
             assertEquals(1, delta(before, held, "kimimesh_shard_micro_batch_seconds_count", "phase=\"compute\""));
             assertEquals(1, delta(before, held, "kimimesh_shard_micro_batch_seconds_count", "phase=\"queue\""));

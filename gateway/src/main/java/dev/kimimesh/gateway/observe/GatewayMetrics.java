@@ -110,7 +110,7 @@ final class GatewayMetrics implements SchedulerObserver {
     }
 
     @Override
-    public void finished(ScheduledSequence s, FinishReason reason) {
+    public void finished(ScheduledSequence s, FinishReason reason, String failure) {
         finished.get(reason).increment();
         Times t = times.remove(s.id());
         if (t != null) e2e.get(reason).record(System.nanoTime() - t.submitted, TimeUnit.NANOSECONDS);

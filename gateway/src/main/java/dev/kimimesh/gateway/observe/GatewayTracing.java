@@ -56,12 +56,12 @@ final class GatewayTracing implements SchedulerObserver {
     }
 
     @Override
-    public void finished(ScheduledSequence s, FinishReason reason) {
+    public void finished(ScheduledSequence s, FinishReason reason, String failure) {
         Span span = requests.remove(s.id());
         if (span == null) return;
         span.setAttribute("gen_ai.usage.output_tokens", s.generated());
         span.setAttribute("gen_ai.response.finish_reasons", reason.name().toLowerCase(Locale.ROOT));
-        if (reason == FinishReason.ERROR) span.setStatus(StatusCode.ERROR, String.valueOf(s.failure()));
+        if (reason == FinishReason.ERROR) span.setStatus(StatusCode.ERROR, String.valueOf(failure));
         span.end();
     }
 

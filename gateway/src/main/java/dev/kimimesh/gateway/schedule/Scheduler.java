@@ -328,7 +328,7 @@ public final class Scheduler implements AutoCloseable {
             }
         }
         admitted.decrementAndGet();
+        for (SchedulerObserver o : observers) o.finished(s, reason, why); // before the client can see the end
         s.finish(reason, why);
-        for (SchedulerObserver o : observers) o.finished(s, reason);
     }
 }

@@ -16,9 +16,13 @@ public interface SchedulerObserver {
     /** A micro-batch came back, with its tokens or failed ({@code error} non-null). */
     default void batchCompleted(MicroBatch batch, Throwable error) {}
 
-    /** A sampled token was delivered to the sequence's sink ({@link ScheduledSequence#generated()} counts it). */
+    /** A sampled token is about to go to the sequence's sink ({@link ScheduledSequence#generated()} counts it). */
     default void tokenDelivered(ScheduledSequence s) {}
 
-    /** The sequence ended (once per admitted sequence). */
-    default void finished(ScheduledSequence s, FinishReason reason) {}
+    /**
+     * The sequence is ending (once per admitted sequence), just before its sink hears of it.
+     *
+     * @param failure why it failed with {@link FinishReason#ERROR}, else null
+     */
+    default void finished(ScheduledSequence s, FinishReason reason, String failure) {}
 }

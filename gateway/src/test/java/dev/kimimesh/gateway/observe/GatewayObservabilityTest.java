@@ -70,7 +70,13 @@ class GatewayObservabilityTest {
             Completion c = client.generate(KimiMeshClient.tokens(KimiMeshClient.greedy(3).toBuilder().setIgnoreEos(true).build(), prompt));
             assertEquals(3, c.tokenIds().length);
         }
+        // the HTTP outcome is counted when the response has ended, which the client may see first
         PrometheusText after = metrics();
+        for (int i = 0; i < 100 && after.sum("kimimesh_gateway_requests_total", "endpoint", "/v1/completions")
+                - before.sum("kimimesh_gateway_requests_total", "endpoint", "/v1/completions") < 2; i++) {
+            Thread.sleep(50);
+            after = metrics();
+        }
 
         assertDelta(1, before, after, "kimimesh_gateway_requests_total", "endpoint", "/v1/completions", "outcome", "ok");
         assertDelta(1, before, after, "kimimesh_gateway_requests_total", "endpoint", "/v1/completions", "outcome", "invalid");
@@ -109,8 +115,11 @@ class GatewayObservabilityTest {
 
         SpanData generate = await(GatewaySpans.EXPORTER::getFinishedSpanItems, s -> s.getName().equals("kimimesh.generate"));
         String trace = generate.getTraceId();
+        // the server span ends once the response is written, possibly after the client read it
+        SpanData server = await(GatewaySpans.EXPORTER::getFinishedSpanItems, s -> s.getSpanId().equals(generate.getParentSpanId()));
+        assertEquals(trace, server.getTraceId());
+        // every micro-batch (and its hops) ended before the request's last token was delivered
         List<SpanData> gateway = GatewaySpans.EXPORTER.getFinishedSpanItems();
-        SpanData server = byId(gateway, generate.getParentSpanId());
         assertEquals(SpanKind.SERVER, server.getKind(), "the generate span's parent is the HTTP request's span: " + server);
         assertEquals(2L, generate.getAttributes().asMap().entrySet().stream()
                 .filter(e -> e.getKey().getKey().equals("gen_ai.usage.output_tokens")).findFirst().orElseThrow().getValue());
@@ -143,11 +152,6 @@ class GatewayObservabilityTest {
             Thread.sleep(50);
         }
         throw new AssertionError("no such span among " + names(spans.get()));
-    }
-
-    private static SpanData byId(List<SpanData> spans, String id) {
-        return spans.stream().filter(s -> s.getSpanId().equals(id)).findFirst()
-                .orElseThrow(() -> new AssertionError("no span " + id + " among " + names(spans)));
     }
 
     private static List<SpanData> children(List<SpanData> spans, SpanData parent, String name) {
