@@ -3,6 +3,9 @@ package dev.kimimesh.experts;
 import dev.kimimesh.mesh.experts.ExpertAssembly;
 import dev.kimimesh.mesh.experts.ExpertSettings;
 import dev.kimimesh.mesh.experts.ExpertsService;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.opentelemetry.api.OpenTelemetry;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -23,8 +26,11 @@ public class ExpertBeans {
     ExpertsService experts(@ConfigProperty(name = "kimimesh.experts.model-dir") String modelDir,
                            @ConfigProperty(name = "kimimesh.experts.layers", defaultValue = "all") String layers,
                            @ConfigProperty(name = "kimimesh.experts.experts", defaultValue = "all") String experts,
-                           @ConfigProperty(name = "kimimesh.experts.backend", defaultValue = "auto") String backend) {
-        ExpertsService service = ExpertAssembly.build(new ExpertSettings(Path.of(modelDir), layers, experts, backend));
+                           @ConfigProperty(name = "kimimesh.experts.backend", defaultValue = "auto") String backend,
+                           MeterRegistry meters, OpenTelemetry otel,
+                           @ConfigProperty(name = "quarkus.otel.sdk.disabled") boolean tracingOff) {
+        ExpertsService service = ExpertAssembly.build(new ExpertSettings(Path.of(modelDir), layers, experts, backend),
+                MeshTelemetry.of(meters, otel, !tracingOff));
         LOG.infof("expert service ready: layers %s, experts %s on %s", service.info().getLayersList(),
                 service.info().getExperts(), service.info().getBackend());
         return service;

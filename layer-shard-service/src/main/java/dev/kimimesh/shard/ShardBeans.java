@@ -4,7 +4,10 @@ import dev.kimimesh.engine.config.RouterWeights;
 import dev.kimimesh.mesh.shard.LayerShardService;
 import dev.kimimesh.mesh.shard.ShardAssembly;
 import dev.kimimesh.mesh.shard.ShardSettings;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
 import dev.kimimesh.mesh.wire.Channels;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.opentelemetry.api.OpenTelemetry;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -35,11 +38,13 @@ public class ShardBeans {
                             @ConfigProperty(name = "kimimesh.shard.backend", defaultValue = "auto") String backend,
                             @ConfigProperty(name = "kimimesh.shard.activation-dtype", defaultValue = "f32") String dtype,
                             @ConfigProperty(name = "kimimesh.shard.connect-timeout", defaultValue = "10s") Duration connectTimeout,
-                            @ConfigProperty(name = "kimimesh.shard.call-timeout", defaultValue = "60s") Duration callTimeout) {
+                            @ConfigProperty(name = "kimimesh.shard.call-timeout", defaultValue = "60s") Duration callTimeout,
+                            MeterRegistry meters, OpenTelemetry otel,
+                            @ConfigProperty(name = "quarkus.otel.sdk.disabled") boolean tracingOff) {
         ShardSettings s = new ShardSettings(Path.of(modelDir), from, to, next.orElse(""), experts.orElse(List.of()),
                 localExperts, RouterWeights.parse(routerWeights), backend, ShardSettings.parseDtype(dtype),
                 connectTimeout, callTimeout);
-        LayerShardService service = ShardAssembly.build(s, Channels.plaintext());
+        LayerShardService service = ShardAssembly.build(s, Channels.plaintext(), MeshTelemetry.of(meters, otel, !tracingOff));
         LOG.infof("layer shard ready: %s", service.info().toString().replace('\n', ' '));
         return service;
     }

@@ -47,6 +47,7 @@ public final class ShardPipeline implements Pipeline {
     private final Map<String, ExpertInfoSummary> experts;
     private final DType activationDtype;
     private final Map<Long, InFlight> pending = new ConcurrentHashMap<>();
+    private volatile HopObserver hops = HopObserver.NONE;
 
     /** What an expert service said about itself at start. */
     public record ExpertInfoSummary(String address, List<Integer> layers, String experts) {}
@@ -56,6 +57,7 @@ public final class ShardPipeline implements Pipeline {
         final CompletableFuture<List<SampledToken>> done = new CompletableFuture<>();
         volatile int stage; // index into driven
         volatile long sentAt;
+        volatile HopObserver.Hop hop = HopObserver.NONE.started(0, "", null);
 
         InFlight(dev.kimimesh.proto.v1.MicroBatch message) {
             this.message = message;
@@ -215,8 +217,9 @@ public final class ShardPipeline implements Pipeline {
         ShardStage s = driven.get(stage);
         f.stage = stage;
         f.sentAt = System.nanoTime();
+        f.hop = hops.started(stage, s.name(), message);
         try {
-            s.send(message, r -> onResult(stage, r), this::onBroken);
+            s.send(f.hop.message(), r -> onResult(stage, r), this::onBroken);
         } catch (RuntimeException e) {
             fail(f, message.getMicroBatchId(), s.name() + " could not be sent the micro-batch: " + e.getMessage());
         }
@@ -230,6 +233,7 @@ public final class ShardPipeline implements Pipeline {
             return;
         }
         s.latency.record(System.nanoTime() - f.sentAt);
+        f.hop.ended(r.hasFailure() ? r.getFailure().getMessage() : null);
         switch (r.getResultCase()) {
             case SAMPLED -> {
                 pending.remove(r.getMicroBatchId());
@@ -263,6 +267,7 @@ public final class ShardPipeline implements Pipeline {
     }
 
     private void fail(InFlight f, long id, String message) {
+        f.hop.ended(message); // no-op when the shard's own failure answer already ended the hop
         pending.remove(id);
         f.done.completeExceptionally(new MeshUnavailableException(message));
     }
@@ -284,6 +289,11 @@ public final class ShardPipeline implements Pipeline {
                 public void onCompleted() {}
             });
         }
+    }
+
+    /** Sets the observer of hops (metrics, tracing); see {@link HopObserver}. */
+    public void observe(HopObserver observer) {
+        hops = observer;
     }
 
     /** The Stats of shard {@code index} (layer order). */

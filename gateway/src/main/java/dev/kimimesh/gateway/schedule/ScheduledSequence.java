@@ -65,6 +65,10 @@ public final class ScheduledSequence {
         return prompt.length;
     }
 
+    public SamplingParams params() {
+        return params;
+    }
+
     /** Tokens generated so far. */
     public int generated() {
         return generated;

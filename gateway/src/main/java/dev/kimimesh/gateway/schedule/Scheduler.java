@@ -37,6 +37,7 @@ public final class Scheduler implements AutoCloseable {
     private final AtomicLong batches = new AtomicLong(), batchTokens = new AtomicLong();
     private final Thread loop;
     private volatile boolean closed;
+    private final List<SchedulerObserver> observers = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     // loop-thread state
     private final ArrayDeque<ScheduledSequence> waiting = new ArrayDeque<>();
@@ -62,6 +63,11 @@ public final class Scheduler implements AutoCloseable {
 
     public Pipeline pipeline() {
         return pipeline;
+    }
+
+    /** Adds an observer (metrics, tracing); see {@link SchedulerObserver} for the threads it is called on. */
+    public void observe(SchedulerObserver observer) {
+        observers.add(observer);
     }
 
     public SchedulerOptions options() {
@@ -122,6 +128,7 @@ public final class Scheduler implements AutoCloseable {
         }
         long id = sequence.sequenceId() != 0 ? sequence.sequenceId() : newSequenceId();
         ScheduledSequence s = new ScheduledSequence(id, prompt.clone(), params, sequence, sink, this);
+        for (SchedulerObserver o : observers) o.submitted(s);
         events.add(() -> {
             waiting.add(s);
             waitingCount = waiting.size();
@@ -266,6 +273,7 @@ public final class Scheduler implements AutoCloseable {
     private void send(MicroBatch batch) {
         inFlight.put(batch.id(), batch);
         batchTokens.addAndGet(batch.tokens());
+        for (SchedulerObserver o : observers) o.batchSent(batch);
         try {
             pipeline.run(batch).whenComplete((tokens, error) -> events.add(() -> complete(batch, tokens, error)));
         } catch (RuntimeException e) {
@@ -278,6 +286,7 @@ public final class Scheduler implements AutoCloseable {
         Map<Long, SampledToken> byId = new HashMap<>();
         if (tokens != null) for (SampledToken t : tokens) byId.put(t.sequenceId(), t);
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        for (SchedulerObserver o : observers) o.batchCompleted(batch, cause);
         for (BatchEntry e : batch.entries()) {
             ScheduledSequence s = find(e.sequenceId());
             if (s == null) continue;
@@ -316,6 +325,7 @@ public final class Scheduler implements AutoCloseable {
         int token = t.token();
         s.countToken();
         s.nextToken = token;
+        for (SchedulerObserver o : observers) o.tokenDelivered(s);
         try {
             if (s.sink instanceof SequenceSink q) q.onSampled(t);
             else s.sink.onToken(token, t.logprob());
@@ -349,6 +359,7 @@ public final class Scheduler implements AutoCloseable {
             }
         }
         admitted.decrementAndGet();
+        for (SchedulerObserver o : observers) o.finished(s, reason, why); // before the client can see the end
         s.finish(reason, why);
     }
 }

@@ -4,6 +4,7 @@ import dev.kimimesh.mesh.experts.ExpertAssembly;
 import dev.kimimesh.mesh.experts.ExpertSettings;
 import dev.kimimesh.mesh.shard.ShardAssembly;
 import dev.kimimesh.mesh.shard.ShardSettings;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
 import dev.kimimesh.mesh.wire.Channels;
 import io.grpc.BindableService;
 import io.grpc.Grpc;
@@ -27,12 +28,17 @@ public final class LocalMesh implements AutoCloseable {
 
     /** @param chained whether shard 0 forwards to shard 1 itself (else the gateway drives both) */
     public LocalMesh(Path model, boolean chained) {
-        expertsA = serve(ExpertAssembly.build(ExpertSettings.of(model, "all", "0-7")));
-        expertsB = serve(ExpertAssembly.build(ExpertSettings.of(model, "all", "8-15")));
+        this(model, chained, MeshTelemetry.none());
+    }
+
+    /** As {@link #LocalMesh(Path, boolean)}, every service reporting metrics and spans to {@code telemetry}. */
+    public LocalMesh(Path model, boolean chained, MeshTelemetry telemetry) {
+        expertsA = serve(ExpertAssembly.build(ExpertSettings.of(model, "all", "0-7"), telemetry));
+        expertsB = serve(ExpertAssembly.build(ExpertSettings.of(model, "all", "8-15"), telemetry));
         List<String> experts = List.of(expertsA, expertsB);
-        shard1 = serve(ShardAssembly.build(ShardSettings.of(model, 4, 8).withExpertServices(experts), Channels.plaintext()));
+        shard1 = serve(ShardAssembly.build(ShardSettings.of(model, 4, 8).withExpertServices(experts), Channels.plaintext(), telemetry));
         ShardSettings s0 = ShardSettings.of(model, 0, 4).withExpertServices(experts);
-        shard0 = serve(ShardAssembly.build(chained ? s0.withNext(shard1) : s0, Channels.plaintext()));
+        shard0 = serve(ShardAssembly.build(chained ? s0.withNext(shard1) : s0, Channels.plaintext(), telemetry));
     }
 
     private String serve(BindableService service) {

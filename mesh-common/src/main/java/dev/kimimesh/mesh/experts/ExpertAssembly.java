@@ -4,6 +4,7 @@ import dev.kimimesh.engine.backend.Backend;
 import dev.kimimesh.engine.backend.Backends;
 import dev.kimimesh.engine.checkpoint.Checkpoint;
 import dev.kimimesh.engine.config.KimiLinearConfig;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
 import dev.kimimesh.mesh.wire.ExpertSet;
 import dev.kimimesh.proto.v1.ExpertInfo;
 import java.util.ArrayList;
@@ -15,6 +16,11 @@ public final class ExpertAssembly {
     private ExpertAssembly() {}
 
     public static ExpertsService build(ExpertSettings s) {
+        return build(s, MeshTelemetry.none());
+    }
+
+    /** As {@link #build(ExpertSettings)}, reporting metrics and spans to {@code telemetry}. */
+    public static ExpertsService build(ExpertSettings s, MeshTelemetry telemetry) {
         Backend backend = Backends.create(s.backend());
         Checkpoint ckpt = Checkpoint.open(s.modelDir());
         KimiLinearConfig c = ckpt.config();
@@ -25,7 +31,8 @@ public final class ExpertAssembly {
         for (int l : layerSet.ids()) if (c.isMoeLayer(l)) layers.add(l);
         if (layers.isEmpty()) throw new IllegalArgumentException("layer set '" + s.layers() + "' has no MoE layer");
         LayerExperts experts = new LayerExperts(ckpt, backend, layers, (l, e) -> expertSet.test(e));
-        ExpertBatcher batcher = new ExpertBatcher(backend, experts, c.hiddenSize(), c.numExperts()).start();
+        ExpertBatcher batcher = new ExpertBatcher(backend, experts, c.hiddenSize(), c.numExperts(),
+                new ExpertServiceTelemetry(telemetry)).start();
         String name = s.modelDir().getFileName() == null ? "kimi_linear" : s.modelDir().getFileName().toString();
         ExpertInfo info = ExpertInfo.newBuilder().setModelName(name).addAllLayers(layers).setExperts(expertSet.spec())
                 .addAllExpertIds(Arrays.stream(expertSet.ids()).boxed().toList()).setHiddenSize(c.hiddenSize())

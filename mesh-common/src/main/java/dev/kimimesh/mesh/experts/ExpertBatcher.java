@@ -3,6 +3,7 @@ package dev.kimimesh.mesh.experts;
 import dev.kimimesh.engine.backend.Backend;
 import dev.kimimesh.engine.backend.Routing;
 import dev.kimimesh.engine.backend.Tensor;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
 import dev.kimimesh.mesh.wire.RawTensors;
 import dev.kimimesh.proto.v1.DType;
 import dev.kimimesh.proto.v1.ExpertLoad;
@@ -39,8 +40,15 @@ public final class ExpertBatcher implements AutoCloseable {
             failed = new AtomicLong();
     private final Map<Integer, AtomicLongArray> load = new TreeMap<>();
     private volatile boolean closed;
+    private final ExpertServiceTelemetry telemetry;
 
     public ExpertBatcher(Backend backend, LayerExperts experts, int hidden, int numExperts) {
+        this(backend, experts, hidden, numExperts, new ExpertServiceTelemetry(MeshTelemetry.none()));
+    }
+
+    /** @param telemetry batch sizes, tokens per expert, latency and spans (see docs/observability.md) */
+    public ExpertBatcher(Backend backend, LayerExperts experts, int hidden, int numExperts, ExpertServiceTelemetry telemetry) {
+        this.telemetry = telemetry;
         this.backend = backend;
         this.experts = experts;
         this.hidden = hidden;
@@ -48,6 +56,7 @@ public final class ExpertBatcher implements AutoCloseable {
         for (int l : experts.layers()) load.put(l, new AtomicLongArray(numExperts));
         worker = new Thread(this::loop, "experts-compute");
         worker.setDaemon(true);
+        telemetry.bind(this, experts, numExperts);
     }
 
     /** Starts computing; requests submitted before wait in the queue (and then run as one batch per layer). */
@@ -60,6 +69,7 @@ public final class ExpertBatcher implements AutoCloseable {
     public CompletableFuture<ExpertResult> submit(ExpertRequest req) {
         requests.incrementAndGet();
         CompletableFuture<ExpertResult> f = new CompletableFuture<>();
+        telemetry.submitted(req, f);
         float[] rows;
         try {
             rows = check(req);
@@ -160,6 +170,7 @@ public final class ExpertBatcher implements AutoCloseable {
             }
             tokens.addAndGet(o);
         }
+        long started = System.nanoTime();
         Tensor xt = backend.upload(x, rows, hidden);
         Tensor out = backend.allocate(rows, hidden);
         experts.dispatch(layer, xt, new Routing(rows, k, ids, w), out);
@@ -167,6 +178,7 @@ public final class ExpertBatcher implements AutoCloseable {
         backend.release(xt);
         backend.release(out);
         batches.incrementAndGet();
+        telemetry.computed(jobs.size(), rows, System.nanoTime() - started);
         r = 0;
         for (Job j : jobs) {
             int n = j.rows().length / hidden;
@@ -181,6 +193,27 @@ public final class ExpertBatcher implements AutoCloseable {
     private static ExpertResult failure(ExpertRequest req, Status s) {
         return ExpertResult.newBuilder().setRequestId(req.getRequestId()).setCode(s.getCode().value())
                 .setMessage(s.getDescription()).build();
+    }
+
+    /** Requests waiting for the compute thread. */
+    public int queued() {
+        return queue.size();
+    }
+
+    /** Token rows expert {@code expert} has computed, over every layer served. */
+    public long expertTokens(int expert) {
+        long n = 0;
+        for (AtomicLongArray a : load.values()) n += a.get(expert);
+        return n;
+    }
+
+    /** Token-expert pairs computed for layer {@code layer}. */
+    public long layerTokens(int layer) {
+        AtomicLongArray a = load.get(layer);
+        if (a == null) return 0;
+        long n = 0;
+        for (int e = 0; e < a.length(); e++) n += a.get(e);
+        return n;
     }
 
     public ExpertStats stats() {

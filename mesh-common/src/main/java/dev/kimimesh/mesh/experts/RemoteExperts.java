@@ -6,6 +6,7 @@ import dev.kimimesh.engine.backend.Routing;
 import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.backend.Weight;
 import dev.kimimesh.engine.model.ExpertDispatch;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
 import dev.kimimesh.mesh.wire.RawTensors;
 import dev.kimimesh.proto.v1.DType;
 import dev.kimimesh.proto.v1.ExpertRequest;
@@ -33,6 +34,7 @@ public final class RemoteExperts implements ExpertDispatch {
     private final ExpertDispatch local;
     private final Duration timeout;
     private final DType wire;
+    private final DispatchTelemetry telemetry;
 
     /**
      * @param local  computes the experts the plan leaves to this shard (null when the plan covers every expert)
@@ -40,6 +42,13 @@ public final class RemoteExperts implements ExpertDispatch {
      */
     public RemoteExperts(Backend backend, ExpertPlan plan, List<ExpertClient> clients, ExpertDispatch local,
                          Duration timeout, DType wire) {
+        this(backend, plan, clients, local, timeout, wire, new DispatchTelemetry(MeshTelemetry.none()));
+    }
+
+    /** @param telemetry spans and latency of each request to an expert service */
+    public RemoteExperts(Backend backend, ExpertPlan plan, List<ExpertClient> clients, ExpertDispatch local,
+                         Duration timeout, DType wire, DispatchTelemetry telemetry) {
+        this.telemetry = telemetry;
         this.backend = backend;
         this.plan = plan;
         this.clients = List.copyOf(clients);
@@ -90,6 +99,7 @@ public final class RemoteExperts implements ExpertDispatch {
             }
         }
         List<CompletableFuture<ExpertResult>> futures = new ArrayList<>(n);
+        DispatchTelemetry.Call[] calls = new DispatchTelemetry.Call[n];
         float[] xs = null;
         for (int c = 0; c < n; c++) {
             List<Integer> rs = rowsOf.get(c);
@@ -100,6 +110,7 @@ public final class RemoteExperts implements ExpertDispatch {
             if (xs == null) xs = backend.download(x);
             float[] sel = new float[rs.size() * hidden];
             for (int i = 0; i < rs.size(); i++) System.arraycopy(xs, rs.get(i) * hidden, sel, i * hidden, hidden);
+            calls[c] = telemetry.start(layer, clients.get(c).address(), rs.size(), reqs.get(c));
             futures.add(clients.get(c).send(reqs.get(c).setRows(RawTensors.encode(sel, rs.size(), hidden, wire))));
         }
         boolean runLocal = anyLocal;
@@ -109,7 +120,14 @@ public final class RemoteExperts implements ExpertDispatch {
             float[] acc = null;
             for (int c = 0; c < n; c++) {
                 if (futures.get(c) == null) continue;
-                ExpertResult res = await(futures.get(c), clients.get(c).address(), layer);
+                ExpertResult res;
+                try {
+                    res = await(futures.get(c), clients.get(c).address(), layer);
+                } catch (RuntimeException e) {
+                    calls[c].end(e);
+                    throw e;
+                }
+                calls[c].end(null);
                 List<Integer> rs = rowsOf.get(c);
                 float[] sums;
                 try {

@@ -1,6 +1,7 @@
 package dev.kimimesh.mesh.shard;
 
 import dev.kimimesh.engine.config.KimiLinearConfig;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
 import dev.kimimesh.mesh.wire.Failures;
 import dev.kimimesh.proto.v1.LayerShardGrpc;
 import dev.kimimesh.proto.v1.MicroBatch;
@@ -40,6 +41,7 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
     private final NextStage next;
     private final ShardInfo info;
     private final ExecutorService compute;
+    private final ShardTelemetry telemetry;
     private final List<AutoCloseable> resources = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /**
@@ -47,6 +49,12 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
      * @param info   the static description answered by Info (layers, backend, expert routes)
      */
     public LayerShardService(ShardStage stage, NextStage next, ShardInfo info) {
+        this(stage, next, info, new ShardTelemetry(MeshTelemetry.none(), stage));
+    }
+
+    /** @param telemetry metrics and spans of the stage's micro-batches (see docs/observability.md) */
+    public LayerShardService(ShardStage stage, NextStage next, ShardInfo info, ShardTelemetry telemetry) {
+        this.telemetry = telemetry;
         this.stage = stage;
         this.next = next;
         this.info = info;
@@ -85,11 +93,12 @@ public final class LayerShardService extends LayerShardGrpc.LayerShardImplBase i
         return new StreamObserver<>() {
             @Override
             public void onNext(MicroBatch mb) {
+                long arrived = System.nanoTime();
                 compute.execute(() -> {
                     call.request(1);
                     MicroBatchResult.Builder r = MicroBatchResult.newBuilder().setMicroBatchId(mb.getMicroBatchId());
                     try {
-                        switch (stage.run(mb)) {
+                        switch (telemetry.run(mb, arrived)) {
                             case ShardStage.Outcome.Sampled s -> up.send(r.setSampled(s.tokens()).build());
                             case ShardStage.Outcome.Forwarded f when link != null -> {
                                 forwarded.put(mb.getMicroBatchId(), f.next().getSequencesList().stream()

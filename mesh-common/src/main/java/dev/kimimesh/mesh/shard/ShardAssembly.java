@@ -7,10 +7,12 @@ import dev.kimimesh.engine.config.KimiLinearConfig;
 import dev.kimimesh.engine.model.ExpertDispatch;
 import dev.kimimesh.engine.model.KimiLinearModel;
 import dev.kimimesh.engine.model.ModelOptions;
+import dev.kimimesh.mesh.experts.DispatchTelemetry;
 import dev.kimimesh.mesh.experts.ExpertClient;
 import dev.kimimesh.mesh.experts.ExpertPlan;
 import dev.kimimesh.mesh.experts.LayerExperts;
 import dev.kimimesh.mesh.experts.RemoteExperts;
+import dev.kimimesh.mesh.telemetry.MeshTelemetry;
 import dev.kimimesh.mesh.wire.Channels;
 import dev.kimimesh.mesh.wire.ExpertSet;
 import dev.kimimesh.proto.v1.ExpertInfo;
@@ -31,6 +33,11 @@ public final class ShardAssembly {
     private ShardAssembly() {}
 
     public static LayerShardService build(ShardSettings s, Channels channels) {
+        return build(s, channels, MeshTelemetry.none());
+    }
+
+    /** As {@link #build(ShardSettings, Channels)}, reporting metrics and spans to {@code telemetry}. */
+    public static LayerShardService build(ShardSettings s, Channels channels, MeshTelemetry telemetry) {
         Backend backend = Backends.create(s.backend());
         Checkpoint ckpt = Checkpoint.open(s.modelDir());
         KimiLinearConfig c = ckpt.config();
@@ -80,7 +87,8 @@ public final class ShardAssembly {
             }
             ModelOptions opts = ModelOptions.defaults().withRouterWeights(s.routerWeights());
             if (!clients.isEmpty()) {
-                opts = opts.withExperts(new RemoteExperts(backend, plan, clients, local, s.callTimeout(), s.activationDtype()));
+                opts = opts.withExperts(new RemoteExperts(backend, plan, clients, local, s.callTimeout(), s.activationDtype(),
+                        new DispatchTelemetry(telemetry)));
             }
             KimiLinearModel model = KimiLinearModel.loadRange(ckpt, backend, opts, s.from(), to);
             if (!s.next().isEmpty()) {
@@ -91,7 +99,8 @@ public final class ShardAssembly {
             ShardStage stage = new ShardStage(model, EngineSampler.factory());
             String name = s.modelDir().getFileName() == null ? "kimi_linear" : s.modelDir().getFileName().toString();
             LayerShardService service = new LayerShardService(stage, next, LayerShardService.describe(stage, name,
-                    backend.name(), s.routerWeights().name().toLowerCase(Locale.ROOT), next, routes));
+                    backend.name(), s.routerWeights().name().toLowerCase(Locale.ROOT), next, routes),
+                    new ShardTelemetry(telemetry, stage));
             clients.forEach(service::closing);
             return service.closing(ckpt);
         } catch (RuntimeException e) {

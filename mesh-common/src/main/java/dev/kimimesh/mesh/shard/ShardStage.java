@@ -43,6 +43,9 @@ public final class ShardStage {
     private final Map<Long, SequenceState> states = new TreeMap<>();
     private final Map<Long, TokenSampler> samplerOf = new HashMap<>();
     private long microBatches, tokens, failed;
+    // read by metrics from other threads; refreshed on the compute thread whenever the states change
+    private volatile int held;
+    private volatile long heldBytes;
 
     public ShardStage(KimiLinearModel model, TokenSampler.Factory samplers) {
         this.model = model;
@@ -68,6 +71,8 @@ public final class ShardStage {
         } catch (RuntimeException e) {
             failed++;
             throw e;
+        } finally {
+            account();
         }
     }
 
@@ -219,7 +224,25 @@ public final class ShardStage {
         SequenceState s = states.remove(id);
         if (s == null) return false;
         s.release();
+        account();
         return true;
+    }
+
+    /** Sequences whose state this stage holds; safe to read from any thread. */
+    public int sequencesHeld() {
+        return held;
+    }
+
+    /** Bytes of the states this stage holds; safe to read from any thread. */
+    public long stateBytes() {
+        return heldBytes;
+    }
+
+    private void account() {
+        long bytes = 0;
+        for (SequenceState s : states.values()) bytes += s.byteSize();
+        heldBytes = bytes;
+        held = states.size();
     }
 
     public SequenceSnapshot snapshot(long id) {
@@ -248,6 +271,7 @@ public final class ShardStage {
         }
         release(snap.getSequenceId());
         states.put(snap.getSequenceId(), s);
+        account();
         return s.position();
     }
 
