@@ -130,6 +130,11 @@ VARIANTS = {
                       "num_experts_per_tok": 3, "n_shared_experts": 1, "n_group": 2, "topk_group": 1,
                       "norm_topk_prob": True},
                      {"dtype": "BF16", "shards": 1}),
+    "strong_decay": ("dt_bias around +3: per-step log-decays down to about -50, so decays inside a 64-token chunk span "
+                     "far beyond float32's range (the chunked KDA prefill must not overflow)",
+                     {}, {"dtype": "BF16", "shards": 1, "dt_bias_mean": 3.0}),
+    "weak_decay": ("dt_bias around -5 (as the tiny fixture): decays near 1, the state keeps everything",
+                   {}, {"dtype": "BF16", "shards": 1, "dt_bias_mean": -5.0}),
     "shape_48b": ("the real 48B ratios at 1/16 width: hidden 144, KDA 2 x 128 (width 256), MLA 2 heads with "
                   "nope 128 / rope 64 / v 128, kv rank 32, 16 experts top-8, vocab 163",
                   {"hidden_size": 144, "vocab_size": 163, "pad_token_id": 162, "intermediate_size": 576,
@@ -226,7 +231,7 @@ def tensor_shapes(c):
     return m
 
 
-def random_tensor(rng, name, shape):
+def random_tensor(rng, name, shape, dt_bias_mean=0.0):
     """Values that keep activations O(1) and every part of the model visible in the output: norms near 1 (not 1,
     so a swapped norm weight shows), linear weights ~ N(0, 1/in), a bias that changes the expert choice."""
     if name.endswith("norm.weight"):
@@ -234,7 +239,7 @@ def random_tensor(rng, name, shape):
     if name.endswith(".A_log"):
         return np.log(rng.uniform(1, 16, shape))
     if name.endswith(".dt_bias"):
-        return 0.5 * rng.standard_normal(shape)
+        return dt_bias_mean + 0.5 * rng.standard_normal(shape)
     if name.endswith("e_score_correction_bias"):
         return 0.1 * rng.standard_normal(shape)
     if name.endswith("_conv1d.weight"):
@@ -244,7 +249,7 @@ def random_tensor(rng, name, shape):
     return rng.standard_normal(shape) / np.sqrt(shape[-1])
 
 
-def write_checkpoint(out, cfg_json, dtype, shards, seed, lm_head_too=False):
+def write_checkpoint(out, cfg_json, dtype, shards, seed, lm_head_too=False, dt_bias_mean=0.0):
     """config.json, then one model.safetensors (shards == 1) or shards + model.safetensors.index.json.
     lm_head_too: also store an (unused) lm_head.weight when the embeddings are tied."""
     os.makedirs(out, exist_ok=True)
@@ -255,7 +260,7 @@ def write_checkpoint(out, cfg_json, dtype, shards, seed, lm_head_too=False):
     tensors = {}
     for name, shape in tensor_shapes(c).items():
         kind = "F32" if name.endswith(".A_log") or name.endswith(".dt_bias") else dtype   # as the real checkpoint
-        tensors[name] = (kind, random_tensor(rng, name, shape).astype(np.float32))
+        tensors[name] = (kind, random_tensor(rng, name, shape, dt_bias_mean).astype(np.float32))
     if lm_head_too and c.tied:
         tensors["lm_head.weight"] = (dtype, random_tensor(rng, "lm_head.weight", (c.vocab, c.hidden)).astype(np.float32))
     names = list(tensors)
@@ -382,7 +387,8 @@ def make_variant(out, cfg_json, ckpt, seed, lengths, steps, case, compact=False,
     """Checkpoint + goldens directories (remote_code: also the bias_corrected one); returns the smallest top-2
     margin relative to max|logit|. `compact` (the JUnit fixtures) also batches the two shortest prompts."""
     model_dir = os.path.join(out, "model")
-    write_checkpoint(model_dir, cfg_json, ckpt["dtype"], ckpt["shards"], seed, ckpt.get("lm_head_too", False))
+    write_checkpoint(model_dir, cfg_json, ckpt["dtype"], ckpt["shards"], seed, ckpt.get("lm_head_too", False),
+                     ckpt.get("dt_bias_mean", 0.0))
     model = ref.Model.load(model_dir)
     rng = np.random.default_rng(seed + 1)
     # prompt ids avoid the pad id so the padded batch's mask and ids agree
