@@ -24,13 +24,16 @@ import java.nio.file.Path;
  */
 public final class MappedPages {
     private static final boolean LINUX = System.getProperty("os.name", "").toLowerCase().startsWith("linux");
+    /** {@code -Dkimimesh.hugepages=false} keeps the mappings as the JVM makes them (4 KiB pages unless THP is "always"). */
+    private static final boolean HUGE = !"false".equalsIgnoreCase(System.getProperty("kimimesh.hugepages", "true"));
     private static final int MADV_HUGEPAGE = 14, POSIX_FADV_DONTNEED = 4, O_RDONLY = 0;
     private static final long PAGE = 4096;
     private static final MethodHandle MADVISE, OPEN, FADVISE, CLOSE;
 
     static {
         MethodHandle madvise = null, open = null, fadvise = null, close = null;
-        if (LINUX) {
+        // without --enable-native-access the JVM would warn on first use: then the mappings simply stay as they are
+        if (LINUX && MappedPages.class.getModule().isNativeAccessEnabled()) {
             try {
                 Linker linker = Linker.nativeLinker();
                 SymbolLookup libc = linker.defaultLookup();
@@ -56,9 +59,12 @@ public final class MappedPages {
 
     private MappedPages() {}
 
-    /** Asks for 2 MiB pages over a whole mapping (page-aligned start); true if the kernel accepted the advice. */
+    /**
+     * Asks for 2 MiB pages over a whole mapping (page-aligned start); true if the kernel accepted the advice, false
+     * where it was not given (not Linux, no native access, {@code kimimesh.hugepages=false}).
+     */
     public static boolean adviseHugePages(MemorySegment mapping) {
-        if (MADVISE == null || mapping.address() % PAGE != 0 || mapping.byteSize() == 0) return false;
+        if (!HUGE || MADVISE == null || mapping.address() % PAGE != 0 || mapping.byteSize() == 0) return false;
         try {
             return (int) MADVISE.invokeExact(mapping, mapping.byteSize(), MADV_HUGEPAGE) == 0;
         } catch (Throwable t) {
