@@ -26,21 +26,50 @@ public final class OpProfile implements Backend {
             (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
 
     private void time(String key, Runnable r) {
-        time(key, () -> {
+        time(key, 0, r);
+    }
+
+    /** {@code weightBytes}: bytes of weights the operation reads (for its bandwidth), 0 where that is not the point. */
+    private void time(String key, long weightBytes, Runnable r) {
+        time(key, weightBytes, () -> {
             r.run();
             return null;
         });
     }
 
-    /** Wall time, and CPU time of the whole process (on a shared machine the better measure of the work done). */
     private <T> T time(String key, Supplier<T> r) {
+        return time(key, 0, r);
+    }
+
+    /** Wall time, and CPU time of the whole process (on a shared machine the better measure of the work done). */
+    private <T> T time(String key, long weightBytes, Supplier<T> r) {
         long c0 = OS.getProcessCpuTime(), t0 = System.nanoTime();
         T v = r.get();
-        long[] c = nanos.computeIfAbsent(key, k -> new long[3]);
+        long[] c = nanos.computeIfAbsent(key, k -> new long[4]);
         c[0] += System.nanoTime() - t0;
         c[1]++;
         c[2] += OS.getProcessCpuTime() - c0;
+        c[3] += weightBytes;
         return v;
+    }
+
+    private static long bytes(Weight w) {
+        return w == null ? 0 : (long) w.rows() * w.cols() * w.dtype().bytes();
+    }
+
+    /** Bytes of the distinct experts a routing touches among those held here. */
+    private static long bytes(Routing routing, ExpertWeights[] experts) {
+        java.util.BitSet seen = new java.util.BitSet();
+        long b = 0;
+        for (int r = 0; r < routing.rows(); r++) {
+            for (int j = 0; j < routing.topK(); j++) {
+                int e = routing.expert(r, j);
+                if (e < 0 || e >= experts.length || experts[e] == null || seen.get(e)) continue;
+                seen.set(e);
+                b += bytes(experts[e].gate()) + bytes(experts[e].up()) + bytes(experts[e].down());
+            }
+        }
+        return b;
     }
 
     public void reset() {
@@ -53,9 +82,13 @@ public final class OpProfile implements Backend {
         long total = 0;
         for (long[] c : nanos.values()) total += c[0];
         long tot = total;
-        nanos.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue()[0], x.getValue()[0])).forEach(e ->
-                sb.append(String.format("  %-48s %9.2f ms %5.1f%%  cpu %9.2f ms  (%d calls)%n", e.getKey(), e.getValue()[0] / 1e6 / steps,
-                        100.0 * e.getValue()[0] / tot, e.getValue()[2] / 1e6 / steps, e.getValue()[1] / steps)));
+        nanos.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue()[0], x.getValue()[0])).forEach(e -> {
+            long[] c = e.getValue();
+            // weight bytes over wall time: the bandwidth this op drew, to hold against the read floor
+            String bw = c[3] == 0 ? "" : String.format("  %6.1f GB/s", c[3] / (double) c[0]);
+            sb.append(String.format("  %-48s %9.2f ms %5.1f%%  cpu %9.2f ms  (%d calls)%s%n", e.getKey(), c[0] / 1e6 / steps,
+                    100.0 * c[0] / tot, c[2] / 1e6 / steps, c[1] / steps, bw));
+        });
         long cpu = 0;
         for (long[] c : nanos.values()) cpu += c[2];
         sb.append(String.format("  %-48s %9.2f ms        cpu %9.2f ms%n", "total in backend", total / 1e6 / steps, cpu / 1e6 / steps));
@@ -80,7 +113,7 @@ public final class OpProfile implements Backend {
     @Override public Weight weight(TensorInfo t) { return b.weight(t); }
     @Override public void synchronize() { b.synchronize(); }
     @Override public void embed(Weight table, int[] ids, Tensor out) { time("embed", () -> b.embed(table, ids, out)); }
-    @Override public void matmul(Tensor x, Weight w, Tensor out) { time("matmul " + kind(w), () -> b.matmul(x, w, out)); }
+    @Override public void matmul(Tensor x, Weight w, Tensor out) { time("matmul " + kind(w), bytes(w), () -> b.matmul(x, w, out)); }
     @Override public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) { time("rmsNorm", () -> b.rmsNorm(x, w, eps, out)); }
     @Override public void gatedRmsNorm(Tensor x, Weight w, float eps, Tensor gate, Tensor out) {
         time("gatedRmsNorm", () -> b.gatedRmsNorm(x, w, eps, gate, out));
@@ -106,7 +139,7 @@ public final class OpProfile implements Backend {
     }
     @Override public Routing route(Tensor logits, Weight bias, RouterSpec spec) { return time("route", () -> b.route(logits, bias, spec)); }
     @Override public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
-        time("moeExperts", () -> b.moeExperts(x, routing, experts, out));
+        time("moeExperts", bytes(routing, experts), () -> b.moeExperts(x, routing, experts, out));
     }
     @Override public void close() { b.close(); }
 }

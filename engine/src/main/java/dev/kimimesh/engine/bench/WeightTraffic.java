@@ -4,6 +4,9 @@ import dev.kimimesh.engine.checkpoint.Checkpoint;
 import dev.kimimesh.engine.checkpoint.TensorInfo;
 import dev.kimimesh.engine.config.KimiLinearConfig;
 import dev.kimimesh.engine.config.LayerKind;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Bytes of weights a forward step reads and the floating-point work it does, from the checkpoint's own tensors:
@@ -52,6 +55,31 @@ public final class WeightTraffic {
         this.layerMatmulParams = lp;
         this.expertParams = ep;
         this.headParams = hp;
+    }
+
+    /**
+     * The mapped weight segments a batch-1 decode step reads, by address: every non-expert layer weight,
+     * experts 0..top-k-1 of each MoE layer (the same bytes as any top-k), {@code model.norm} and {@code lm_head}
+     * (the embedding table when tied). The read-bandwidth floor is measured over exactly these pages.
+     */
+    public static List<MemorySegment> batchOneStepSegments(Checkpoint ckpt) {
+        KimiLinearConfig c = ckpt.config();
+        List<MemorySegment> out = new ArrayList<>();
+        for (String name : ckpt.names()) {
+            boolean read;
+            if (name.startsWith("model.layers.")) {
+                int l = Integer.parseInt(name.substring(13, name.indexOf('.', 13)));
+                int e = name.indexOf(".experts.");
+                read = l < c.numHiddenLayers()
+                        && (e < 0 || Integer.parseInt(name.substring(e + 9, name.indexOf('.', e + 9))) < c.numExpertsPerToken());
+            } else {
+                read = name.equals("lm_head.weight") || name.equals("model.norm.weight")
+                        || (c.tieWordEmbeddings() && name.equals("model.embed_tokens.weight"));
+            }
+            if (read) out.add(ckpt.tensor(name).data());
+        }
+        out.sort(java.util.Comparator.comparingLong(MemorySegment::address));
+        return out;
     }
 
     private int firstMoe() {

@@ -51,6 +51,8 @@ public final class SafetensorsFile implements AutoCloseable {
             try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
                 map = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             }
+            // before anything is read: pages faulted in from now on come in 2 MiB folios (see MappedPages)
+            MappedPages.adviseHugePages(map);
             SafetensorsFile f = parse(path, arena, map);
             return f;
         } catch (IOException e) {
