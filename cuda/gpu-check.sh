@@ -3,10 +3,11 @@
 #   cuda/gpu-check.sh pack             (here, from the repo root) build, then fill .gpu-bundle/ with a Java runtime
 #                                      (shared/tools/gpu-jre.sh), the engine + cuda jars, the tiny fixture, the bench
 #                                      config and this script
-#   bash .gpu-bundle/gpu-check.sh run [kernels] [goldens] [bench] [-- bench options]
+#   bash .gpu-bundle/gpu-check.sh run [kernels] [goldens] [family] [bench] [-- bench options]
 #                                      (there, from the directory holding .gpu-bundle) runs the chosen parts (all by
 #                                      default): (a) every kernel vs the CPU backend, (b) the tiny goldens on the CUDA
-#                                      backend, (c) benchmarks. Logs go to $OUT (or .gpu-bundle/out) as well.
+#                                      backend, (c) the family fixtures
+#                                      through `verify --backend cuda` (part `family`), (d) benchmarks. Logs go to $OUT (or .gpu-bundle/out) as well.
 set -uo pipefail
 mode=${1:-}
 shift || true
@@ -37,6 +38,8 @@ pack)
   mkdir -p "$b/fixtures/tiny"
   cp "$shared/fixtures/tiny/"*.json "$shared/fixtures/tiny/"*.safetensors "$b/fixtures/tiny/"
   cp -r "$shared/fixtures/tiny/goldens" "$b/fixtures/tiny/"
+  # the small fixtures of other shapes of the family (engine test resources; FamilyFixturesTest on the CPU)
+  cp -r engine/src/test/resources/family "$b/fixtures/"
   cp "$shared/reference/bench-48b-shape-4layers.config.json" "$shared/reference/kimi-linear-48b-a3b-instruct.config.json" "$b/"
   cp cuda/gpu-check.sh cuda/full-model.sh cuda/ncu-summary.py "$b/"
   du -sh "$b"
@@ -51,7 +54,7 @@ run)
     if [ "$1" = "--" ]; then shift; bench_opts=("$@"); break; fi
     parts+=("$1"); shift
   done
-  [ ${#parts[@]} -gt 0 ] || parts=(kernels goldens bench)
+  [ ${#parts[@]} -gt 0 ] || parts=(kernels goldens family bench)
   mkdir -p /tmp/kimi-jre && tar xJf "$here/jre.tar.xz" -C /tmp/kimi-jre
   java=/tmp/kimi-jre/jre/bin/java
   # cuBLAS: the loader's path first, then the CUDA toolkit next to nvcc / CUDA_HOME, then a search
@@ -74,6 +77,17 @@ run)
     case "$p" in
       kernels) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck kernels 2>&1 | tee "$out/kernels.log" ;;
       goldens) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck goldens "$here/fixtures/tiny" 2>&1 | tee "$out/goldens.log" ;;
+      # every goldens directory of the family fixtures through the verify verb on the CUDA backend
+      family)
+        for m in "$here"/fixtures/family/*/model; do
+          for g in "$(dirname "$m")"/goldens*; do
+            "$java" "${jopts[@]}" dev.kimimesh.engine.cli.Main verify "$m" "$g" --backend cuda > "$out/verify.tmp" 2>&1
+            r=$?
+            echo "$(basename "$(dirname "$m")")/$(basename "$g"): exit $r $(tail -1 "$out/verify.tmp")"
+            [ "$r" = 0 ] || grep -m3 "FAIL:" "$out/verify.tmp"
+          done
+        done 2>&1 | tee "$out/family.log"
+        if grep -q "exit [1-9]" "$out/family.log"; then false; else true; fi ;;
       # BENCH_CONFIG / BENCH_WORK: another config and checkpoint folder (cuda/full-model.sh: the 27-layer model)
       bench) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck bench "${BENCH_CONFIG:-$here/bench-48b-shape-4layers.config.json}" \
                --work "${BENCH_WORK:-/tmp/kimi-bench-ckpt}" ${bench_opts[@]+"${bench_opts[@]}"} 2>&1 | tee "$out/${BENCH_LOG:-bench}.log" ;;

@@ -20,12 +20,21 @@ public record CaseResult(String name, Map<String, Double> relErrors, double rout
         return failures.isEmpty();
     }
 
-    public boolean tokensMatch() {
-        return tokensMatched == tokensCompared;
+    /** A case that failed before anything was compared (the model threw): it must not read as a clean match. */
+    public boolean aborted() {
+        return !failures.isEmpty() && relErrors.isEmpty() && tokensCompared == 0;
     }
 
-    /** The largest relative error over the case's float tensors (router weights are absolute, not included). */
+    public boolean tokensMatch() {
+        return tokensMatched == tokensCompared && !aborted();
+    }
+
+    /**
+     * The largest relative error over the case's float tensors (router weights are absolute, not included);
+     * infinite for an aborted case, so that the summary line never reports 0 for a case that computed nothing.
+     */
     public double maxRelErr() {
+        if (aborted()) return Double.POSITIVE_INFINITY;
         double m = 0;
         for (double v : relErrors.values()) m = Double.isNaN(v) ? Double.POSITIVE_INFINITY : Math.max(m, v);
         return m;
