@@ -25,7 +25,7 @@ final class Parallel {
      * (so tiny ranges stay on the calling thread).
      */
     static void range(int n, int grain, RangeBody body) {
-        int blocks = Math.min(THREADS * 8, Math.max(1, n / Math.max(1, grain)));
+        int blocks = Math.min(THREADS * 4, Math.max(1, n / Math.max(1, grain)));
         if (blocks <= 1 || THREADS == 1) {
             body.run(0, n);
             return;

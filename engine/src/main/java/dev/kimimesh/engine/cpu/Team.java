@@ -18,8 +18,12 @@ import java.util.concurrent.locks.LockSupport;
  * inside a chunk) gets {@code false} from {@link #tryRun} and does its range some other way.
  */
 final class Team {
-    /** How long an idle worker spins before parking: longer than the serial gaps inside a decode step. */
-    private static final long SPIN_NANOS = 100_000;
+    /**
+     * How long an idle worker spins before parking: longer than the serial gaps inside a decode step. Where several
+     * engine processes share few cores (the local mesh on a small machine), {@code -Dkimimesh.spin-micros=0} makes
+     * idle workers park at once, leaving the cores to the others.
+     */
+    private static final long SPIN_NANOS = 1000L * Math.max(0, Integer.getInteger("kimimesh.spin-micros", 100));
 
     private final Thread[] workers;
     private final AtomicBoolean busy = new AtomicBoolean();
@@ -88,7 +92,7 @@ final class Team {
             long start = System.nanoTime();
             int spins = 0;
             while (j.done.get() != j.chunks) {
-                if ((++spins & 63) != 0 || System.nanoTime() - start < SPIN_NANOS) Thread.onSpinWait();
+                if (++spins < 64 || System.nanoTime() - start < SPIN_NANOS) idle(spins);
                 else LockSupport.parkNanos(this, 50_000);
             }
             job = null;
@@ -103,13 +107,23 @@ final class Team {
         }
     }
 
+    /**
+     * One turn of waiting: a pause instruction for the first microseconds, then a yield, so that on a machine with
+     * more runnable threads than cores the waiting thread hands its core to whoever can use it (the thread it waits
+     * for, perhaps) instead of burning its time slice.
+     */
+    private static void idle(int spins) {
+        if (spins < 1024) Thread.onSpinWait();
+        else Thread.yield();
+    }
+
     private void workerLoop() {
         int seen = generation;
         while (true) {
             long start = System.nanoTime();
             int spins = 0;
             while (generation == seen) {
-                if ((++spins & 63) != 0 || System.nanoTime() - start < SPIN_NANOS) Thread.onSpinWait();
+                if (++spins < 64 || System.nanoTime() - start < SPIN_NANOS) idle(spins);
                 else LockSupport.park(this);
             }
             seen = generation;
