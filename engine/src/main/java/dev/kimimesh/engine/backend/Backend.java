@@ -47,6 +47,15 @@ public interface Backend extends AutoCloseable {
     void matmul(Tensor x, Weight w, Tensor out);
 
     /**
+     * {@code out[i] = x W[i]^T} for every i: several projections of the same input (q/k/v, gate/up), which a backend
+     * may run as one parallel pass over all their rows. Each result equals what {@link #matmul} gives.
+     */
+    default void matmuls(Tensor x, Weight[] w, Tensor[] out) {
+        if (w.length != out.length) throw new IllegalArgumentException("matmuls: " + w.length + " weights, " + out.length + " outputs");
+        for (int i = 0; i < w.length; i++) matmul(x, w[i], out[i]);
+    }
+
+    /**
      * RMSNorm over groups of {@code w.rows()} consecutive columns (one group = a whole row when the weight has the
      * row's width; one head when it has the head's width): {@code out = w * x / sqrt(mean(x^2) + eps)}.
      * {@code out} may be {@code x}.

@@ -114,6 +114,17 @@ public final class OpProfile implements Backend {
     @Override public void synchronize() { b.synchronize(); }
     @Override public void embed(Weight table, int[] ids, Tensor out) { time("embed", () -> b.embed(table, ids, out)); }
     @Override public void matmul(Tensor x, Weight w, Tensor out) { time("matmul " + kind(w), bytes(w), () -> b.matmul(x, w, out)); }
+
+    /** A fused group counts as one operation, named by its weights. */
+    @Override public void matmuls(Tensor x, Weight[] w, Tensor[] out) {
+        StringBuilder key = new StringBuilder("matmuls");
+        long bytes = 0;
+        for (int i = 0; i < w.length; i++) {
+            key.append(i == 0 ? " " : " + ").append(kind(w[i]));
+            bytes += bytes(w[i]);
+        }
+        time(key.toString(), bytes, () -> b.matmuls(x, w, out));
+    }
     @Override public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) { time("rmsNorm", () -> b.rmsNorm(x, w, eps, out)); }
     @Override public void gatedRmsNorm(Tensor x, Weight w, float eps, Tensor gate, Tensor out) {
         time("gatedRmsNorm", () -> b.gatedRmsNorm(x, w, eps, gate, out));

@@ -75,6 +75,15 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void matmuls(Tensor x, Weight[] w, Tensor[] out) {
+        CpuWeight[] cw = new CpuWeight[w.length];
+        CpuTensor[] co = new CpuTensor[out.length];
+        for (int i = 0; i < w.length; i++) cw[i] = CpuWeight.cast(w[i]);
+        for (int i = 0; i < out.length; i++) co[i] = CpuTensor.cast(out[i]);
+        MatMul.matmuls(CpuTensor.cast(x), cw, co);
+    }
+
+    @Override
     public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) {
         Norms.rmsNorm(CpuTensor.cast(x), CpuWeight.cast(w), eps, null, CpuTensor.cast(out));
     }

@@ -45,12 +45,48 @@ final class MatMul {
         matmul(x, w, out, false);
     }
 
-    private static void matmul(CpuTensor x, CpuWeight w, CpuTensor out, boolean parallel) {
+    private static void check(CpuTensor x, CpuWeight w, CpuTensor out) {
         int t = x.rows(), k = x.cols(), n = w.rows();
         if (w.cols() != k) throw new IllegalArgumentException("matmul: x has " + k + " columns, " + w + " expects " + w.cols());
         if (out.rows() != t || out.cols() != n) {
             throw new IllegalArgumentException("matmul: out is " + out.rows() + "x" + out.cols() + ", expected " + t + "x" + n);
         }
+    }
+
+    /**
+     * {@code out[i] = x W[i]^T} for projections of one input, as one parallel pass over the row groups of all the
+     * weights laid end to end: one fork and one join instead of one per weight, x split once, and small weights
+     * (f_a, b_proj, g_a) share the cores with large ones instead of being split into a few tiny tasks each. Every
+     * row is computed by the same kernel as in {@link #matmul}, so the bits are the same.
+     */
+    static void matmuls(CpuTensor x, CpuWeight[] w, CpuTensor[] out) {
+        if (w.length != out.length) throw new IllegalArgumentException("matmuls: " + w.length + " weights, " + out.length + " outputs");
+        boolean bf16 = true;
+        for (int i = 0; i < w.length; i++) {
+            check(x, w[i], out[i]);
+            bf16 &= w[i].dtype() == DType.BF16;
+        }
+        int t = x.rows(), k = x.cols();
+        if (!bf16 || t == 0) {
+            for (int i = 0; i < w.length; i++) matmul(x, w[i], out[i]);
+            return;
+        }
+        float[] xs = split(x);
+        int[] first = new int[w.length + 1]; // the first row group of each weight in the joint range
+        for (int i = 0; i < w.length; i++) first[i + 1] = first[i] + (w[i].rows() + 3) / 4;
+        long groupBytes = 4L * k * 2 * Math.max(1, t / 4);
+        int grain = (int) Math.max(1, TASK_BYTES / Math.max(1, groupBytes));
+        Parallel.range(first[w.length], grain, (g0, g1) -> {
+            for (int i = 0; i < w.length; i++) {
+                int a = Math.max(g0, first[i]), b = Math.min(g1, first[i + 1]);
+                if (a < b) bf16Rows(xs, t, k, w[i], out[i], (a - first[i]) * 4, Math.min(w[i].rows(), (b - first[i]) * 4));
+            }
+        });
+    }
+
+    private static void matmul(CpuTensor x, CpuWeight w, CpuTensor out, boolean parallel) {
+        check(x, w, out);
+        int t = x.rows(), k = x.cols(), n = w.rows();
         if (t == 0 || n == 0) return;
         if (w.dtype() != DType.BF16) {
             generic(x, w, out, parallel);

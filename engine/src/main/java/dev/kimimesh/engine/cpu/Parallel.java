@@ -3,7 +3,11 @@ package dev.kimimesh.engine.cpu;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RecursiveAction;
 
-/** Splits a range of independent work items over all cores (the common ForkJoin pool). */
+/**
+ * Splits a range of independent work items over all cores: on the {@link Team} (the caller plus one worker per
+ * further core), or, when the team is already running a range (another thread's, or this is a range started
+ * inside one), on a ForkJoin pool or the calling thread.
+ */
 final class Parallel {
     interface RangeBody {
         void run(int from, int to);
@@ -12,6 +16,7 @@ final class Parallel {
     static final int THREADS = Math.max(1, Integer.getInteger("kimimesh.threads", Runtime.getRuntime().availableProcessors()));
     private static final ForkJoinPool POOL = THREADS == ForkJoinPool.getCommonPoolParallelism()
             ? ForkJoinPool.commonPool() : new ForkJoinPool(THREADS);
+    private static final Team TEAM = THREADS > 1 ? new Team(THREADS - 1) : null;
 
     private Parallel() {}
 
@@ -25,6 +30,11 @@ final class Parallel {
             body.run(0, n);
             return;
         }
+        if (TEAM.insideRange()) {
+            body.run(0, n); // a range started inside a team chunk: every core is already busy
+            return;
+        }
+        if (TEAM.tryRun(n, blocks, body)) return;
         POOL.invoke(new Block(body, 0, n, Math.max(1, (n + blocks - 1) / blocks)));
     }
 

@@ -16,8 +16,7 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
     static void swiglu(Backend b, ExpertWeights w, Tensor x, Tensor out, Workspace ws) {
         Tensor g = ws.tensor(x.rows(), w.gate().rows());
         Tensor u = ws.tensor(x.rows(), w.up().rows());
-        b.matmul(x, w.gate(), g);
-        b.matmul(x, w.up(), u);
+        b.matmuls(x, new Weight[] {w.gate(), w.up()}, new Tensor[] {g, u});
         b.swiglu(g, u, g);
         b.matmul(g, w.down(), out);
     }

@@ -44,18 +44,17 @@ final class KdaAttention {
     /** out [T, hidden] = KDA(x) for the normed input x [T, hidden]; states advance past the segments. */
     void forward(Tensor x, Segments seg, KdaState[] states, KdaForm form, Tensor out, Workspace ws) {
         int t = x.rows();
-        Tensor q = convolved(x, qProj, qConv, seg, states, 0, ws);
-        Tensor k = convolved(x, kProj, kConv, seg, states, 1, ws);
-        Tensor v = convolved(x, vProj, vConv, seg, states, 2, ws);
+        // every projection of x in one pass: q, k, v, the low-rank halves of the decay (f_a) and output gate (g_a), beta
+        Tensor qPre = ws.tensor(t, width), kPre = ws.tensor(t, width), vPre = ws.tensor(t, width);
+        Tensor fLow = ws.tensor(t, fA.rows()), gLow = ws.tensor(t, gA.rows()), beta = ws.tensor(t, heads);
+        b.matmuls(x, new Weight[] {qProj, kProj, vProj, fA, gA, bProj}, new Tensor[] {qPre, kPre, vPre, fLow, gLow, beta});
+        Tensor q = convolved(qPre, qConv, seg, states, 0, ws);
+        Tensor k = convolved(kPre, kConv, seg, states, 1, ws);
+        Tensor v = convolved(vPre, vConv, seg, states, 2, ws);
 
-        Tensor fLow = ws.tensor(t, fA.rows());
-        b.matmul(x, fA, fLow);
         Tensor g = ws.tensor(t, width);
         b.matmul(fLow, fB, g);
         b.kdaGate(g, aLog, dtBias, headDim, g);
-
-        Tensor beta = ws.tensor(t, heads);
-        b.matmul(x, bProj, beta);
         b.sigmoid(beta, beta);
 
         Tensor[] s = new Tensor[states.length];
@@ -63,20 +62,16 @@ final class KdaAttention {
         Tensor o = ws.tensor(t, width);
         b.kda(q, k, v, g, beta, heads, headDim, seg, s, form, o);
 
-        Tensor gLow = ws.tensor(t, gA.rows());
-        b.matmul(x, gA, gLow);
         Tensor gate = ws.tensor(t, width);
         b.matmul(gLow, gB, gate);
         b.gatedRmsNorm(o, oNorm, eps, gate, o);
         b.matmul(o, oProj, out);
     }
 
-    private Tensor convolved(Tensor x, Weight proj, Weight conv, Segments seg, KdaState[] states, int which, Workspace ws) {
-        Tensor pre = ws.tensor(x.rows(), width);
-        b.matmul(x, proj, pre);
+    private Tensor convolved(Tensor pre, Weight conv, Segments seg, KdaState[] states, int which, Workspace ws) {
         Tensor[] tails = new Tensor[states.length];
         for (int i = 0; i < tails.length; i++) tails[i] = states[i].convTails()[which];
-        Tensor post = ws.tensor(x.rows(), width);
+        Tensor post = ws.tensor(pre.rows(), width);
         b.shortConvSilu(pre, conv, seg, tails, post);
         return post;
     }

@@ -48,19 +48,18 @@ final class MlaAttention {
     void forward(Tensor x, Segments seg, MlaCache[] caches, Tensor out, Workspace ws) {
         int t = x.rows();
         Tensor q = ws.tensor(t, heads * (nope + rope));
-        if (qProj != null) {
-            b.matmul(x, qProj, q);
-        } else {
-            Tensor low = ws.tensor(t, qA.rows());
-            b.matmul(x, qA, low);
+        Tensor latent = ws.tensor(t, rank);
+        Tensor kRot = ws.tensor(t, Math.max(1, rope));
+        // the projections of x in one pass: the query (or its low-rank half), the latent and the shared k_rot
+        Tensor low = qProj != null ? q : ws.tensor(t, qA.rows());
+        Weight qFirst = qProj != null ? qProj : qA;
+        if (kvARope != null) b.matmuls(x, new Weight[] {qFirst, kvALatent, kvARope}, new Tensor[] {low, latent, kRot});
+        else b.matmuls(x, new Weight[] {qFirst, kvALatent}, new Tensor[] {low, latent});
+        if (qProj == null) {
             b.rmsNorm(low, qANorm, LATENT_EPS, low);
             b.matmul(low, qB, q);
         }
-        Tensor latent = ws.tensor(t, rank);
-        b.matmul(x, kvALatent, latent);
         b.rmsNorm(latent, kvANorm, LATENT_EPS, latent);
-        Tensor kRot = ws.tensor(t, Math.max(1, rope));
-        if (kvARope != null) b.matmul(x, kvARope, kRot);
 
         Tensor[] lat = new Tensor[caches.length], rot = new Tensor[caches.length];
         for (int i = 0; i < caches.length; i++) {
