@@ -2,13 +2,15 @@
 # Benchmark of the local mesh against one process (docs/benchmarks-mesh.md): TPOT at batch 1 and 32 through the
 # gateway (SDK, gRPC streams), and per-hop latency. Usage: launcher/bench-mesh.sh [MODEL_DIR] [TOKENS] [PROMPT_LEN]
 # BENCH_PORT_OFFSET=K shifts every port (gateway 18080+K, shards 9101+K.., expert services 9201+K..), so that the
-# benchmark does not meet another local mesh on a shared machine.
+# benchmark does not meet another local mesh on a shared machine. BENCH_WARMUP_S (default 30): seconds of full-length
+# warm-up rounds before each measured round (every JVM must have compiled its hot paths first).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="${1:-$root/../shared/fixtures/tiny}"
 tokens="${2:-64}"
 prompt="${3:-16}"
 offset="${BENCH_PORT_OFFSET:-0}"
+warmup="${BENCH_WARMUP_S:-30}"
 port=$((18080 + offset))
 cp="$root/gateway/target/test-classes:$root/client-sdk/target/classes:$root/client-sdk/target/lib/*"
 java="${JAVA_HOME:-/usr}/bin/java"
@@ -16,7 +18,7 @@ java="${JAVA_HOME:-/usr}/bin/java"
 bench() { # LABEL
   for batch in 1 32; do
     echo "== $1 batch $batch"
-    "$java" -cp "$cp" dev.kimimesh.gateway.bench.MeshBench "127.0.0.1:$port" "$batch" "$tokens" "$prompt" 2
+    "$java" -cp "$cp" dev.kimimesh.gateway.bench.MeshBench "127.0.0.1:$port" "$batch" "$tokens" "$prompt" "$warmup"
   done
 }
 

@@ -5,12 +5,15 @@ mesh_usage() {
   cat <<'USAGE'
 kimi-mesh up [--model DIR] [--shards N | --layers 0-4,4-8] [--experts N | --expert-sets '0-7;8-15'] [--topology FILE]
              [--port 8080] [--port-offset K] [--run-dir DIR] [--tokenizer DIR] [--detach] [--rebuild]
-             [--no-chain] [--embedded] [--gateway-opt -Dkey=value]...
+             [--no-chain] [--embedded] [--gateway-opt -Dkey=value]... [--service-threads N|auto]
     starts expert services, layer shards and the gateway (each its own JVM), prints the endpoints, waits for their
     health; Ctrl-C (or `kimi-mesh down`) stops them all. Without --model a random model fitting the tokenizer is
     created once under models/random-tiny (tokenizer: --tokenizer, $KIMI_TOKENIZER or ../shared/fixtures/tokenizer).
     --no-chain: the gateway sends to every shard itself (per-hop timing); --embedded: only the gateway, running the
     whole model in-process (the single-process mode).
+    --service-threads N: compute threads (kimimesh.threads) and GC threads of each shard and expert service (default:
+    the JVM's, one per core); `--service-threads auto` shares the host's cores out over those services (at least 1
+    each). On the 2-core dev machine, auto (1 thread) measured no better than the default (docs/benchmarks-mesh.md).
 kimi-mesh down [--run-dir DIR]                   stops every process of the local mesh
 kimi-mesh chat [--gateway HOST:PORT] [--max-tokens N] [--temperature T] "message"   streams the reply (SDK)
 kimi-mesh chat --ids 1,2,3 ...                   token ids to Generate (models without a tokenizer)
@@ -105,7 +108,7 @@ mesh_down() {
 }
 
 mesh_up() {
-  local model="" plan_args=() port=8080 offset=0 tok="" rebuild=0 chain=1 embedded=0 gw_opts=()
+  local model="" plan_args=() port=8080 offset=0 tok="" rebuild=0 chain=1 embedded=0 gw_opts=() service_threads=""
   run="$(mesh_run_dir)"; detach=0
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -120,6 +123,7 @@ mesh_up() {
       --no-chain) chain=0; shift ;;
       --embedded) embedded=1; shift ;;
       --gateway-opt) gw_opts+=("$2"); shift 2 ;;
+      --service-threads) service_threads="$2"; shift 2 ;;
       -h|--help) mesh_usage; return 0 ;;
       *) echo "kimi-mesh up: unknown option $1" >&2; mesh_usage >&2; return 2 ;;
     esac
@@ -141,13 +145,23 @@ mesh_up() {
     case "$kind" in shard) ranges+=("$a $b") ;; expert-service) sets+=("$a") ;; esac
   done <<<"$plan"
   if [ "$embedded" = 1 ]; then ranges=(); sets=(); fi
+  local services=$((${#ranges[@]} + ${#sets[@]}))
+  if [ "$service_threads" = auto ]; then
+    service_threads=$(( $(nproc) / (services > 0 ? services : 1) )); [ "$service_threads" -ge 1 ] || service_threads=1
+  fi
+  if [ -n "$service_threads" ] && ! [[ "$service_threads" =~ ^[1-9][0-9]*$ ]]; then
+    echo "kimi-mesh up: --service-threads wants a positive number or auto, got '$service_threads'" >&2; return 2
+  fi
+  # sizing of every shard and expert service JVM: matmul pool and GC threads (see --service-threads)
+  local -a svc_opts=()
+  [ -n "$service_threads" ] && svc_opts=(-Dkimimesh.threads="$service_threads" -XX:ParallelGCThreads="$service_threads")
 
   : >"$run/pids"
   local experts_csv="" i name log grpc http
   trap 'echo; mesh_down --run-dir "$run"; exit 130' INT TERM
   for i in "${!sets[@]}"; do
     grpc=$((9201 + offset + i)); http=$((18201 + offset + i)); name="experts-$i"; log="$run/$name.log"
-    mesh_start "$name" "$log" -Dkimimesh.experts.model-dir="$model" -Dkimimesh.experts.experts="${sets[$i]}" \
+    mesh_start "$name" "$log" "${svc_opts[@]}" -Dkimimesh.experts.model-dir="$model" -Dkimimesh.experts.experts="${sets[$i]}" \
       -Dquarkus.grpc.server.port=$grpc -Dquarkus.http.port=$http -jar "$root/expert-service/target/quarkus-app/quarkus-run.jar"
     wait_port "$name" "$started_pid" "$grpc" "$log" || { mesh_down --run-dir "$run" >/dev/null; return 1; }
     experts_csv="${experts_csv:+$experts_csv,}127.0.0.1:$grpc"
@@ -161,7 +175,7 @@ mesh_up() {
     local extra=()
     [ -n "$next" ] && extra+=(-Dkimimesh.shard.next="$next")
     [ -n "$experts_csv" ] && extra+=(-Dkimimesh.shard.expert-services="$experts_csv")
-    mesh_start "$name" "$log" -Dkimimesh.shard.model-dir="$model" -Dkimimesh.shard.from="$a" -Dkimimesh.shard.to="$b" "${extra[@]}" \
+    mesh_start "$name" "$log" "${svc_opts[@]}" -Dkimimesh.shard.model-dir="$model" -Dkimimesh.shard.from="$a" -Dkimimesh.shard.to="$b" "${extra[@]}" \
       -Dquarkus.grpc.server.port=$grpc -Dquarkus.http.port=$http -jar "$root/layer-shard-service/target/quarkus-app/quarkus-run.jar"
     wait_port "$name" "$started_pid" "$grpc" "$log" || { mesh_down --run-dir "$run" >/dev/null; return 1; }
     [ "$chain" = 1 ] && next="127.0.0.1:$grpc"

@@ -17,7 +17,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * Benchmark (not a test): {@code batch} concurrent greedy streams through a running gateway (SDK, gRPC); reports the
  * time per output token (TPOT: mean gap between a stream's tokens after its first), TTFT, aggregate decode
- * tokens/s and the gateway's per-hop latency percentiles. Usage: MeshBench HOST:PORT BATCH TOKENS PROMPT_LEN [WARMUP].
+ * tokens/s and the gateway's per-hop latency percentiles. Usage: MeshBench HOST:PORT BATCH TOKENS PROMPT_LEN [WARMUP_S].
+ * The measured round follows full-length warm-up rounds repeated for at least WARMUP_S seconds (default 30): every
+ * JVM of the mesh compiles its hot paths (gRPC, protobuf, the kernels) with C2 before it is timed; with a few short
+ * rounds the mesh's five JVMs were still compiling on the shared cores and TPOT read 3-4x its warm value.
  */
 public final class MeshBench {
     private MeshBench() {}
@@ -26,15 +29,20 @@ public final class MeshBench {
         java.util.logging.Logger.getLogger("io.grpc").setLevel(java.util.logging.Level.WARNING);
         String target = args[0];
         int batch = Integer.parseInt(args[1]), tokens = Integer.parseInt(args[2]), promptLen = Integer.parseInt(args[3]);
-        int warmup = args.length > 4 ? Integer.parseInt(args[4]) : 1;
+        double warmupSeconds = args.length > 4 ? Double.parseDouble(args[4]) : 30;
         try (KimiMeshClient client = KimiMeshClient.connect(target)) {
-            for (int w = 0; w < warmup; w++) run(client, batch, Math.min(tokens, 16), promptLen, w);
+            long warmupEnd = System.nanoTime() + (long) (warmupSeconds * 1e9);
+            int rounds = 0;
+            do {
+                run(client, batch, tokens, promptLen, rounds++);
+            } while (System.nanoTime() < warmupEnd);
             HttpClient http = HttpClient.newHttpClient();
             http.send(HttpRequest.newBuilder(URI.create("http://" + target + "/v1/mesh/hops/reset")).POST(HttpRequest.BodyPublishers.noBody()).build(),
                     HttpResponse.BodyHandlers.discarding());
             double[] r = run(client, batch, tokens, promptLen, 1000);
             String hops = http.send(HttpRequest.newBuilder(URI.create("http://" + target + "/v1/mesh/hops")).GET().build(),
                     HttpResponse.BodyHandlers.ofString()).body();
+            System.out.printf("warm-up: %d rounds in >= %.0f s%n", rounds, warmupSeconds);
             System.out.printf("batch %d  tokens %d  prompt %d  TPOT mean %.2f ms  p50 %.2f ms  p99 %.2f ms  TTFT mean %.1f ms  decode %.1f tok/s%n",
                     batch, tokens, promptLen, r[0], r[1], r[2], r[3], r[4]);
             System.out.println("hops " + hops);
