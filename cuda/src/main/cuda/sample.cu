@@ -131,55 +131,32 @@ __device__ float block_max(float v, Shared& s) {
     return (float) s.dres;
 }
 
-// Exclusive prefix over the threads of per-thread double values (thread order = vocabulary order of their chunks).
-__device__ double block_exclusive_scan(double v, Shared& s) {
-    double* part = reinterpret_cast<double*>(s.keys);
+// Exclusive prefix over the threads of per-thread values (thread order = vocabulary order of their chunks): double
+// for the probability mass, int for counts. One warp scans 32 threads' values each, in a fixed order, so the sums
+// do not depend on scheduling.
+template <typename T>
+__device__ T block_exclusive_scan(T v, Shared& s) {
+    T* part = reinterpret_cast<T*>(s.keys);
     __syncthreads();
     part[threadIdx.x] = v;
     __syncthreads();
     if (threadIdx.x < 32) {
-        double acc = 0;
+        T acc = 0;
         for (int j = 0; j < 32; j++) acc += part[threadIdx.x * 32 + j];
-        double inc = acc;
+        T inc = acc;
         for (int o = 1; o < 32; o <<= 1) {
-            double y = __shfl_up_sync(0xffffffffu, inc, o);
+            T y = __shfl_up_sync(0xffffffffu, inc, o);
             if ((int) threadIdx.x >= o) inc += y;
         }
-        double run = inc - acc;
+        T run = inc - acc;
         for (int j = 0; j < 32; j++) {
-            double x = part[threadIdx.x * 32 + j];
+            T x = part[threadIdx.x * 32 + j];
             part[threadIdx.x * 32 + j] = run;
             run += x;
         }
     }
     __syncthreads();
-    double r = part[threadIdx.x];
-    __syncthreads();
-    return r;
-}
-
-__device__ int block_exclusive_scan_int(int v, Shared& s) {
-    int* part = reinterpret_cast<int*>(s.keys);
-    __syncthreads();
-    part[threadIdx.x] = v;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        int acc = 0;
-        for (int j = 0; j < 32; j++) acc += part[threadIdx.x * 32 + j];
-        int inc = acc;
-        for (int o = 1; o < 32; o <<= 1) {
-            int y = __shfl_up_sync(0xffffffffu, inc, o);
-            if ((int) threadIdx.x >= o) inc += y;
-        }
-        int run = inc - acc;
-        for (int j = 0; j < 32; j++) {
-            int x = part[threadIdx.x * 32 + j];
-            part[threadIdx.x * 32 + j] = run;
-            run += x;
-        }
-    }
-    __syncthreads();
-    int r = part[threadIdx.x];
+    T r = part[threadIdx.x];
     __syncthreads();
     return r;
 }
@@ -290,7 +267,7 @@ __device__ int cumulative_find(const float* w, int vocab, double target, float v
     if (!all) {
         int t = 0;
         for (int i = lo; i < hi; i++) t += w[i] == v;
-        tiesBefore = block_exclusive_scan_int(t, s);
+        tiesBefore = block_exclusive_scan<int>(t, s);
     }
     double sum = 0;
     int ties = tiesBefore, myLast = -1;
@@ -302,7 +279,7 @@ __device__ int cumulative_find(const float* w, int vocab, double target, float v
             if (all ? x > 0 : true) myLast = i;
         }
     }
-    double cum = block_exclusive_scan(sum, s);
+    double cum = block_exclusive_scan<double>(sum, s);
     int found = 0x7FFFFFFF;
     ties = tiesBefore;
     for (int i = lo; i < hi; i++) {
