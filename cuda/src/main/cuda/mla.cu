@@ -1,11 +1,8 @@
-// Multi-head latent attention helpers; the products run in cuBLAS (fp32). scores holds, per (head, query t),
-// `total` raw dot products; this applies the scale, the causal mask (query t sees keys [0, pos + t]) and the softmax
-// in place, writing exact zeros past the visible keys.
-extern "C" __global__ void mla_softmax(float* scores, int T, int total, int pos, int rowOffset, float scale) {
+// Multi-head latent attention helpers; the products run in cuBLAS (fp32).
+
+// One block's scaled softmax over row[0, visible), in place; columns [visible, width) are written as exact zeros.
+__device__ void softmax_row(float* row, int visible, int width, float scale) {
     __shared__ float red[32];
-    int t = blockIdx.x, h = blockIdx.y;
-    float* row = scores + ((long)h * T + t) * total;
-    int visible = min(total, pos + rowOffset + t + 1);
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < visible; j += blockDim.x) mx = fmaxf(mx, row[j] * scale);
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
@@ -27,7 +24,15 @@ extern "C" __global__ void mla_softmax(float* scores, int T, int total, int pos,
     sum = 0.0f;
     for (int w = 0; w < (blockDim.x >> 5); w++) sum += red[w];
     float inv = 1.0f / sum;
-    for (int j = threadIdx.x; j < total; j += blockDim.x) row[j] = j < visible ? row[j] * inv : 0.0f;
+    for (int j = threadIdx.x; j < width; j += blockDim.x) row[j] = j < visible ? row[j] * inv : 0.0f;
+}
+
+// scores holds, per (head, query t), `total` raw dot products; this applies the scale, the causal mask (query t sees
+// keys [0, pos + t]) and the softmax in place, writing exact zeros past the visible keys.
+extern "C" __global__ void mla_softmax(float* scores, int T, int total, int pos, int rowOffset, float scale) {
+    int t = blockIdx.x, h = blockIdx.y;
+    float* row = scores + ((long)h * T + t) * total;
+    softmax_row(row, min(total, pos + rowOffset + t + 1), total, scale);
 }
 
 // ---- absorbed MLA decode for a batch of single-token sequences, each over its own latent cache ----
@@ -35,30 +40,8 @@ extern "C" __global__ void mla_softmax(float* scores, int T, int total, int pos,
 // scores [B * heads, maxTotal], row (b, h) holding the sequence's raw q.k products in its first `total` columns.
 // grid (heads, B): scale and softmax over the sequence's visible positions, in place.
 extern "C" __global__ void mla_decode_softmax(float* scores, const long long* table, int heads, int maxTotal, float scale) {
-    __shared__ float red[32];
     int h = blockIdx.x, b = blockIdx.y;
     float* row = scores + ((long) b * heads + h) * maxTotal;
     int visible = (int) table[3 * b + 2];
-    float mx = -INFINITY;
-    for (int j = threadIdx.x; j < visible; j += blockDim.x) mx = fmaxf(mx, row[j] * scale);
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) red[warp] = mx;
-    __syncthreads();
-    mx = -INFINITY;
-    for (int w = 0; w < (blockDim.x >> 5); w++) mx = fmaxf(mx, red[w]);
-    __syncthreads();
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < visible; j += blockDim.x) {
-        float e = expf(row[j] * scale - mx);
-        row[j] = e;
-        sum += e;
-    }
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
-    if (lane == 0) red[warp] = sum;
-    __syncthreads();
-    sum = 0.0f;
-    for (int w = 0; w < (blockDim.x >> 5); w++) sum += red[w];
-    float inv = 1.0f / sum;
-    for (int j = threadIdx.x; j < visible; j += blockDim.x) row[j] *= inv;
+    softmax_row(row, visible, visible, scale);   // columns past a sequence's own cache are never read
 }

@@ -74,6 +74,23 @@ final class OpenAiAnswer {
             this.index = index;
         }
 
+        /**
+         * This choice's entry in a streamed chunk: the text as a chat delta (with the role on the first one) or as a
+         * completion's text. A token's delta always carries its content; the closing one only when it has text.
+         */
+        private ObjectNode streamChoice(ObjectNode chunk, String piece, boolean closing) {
+            ObjectNode choice = ((ArrayNode) chunk.get("choices")).addObject();
+            choice.put("index", index);
+            if (chat) {
+                ObjectNode delta = choice.putObject("delta");
+                if (!started) delta.put("role", "assistant");
+                if (!closing || !piece.isEmpty()) delta.put("content", piece);
+            } else {
+                choice.put("text", piece);
+            }
+            return choice;
+        }
+
         @Override
         public void onToken(SampledToken token, String piece) {
             if (!request.stream()) {
@@ -83,15 +100,7 @@ final class OpenAiAnswer {
                 return;
             }
             ObjectNode chunk = chunk();
-            ObjectNode choice = ((ArrayNode) chunk.get("choices")).addObject();
-            choice.put("index", index);
-            if (chat) {
-                ObjectNode delta = choice.putObject("delta");
-                if (!started) delta.put("role", "assistant");
-                delta.put("content", piece);
-            } else {
-                choice.put("text", piece);
-            }
+            ObjectNode choice = streamChoice(chunk, piece, false);
             started = true;
             choice.putArray("token_ids").add(token.token());
             if (request.logprobs()) choice.set("logprobs", logprobsJson(List.of(token), List.of(text.length())));
@@ -125,15 +134,7 @@ final class OpenAiAnswer {
                 return;
             }
             ObjectNode chunk = chunk();
-            ObjectNode choice = ((ArrayNode) chunk.get("choices")).addObject();
-            choice.put("index", index);
-            if (chat) {
-                ObjectNode delta = choice.putObject("delta");
-                if (!started) delta.put("role", "assistant");
-                if (!o.text().isEmpty()) delta.put("content", o.text());
-            } else {
-                choice.put("text", o.text());
-            }
+            ObjectNode choice = streamChoice(chunk, o.text(), true);
             choice.putArray("token_ids");
             choice.putNull("logprobs");
             choice.put("finish_reason", finishReason(o));
