@@ -27,7 +27,7 @@ __device__ void softmax_row(float* row, int visible, int width, float scale) {
     for (int j = threadIdx.x; j < width; j += blockDim.x) row[j] = j < visible ? row[j] * inv : 0.0f;
 }
 
-// scores holds, per (head, query t), `total` raw dot products; this applies the scale, the causal mask (query t sees
+// scores holds, per (head, query t), `total` raw dot products (the keys the query tile can see); this applies the scale, the causal mask (query t sees
 // keys [0, pos + t]) and the softmax in place, writing exact zeros past the visible keys.
 extern "C" __global__ void mla_softmax(float* scores, int T, int total, int pos, int rowOffset, float scale) {
     int t = blockIdx.x, h = blockIdx.y;

@@ -140,17 +140,20 @@ final class MlaKernels {
         CudaTensor sc = be.uninitialised(heads * tile, total);
         for (int t0 = 0; t0 < len; t0 += tile) {
             int tl = Math.min(tile, len - t0);
+            // causal: the tile's last query sees keys [0, pos + t0 + tl), so later keys are neither scored nor summed
+            // (about half the products and softmax traffic of a long prompt); the score rows are packed kEnd wide
+            int kEnd = pos + t0 + tl;
             long qp = q.at(t0, 0);
-            // scores_h [tl, total] = q_nope_h k_nope_h^T (+ q_rope_h k_rot^T)
-            cb.gemmRowMajorBatched(tl, total, nope, qp, Cublas.R_32F, heads * qw, qw, kv.ptr(), Cublas.R_32F, heads * per, per,
-                    true, sc.ptr(), total, (long) tl * total, heads, false);
+            // scores_h [tl, kEnd] = q_nope_h k_nope_h^T (+ q_rope_h k_rot^T)
+            cb.gemmRowMajorBatched(tl, kEnd, nope, qp, Cublas.R_32F, heads * qw, qw, kv.ptr(), Cublas.R_32F, heads * per, per,
+                    true, sc.ptr(), kEnd, (long) tl * kEnd, heads, false);
             if (rope > 0) {
-                cb.gemmRowMajorBatched(tl, total, rope, qp + 4L * nope, Cublas.R_32F, heads * qw, qw, rot.ptr(), Cublas.R_32F, rope,
-                        0, true, sc.ptr(), total, (long) tl * total, heads, true);
+                cb.gemmRowMajorBatched(tl, kEnd, rope, qp + 4L * nope, Cublas.R_32F, heads * qw, qw, rot.ptr(), Cublas.R_32F, rope,
+                        0, true, sc.ptr(), kEnd, (long) tl * kEnd, heads, true);
             }
-            dev.mla.launch("mla_softmax", tl, heads, 1, 256, 0, dev.stream, sc.ptr(), tl, total, pos, t0, scale);
-            // out_h [tl, vDim] = P_h [tl, total] V_h [total, vDim]
-            cb.gemmRowMajorBatched(tl, vDim, total, sc.ptr(), Cublas.R_32F, total, (long) tl * total, kv.ptr() + 4L * nope,
+            dev.mla.launch("mla_softmax", tl, heads, 1, 256, 0, dev.stream, sc.ptr(), tl, kEnd, pos, t0, scale);
+            // out_h [tl, vDim] = P_h [tl, kEnd] V_h [kEnd, vDim]
+            cb.gemmRowMajorBatched(tl, vDim, kEnd, sc.ptr(), Cublas.R_32F, kEnd, (long) tl * kEnd, kv.ptr() + 4L * nope,
                     Cublas.R_32F, heads * per, per, false, out.at(t0, 0), heads * vDim, vDim, heads, false);
         }
         be.release(sc);

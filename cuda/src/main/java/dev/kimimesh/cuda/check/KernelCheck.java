@@ -54,6 +54,9 @@ final class KernelCheck {
         mla(4, 32, 16, 32, 64, new int[] {1, 1, 1, 1, 1}, new int[] {0, 7, 130, 64, 3});
         mla(12, 128, 64, 128, 512, new int[] {1, 1, 1}, new int[] {300, 0, 4100});
         mla(32, 128, 64, 128, 512, new int[] {1, 1}, new int[] {63, 64});
+        // a prompt longer than one score tile (2^28 floats / (heads x keys) = 8142 queries here): the causal key range
+        // grows from tile to tile, and the second tile holds 50 queries
+        mla(4, 32, 16, 32, 64, new int[] {8192}, new int[] {50});
         moe();
         new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
     }
