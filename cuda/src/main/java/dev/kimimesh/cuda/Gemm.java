@@ -2,7 +2,7 @@ package dev.kimimesh.cuda;
 
 import dev.kimimesh.engine.checkpoint.DType;
 
-/** {@code out = x W^T} on the device: the GEMV kernel for few rows, cuBLAS (fp32 accumulation) for many. */
+/** {@code out = x W^T} on the device: the GEMV kernels for few rows (tiled, {@link GemvTiles}), cuBLAS (fp32 accumulation) for many. */
 final class Gemm {
     private Gemm() {}
 
@@ -26,8 +26,12 @@ final class Gemm {
         CudaDevice dev = be.dev;
         int t = x.rows(), k = x.cols(), n = w.rows();
         if (w.dtype() == DType.BF16 && t <= CudaBackend.GEMV_MAX_ROWS) {
-            int vec = (x.ptr() % 16 == 0 && w.ptr() % 16 == 0) ? 1 : 0;
-            dev.gemv.launch("gemv_bf16", (n + 7) / 8, 1, 1, 256, 0, dev.stream, x.ptr(), w.ptr(), out.ptr(), t, n, k, vec);
+            if (x.ptr() % 16 == 0 && w.ptr() % 16 == 0 && k % 8 == 0) {
+                GemvTiles g = GemvTiles.pick(t, n, k);
+                dev.gemv.launch(g.kernel(), g.blocks(n), 1, 1, 256, 0, dev.stream, x.ptr(), w.ptr(), out.ptr(), t, n, k);
+            } else {
+                dev.gemv.launch("gemv_bf16", (n + 7) / 8, 1, 1, 256, 0, dev.stream, x.ptr(), w.ptr(), out.ptr(), t, n, k);
+            }
         } else if (w.dtype() == DType.F32) {
             dev.cublas.gemmRowMajor(t, n, k, x.ptr(), Cublas.R_32F, k, w.ptr(), Cublas.R_32F, k, true, out.ptr(), n, false);
         } else if (mode == Mode.SPLIT) {

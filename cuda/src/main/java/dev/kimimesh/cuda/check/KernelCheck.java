@@ -59,7 +59,11 @@ final class KernelCheck {
     }
 
     void matmul() {
-        for (int[] s : new int[][] {{1, 512, 768}, {5, 384, 256}, {16, 256, 2304}, {17, 300, 512}, {200, 512, 768}, {3, 40, 100}, {70, 33, 100}}) {
+        for (int[] s : new int[][] {{1, 512, 768}, {5, 384, 256}, {16, 256, 2304}, {17, 300, 512}, {200, 512, 768}, {3, 40, 100}, {70, 33, 100},
+                // one shape per tiled GEMV choice (GemvTiles), with row counts that leave a partial block and K that
+                // leaves lanes without a chunk
+                {1, 1001, 1024}, {1, 333, 2304}, {1, 5, 4104}, {2, 33001, 1024}, {4, 2305, 4096}, {8, 777, 2304},
+                {3, 100, 1032}, {12, 600, 4104}, {7, 4097, 128}}) {
             int t = s[0], n = s[1], k = s[2];
             float[] x = r.floats(t * k, 1);
             Tensor[] xs = up(x, t, k), out = {cpu.allocate(t, n), gpu.allocate(t, n)};
@@ -218,6 +222,8 @@ final class KernelCheck {
         for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
             grouped(c[0], c[1], c[2], h, inter);
         }
+        // the bench model's expert shape (hidden 2304, intermediate 1024) at each token-group width of the tiled kernels
+        for (int tt : new int[] {1, 2, 3, 6}) grouped(tt, 16, 4, 2304, 1024);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {
