@@ -93,6 +93,15 @@ final class KernelCheck {
         cpu.gatedRmsNorm(xs[0], head[0], 1e-5f, gs[0], xs[0]);
         gpu.gatedRmsNorm(xs[1], head[1], 1e-5f, gs[1], xs[1]);
         same("gatedRmsNorm in place", xs);
+        // rows of the bench width (one float4 per thread), the widest register-held group (four per thread), and a
+        // width that is no multiple of 4 (the plain kernel)
+        for (int[] s : new int[][] {{3, 2304}, {2, 16384}, {3, 130}}) {
+            Weight[] nw = w(r.weight("norm" + s[1], DType.BF16, 1, 0.1, s[1]));
+            Tensor[] a = up(r.floats(s[0] * s[1], 2), s[0], s[1]), o = {cpu.allocate(s[0], s[1]), gpu.allocate(s[0], s[1])};
+            cpu.rmsNorm(a[0], nw[0], 1e-5f, o[0]);
+            gpu.rmsNorm(a[1], nw[1], 1e-5f, o[1]);
+            same("rmsNorm " + s[0] + "x" + s[1], o);
+        }
     }
 
     void elementwise() {
@@ -127,9 +136,14 @@ final class KernelCheck {
     }
 
     void conv() {
+        conv(new int[] {1, 5, 70}, new int[] {3, 0, 9}); // a segment over 64 rows: convolution, then the tail update
+        conv(new int[] {1, 1, 1}, new int[] {7, 0, 2}); // decode: one launch does both
+        conv(new int[] {2, 64, 1}, new int[] {5, 1, 0}); // one launch, a segment shorter than the tail
+    }
+
+    void conv(int[] lens, int[] positions) {
         int p = 300, k = 4;
-        int[] lens = {1, 5, 70};
-        Segments seg = new Segments(lens, new int[] {3, 0, 9});
+        Segments seg = new Segments(lens, positions);
         int t = seg.totalRows();
         Tensor[] x = up(r.floats(t * p, 1), t, p), o = {cpu.allocate(t, p), gpu.allocate(t, p)};
         Weight[] cw = w(r.weight("conv", DType.BF16, 0, 0.5, p, 1, k));
