@@ -36,12 +36,12 @@ extern "C" __global__ void gemv_bf16(const float* __restrict__ x, const unsigned
 
 template <int R, int U, int TB, int S>
 __device__ __forceinline__ void gemv_tile(const float* __restrict__ x, const unsigned short* __restrict__ w, float* __restrict__ out,
-                                          int T, int N, int K) {
+                                          int T, int N, int K, int block) {
     constexpr int G = 8 / S;
     __shared__ float part[S > 1 ? 8 * R * TB : 1];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = warp / S, s = warp % S;
-    int n0 = (blockIdx.x * G + g) * R;
+    int n0 = (block * G + g) * R;
     int rows = max(0, min(R, N - n0));
     int C = K >> 3;
     const unsigned short* wr[R];
@@ -79,7 +79,7 @@ __device__ __forceinline__ void gemv_tile(const float* __restrict__ x, const uns
             // thread i of the block finishes output (group, row, token) i: the S slices in order
             for (int i = threadIdx.x; i < G * R * TB; i += blockDim.x) {
                 int gg = i / (R * TB), r = (i / TB) % R, j = i % TB;
-                int n = (blockIdx.x * G + gg) * R + r;
+                int n = (block * G + gg) * R + r;
                 if (n < N && j < tn) {
                     float v = 0.0f;
                     for (int ss = 0; ss < S; ss++) v += part[((gg * S + ss) * R + r) * TB + j];
@@ -91,11 +91,45 @@ __device__ __forceinline__ void gemv_tile(const float* __restrict__ x, const uns
     }
 }
 
-// extern "C" entry points gemv_r{R}u{U}t{TB}s{S}: the host picks one by shape (CudaBackend / Gemm.java)
+// Up to 8 matrices of one K against the same x in one launch (Backend.matmuls: a layer's projections of its input):
+// the blocks of matrix m follow those of matrix m - 1, each block finds its matrix by a scan of the row counts.
+// One launch instead of up to six saves their host issue (a decode step is host-bound at batch 1) and lets the
+// short matrices (KDA f_a, g_a, b) share the SMs with the long ones instead of running alone.
+#define GEMV_MULTI_MAX 8
+template <int R, int U, int TB, int S>
+__device__ __forceinline__ void gemv_multi(const float* __restrict__ x, const unsigned short* const (&w)[GEMV_MULTI_MAX],
+                                           float* const (&out)[GEMV_MULTI_MAX], const int (&n)[GEMV_MULTI_MAX], int count, int T, int K) {
+    constexpr int rowsPerBlock = 8 / S * R;
+    int b = blockIdx.x;
+#pragma unroll
+    for (int m = 0; m < GEMV_MULTI_MAX; m++) {
+        if (m >= count) return;
+        int blocks = (n[m] + rowsPerBlock - 1) / rowsPerBlock;
+        if (b < blocks) {
+            gemv_tile<R, U, TB, S>(x, w[m], out[m], T, n[m], K, b);
+            return;
+        }
+        b -= blocks;
+    }
+}
+
+// extern "C" entry points gemv_r{R}u{U}t{TB}s{S} and gemv_multi_r{R}u{U}t{TB}s{S}: the host picks one by shape
+// (GemvTiles.java)
 #define GEMV_TILE(R, U, TB, S)                                                                                        \
     extern "C" __global__ void __launch_bounds__(256) gemv_r##R##u##U##t##TB##s##S(                                  \
         const float* __restrict__ x, const unsigned short* __restrict__ w, float* __restrict__ out, int T, int N, int K) { \
-        gemv_tile<R, U, TB, S>(x, w, out, T, N, K);                                                                   \
+        gemv_tile<R, U, TB, S>(x, w, out, T, N, K, blockIdx.x);                                                       \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(256) gemv_multi_r##R##u##U##t##TB##s##S(                            \
+        const float* __restrict__ x, int T, int K, int count,                                                         \
+        const unsigned short* w0, const unsigned short* w1, const unsigned short* w2, const unsigned short* w3,       \
+        const unsigned short* w4, const unsigned short* w5, const unsigned short* w6, const unsigned short* w7,       \
+        float* o0, float* o1, float* o2, float* o3, float* o4, float* o5, float* o6, float* o7,                       \
+        int n0, int n1, int n2, int n3, int n4, int n5, int n6, int n7) {                                             \
+        const unsigned short* const w[GEMV_MULTI_MAX] = {w0, w1, w2, w3, w4, w5, w6, w7};                           \
+        float* const o[GEMV_MULTI_MAX] = {o0, o1, o2, o3, o4, o5, o6, o7};                                            \
+        const int n[GEMV_MULTI_MAX] = {n0, n1, n2, n3, n4, n5, n6, n7};                                               \
+        gemv_multi<R, U, TB, S>(x, w, o, n, count, T, K);                                                             \
     }
 #define GEMV_TILES(R, U, S) GEMV_TILE(R, U, 1, S) GEMV_TILE(R, U, 2, S) GEMV_TILE(R, U, 4, S) GEMV_TILE(R, U, 8, S)
 // the six tilings GemvTiles.java picks from (cuda/bench/decode swept 14 on an H100, docs/benchmarks-gpu.md)

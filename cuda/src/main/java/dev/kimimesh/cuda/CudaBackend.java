@@ -234,6 +234,28 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void matmuls(Tensor x, Weight[] w, Tensor[] out) {
+        if (w.length != out.length) throw new IllegalArgumentException("matmuls: " + w.length + " weights, " + out.length + " outputs");
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x);
+        CudaWeight[] ws = new CudaWeight[w.length];
+        CudaTensor[] os = new CudaTensor[w.length];
+        boolean together = a.rows() > 0;
+        for (int i = 0; i < w.length; i++) {
+            ws[i] = CudaWeight.cast(w[i]);
+            os[i] = CudaTensor.cast(out[i]);
+            if (ws[i].cols() != a.cols()) throw new IllegalArgumentException("matmuls: x has " + a.cols() + " columns, " + ws[i] + " expects " + ws[i].cols());
+            if (os[i].rows() != a.rows() || os[i].cols() != ws[i].rows()) {
+                throw new IllegalArgumentException("matmuls: out " + i + " is " + os[i] + ", expected " + a.rows() + "x" + ws[i].rows());
+            }
+            together &= ws[i].rows() > 0 && Gemm.tiled(a, ws[i]);
+        }
+        // a decode step's projections of one input: one launch per tiling instead of one per matrix
+        if (together) Gemm.linearMany(this, a, ws, os);
+        else for (int i = 0; i < w.length; i++) matmul(x, w[i], out[i]);
+    }
+
+    @Override
     public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) {
         norm(x, w, eps, null, out);
     }

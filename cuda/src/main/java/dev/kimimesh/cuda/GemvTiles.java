@@ -24,6 +24,11 @@ record GemvTiles(int rows, int loads, int tokens, int split) {
         return "gemv_r" + rows + "u" + loads + "t" + tokens + "s" + split;
     }
 
+    /** The same tiling over up to 8 matrices of one K in one launch (Backend.matmuls). */
+    String multiKernel() {
+        return "gemv_multi_r" + rows + "u" + loads + "t" + tokens + "s" + split;
+    }
+
     /** Output rows one block of 256 threads covers. */
     int rowsPerBlock() {
         return 8 / split * rows;

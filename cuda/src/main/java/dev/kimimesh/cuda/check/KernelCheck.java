@@ -72,11 +72,46 @@ final class KernelCheck {
             gpu.matmul(xs[1], ws[1], out[1]);
             same("matmul bf16 T=" + t + " N=" + n + " K=" + k, out);
         }
+        // several projections of one input (Backend.matmuls): one gemv_multi launch per tiling; a KDA-like set
+        // (tilings differ by row count at T > 1) and more matrices than one launch takes
+        for (int t : new int[] {1, 8, 3}) matmuls(t, 2304, new int[] {1000, 1000, 1000, 128, 128, 32});
+        matmuls(1, 1024, new int[] {64, 8, 300, 16, 24, 1000, 40, 56, 72});
         Weight[] f32 = w(r.weight("wf", DType.F32, 0, 0.05, 64, 96));
         Tensor[] xs = up(r.floats(40 * 96, 1), 40, 96), out = {cpu.allocate(40, 64), gpu.allocate(40, 64)};
         cpu.matmul(xs[0], f32[0], out[0]);
         gpu.matmul(xs[1], f32[1], out[1]);
         same("matmul f32 weight T=40", out);
+    }
+
+    /** matmuls against the CPU backend, and bit-identical to the GPU's own matmul of each weight (the SPI's promise). */
+    void matmuls(int t, int k, int[] ns) {
+        Tensor[] xs = up(r.floats(t * k, 1), t, k);
+        Weight[][] ws = new Weight[2][ns.length];
+        Tensor[][] outs = new Tensor[2][ns.length];
+        float[][] single = new float[ns.length][];
+        for (int i = 0; i < ns.length; i++) {
+            Weight[] p = w(r.weight("wm" + i, DType.BF16, 0, 0.05, ns[i], k));
+            ws[0][i] = p[0];
+            ws[1][i] = p[1];
+            outs[0][i] = cpu.allocate(t, ns[i]);
+            float[] nan = new float[t * ns[i]];
+            Arrays.fill(nan, Float.NaN);
+            outs[1][i] = gpu.upload(nan, t, ns[i]); // poisoned: an unwritten element fails the check
+            Tensor one = gpu.allocate(t, ns[i]);
+            gpu.matmul(xs[1], p[1], one);
+            single[i] = gpu.download(one);
+            gpu.release(one);
+        }
+        cpu.matmuls(xs[0], ws[0], outs[0]);
+        gpu.matmuls(xs[1], ws[1], outs[1]);
+        boolean identical = true;
+        for (int i = 0; i < ns.length; i++) {
+            same("matmuls T=" + t + " K=" + k + " N=" + ns[i] + " (" + (i + 1) + " of " + ns.length + ")", new Tensor[] {outs[0][i], outs[1][i]});
+            identical &= Arrays.equals(gpu.download(outs[1][i]), single[i]);
+        }
+        String what = "matmuls T=" + t + " K=" + k + " = matmul one by one";
+        if (identical) cmp.pass(what, "bit-identical");
+        else cmp.fail(what, "differs from the single-matrix GEMV");
     }
 
     void norms() {
