@@ -18,7 +18,13 @@ fi
 mkdir -p "$out"
 for f in "$src"/*.cu; do
   name=$(basename "$f" .cu)
-  if [ "$out/$name.cubin" -nt "$f" ] && [ "$out/$name.ptx" -nt "$f" ]; then continue; fi
+  # up to date only if newer than the source and every shared header (gemv_tile.cuh is included by two sources)
+  fresh=1
+  for dep in "$f" "$src"/*.cuh; do
+    [ -e "$dep" ] || continue
+    if ! [ "$out/$name.cubin" -nt "$dep" ] || ! [ "$out/$name.ptx" -nt "$dep" ]; then fresh=0; fi
+  done
+  if [ $fresh = 1 ]; then continue; fi
   "$nvcc" -arch=sm_90 -O3 -std=c++17 -cubin -o "$out/$name.cubin" "$f"
   "$nvcc" -arch=compute_90 -O3 -std=c++17 -ptx -o "$out/$name.ptx" "$f"
 done

@@ -70,7 +70,8 @@ run)
   echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$out/gpu.txt"
   # KIMIMESH_JOPTS: extra JVM options, e.g. -Dkimimesh.cuda.gemm=bf16 for the bf16-compute mode
-  jopts=(${KIMIMESH_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "$here/lib/*")
+  # KIMIMESH_LIB: another folder of jars (e.g. a baseline build's, timed beside the current one in the same call)
+  jopts=(${KIMIMESH_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "${KIMIMESH_LIB:-$here/lib}/*")
   rc=0
   for p in "${parts[@]}"; do
     echo "===== $p"

@@ -1,9 +1,20 @@
 // Causal depthwise short convolution (kernel K <= 8) with carried tails, then SiLU. Segment s covers rows
-// [start[s], start[s] + len[s]); tails[s] points at its [K-1, P] tail (oldest first). Two launches: the convolution
-// (which reads the old tails), then the tail update.
+// [start[s], start[s] + len[s]); tails[s] points at its [K-1, P] tail (oldest first). Segments of at most 64 rows
+// (decode) take one launch: each thread owns channel c of its segment, so it can write the new tail after its own
+// reads of the old one (withTail = 1). Longer segments take two: the convolution (its 64-row blocks all read the old
+// tail), then short_conv_tail.
+
+__device__ __forceinline__ void conv_tail_update(const float* x, float* tail, int row0, int L, int c, int P, int K) {
+    float buf[8];
+    for (int r = 0; r < K - 1; r++) {
+        int src = L - (K - 1) + r;
+        buf[r] = src >= 0 ? x[(long)(row0 + src) * P + c] : tail[(long)(K - 1 + src) * P + c];
+    }
+    for (int r = 0; r < K - 1; r++) tail[(long)r * P + c] = buf[r];
+}
 
 extern "C" __global__ void short_conv_silu(const float* x, const float* w, const long long* tails, const int* start,
-                                           const int* len, float* out, int P, int K) {
+                                           const int* len, float* out, int P, int K, int withTail) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     int s = blockIdx.y;
     int t0 = blockIdx.z * 64;
@@ -23,18 +34,12 @@ extern "C" __global__ void short_conv_silu(const float* x, const float* w, const
         }
         out[(long)(row0 + t) * P + c] = acc / (1.0f + expf(-acc));
     }
+    if (withTail) conv_tail_update(x, (float*)tails[s], row0, L, c, P, K);
 }
 
 extern "C" __global__ void short_conv_tail(const float* x, const long long* tails, const int* start, const int* len, int P, int K) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     int s = blockIdx.y;
     if (c >= P) return;
-    float* tail = (float*)tails[s];
-    int row0 = start[s], L = len[s];
-    float buf[8];
-    for (int r = 0; r < K - 1; r++) {
-        int src = L - (K - 1) + r;
-        buf[r] = src >= 0 ? x[(long)(row0 + src) * P + c] : tail[(long)(K - 1 + src) * P + c];
-    }
-    for (int r = 0; r < K - 1; r++) tail[(long)r * P + c] = buf[r];
+    conv_tail_update(x, (float*)tails[s], start[s], len[s], c, P, K);
 }

@@ -133,118 +133,98 @@ extern "C" __global__ void moe_group(const int* experts, int P, int k, int E, co
     }
 }
 
-__device__ __forceinline__ float mlo(unsigned int v) { return __uint_as_float(v << 16); }
-__device__ __forceinline__ float mhi(unsigned int v) { return __uint_as_float(v & 0xffff0000u); }
+#include "gemv_tile.cuh"
 
-// grid (ceil(I / 8), P), block 256: warp w of block (x, slot) computes gate and up row n = 8x + w of active expert
-// `slot` for all its pairs, act[pos, n] = silu(gate) * up. Same dot-product order as gemv_bf16.
-extern "C" __global__ void moe_gate_up(const float* __restrict__ x, const long long* table, const int* info, const int* activeExp,
-                                       const int* activeStart, const int* pairRow, float* __restrict__ act, int H, int I) {
+// grid (ceil(I / (8 NR)), P), block 256: warp w of block (x, slot) computes gate and up rows n = (8x + w) NR ..
+// + NR - 1 of active expert `slot` for its pairs (TB at a time), act[pos, n] = silu(gate) * up. The 2 NR weight rows
+// go through one tile_dot (gemv_tile.cuh), so their loads are all in flight together.
+template <int NR, int U, int TB>
+__device__ __forceinline__ void moe_gate_up_tile(const float* __restrict__ x, const long long* table, const int* info,
+                                                 const int* activeExp, const int* activeStart, const int* pairRow,
+                                                 float* __restrict__ act, int H, int I) {
     int slot = blockIdx.y;
     if (slot >= info[0]) return;
     int lane = threadIdx.x & 31;
-    int n = blockIdx.x * 8 + (threadIdx.x >> 5);
-    if (n >= I) return;
+    int n0 = (blockIdx.x * 8 + (threadIdx.x >> 5)) * NR;
+    if (n0 >= I) return;
+    int rows = min(NR, I - n0);
     int e = activeExp[slot], s0 = activeStart[slot], cnt = activeStart[slot + 1] - s0;
-    const unsigned short* wg = (const unsigned short*)table[3 * e] + (long)n * H;
-    const unsigned short* wu = (const unsigned short*)table[3 * e + 1] + (long)n * H;
-    for (int t0 = 0; t0 < cnt; t0 += 8) {
-        int tn = min(8, cnt - t0);
-        float ag[8], au[8];
-        const float* xr[8];
+    const unsigned short* w[2 * NR];
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            ag[j] = 0.0f;
-            au[j] = 0.0f;
+    for (int r = 0; r < NR; r++) {
+        long off = (long)min(n0 + r, I - 1) * H;
+        w[2 * r] = (const unsigned short*)table[3 * e] + off;
+        w[2 * r + 1] = (const unsigned short*)table[3 * e + 1] + off;
+    }
+    for (int t0 = 0; t0 < cnt; t0 += TB) {
+        int tn = min(TB, cnt - t0);
+        const float* xr[TB];
+        float acc[2 * NR][TB];
+#pragma unroll
+        for (int j = 0; j < TB; j++) {
             xr[j] = x + (long)pairRow[s0 + t0 + min(j, tn - 1)] * H;
+#pragma unroll
+            for (int r = 0; r < 2 * NR; r++) acc[r][j] = 0.0f;
         }
-        for (int k0 = lane * 8; k0 < H; k0 += 1024) {
-          uint4 gq[4], uq[4];
+        tile_dot<2 * NR, U, TB>(w, 2 * rows, xr, tn, H >> 3, lane, 32, acc);
 #pragma unroll
-          for (int q = 0; q < 4; q++) {
-            int kk = k0 + q * 256;
-            gq[q] = kk < H ? __ldg(reinterpret_cast<const uint4*>(wg + kk)) : make_uint4(0, 0, 0, 0);
-            uq[q] = kk < H ? __ldg(reinterpret_cast<const uint4*>(wu + kk)) : make_uint4(0, 0, 0, 0);
-          }
+        for (int r = 0; r < NR; r++)
 #pragma unroll
-          for (int q = 0; q < 4; q++) {
-            int kk = k0 + q * 256;
-            if (kk >= H) break;
-            uint4 gv = gq[q], uv = uq[q];
-            float gf[8] = {mlo(gv.x), mhi(gv.x), mlo(gv.y), mhi(gv.y), mlo(gv.z), mhi(gv.z), mlo(gv.w), mhi(gv.w)};
-            float uf[8] = {mlo(uv.x), mhi(uv.x), mlo(uv.y), mhi(uv.y), mlo(uv.z), mhi(uv.z), mlo(uv.w), mhi(uv.w)};
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                if (j < tn) {
-                    const float4* xp = reinterpret_cast<const float4*>(xr[j] + kk);
-                    float4 a = xp[0], b = xp[1];
-                    ag[j] += gf[0] * a.x + gf[1] * a.y + gf[2] * a.z + gf[3] * a.w
-                           + gf[4] * b.x + gf[5] * b.y + gf[6] * b.z + gf[7] * b.w;
-                    au[j] += uf[0] * a.x + uf[1] * a.y + uf[2] * a.z + uf[3] * a.w
-                           + uf[4] * b.x + uf[5] * b.y + uf[6] * b.z + uf[7] * b.w;
-                }
+            for (int j = 0; j < TB; j++) {
+                float g = warp_sum(acc[2 * r][j]), u = warp_sum(acc[2 * r + 1][j]);
+                if (lane == 0 && r < rows && j < tn) act[(long)(s0 + t0 + j) * I + n0 + r] = g * (1.0f / (1.0f + expf(-g))) * u;
             }
-          }
-        }
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            float g = ag[j], u = au[j];
-            for (int o = 16; o > 0; o >>= 1) {
-                g += __shfl_xor_sync(0xffffffff, g, o);
-                u += __shfl_xor_sync(0xffffffff, u, o);
-            }
-            if (lane == 0 && j < tn) act[(long)(s0 + t0 + j) * I + n] = g * (1.0f / (1.0f + expf(-g))) * u;
-        }
     }
 }
 
-// grid (ceil(H / 8), P), block 256: down[pos, n] = act[pos] . w_down[n] for the pairs of active expert `slot`.
-extern "C" __global__ void moe_down(const float* __restrict__ act, const long long* table, const int* info, const int* activeExp,
-                                    const int* activeStart, float* __restrict__ down, int H, int I) {
+// grid (ceil(H / (8 NR)), P), block 256: down[pos, n] = act[pos] . w_down[n] for the pairs of active expert `slot`,
+// NR rows n per warp.
+template <int NR, int U, int TB>
+__device__ __forceinline__ void moe_down_tile(const float* __restrict__ act, const long long* table, const int* info,
+                                              const int* activeExp, const int* activeStart, float* __restrict__ down, int H, int I) {
     int slot = blockIdx.y;
     if (slot >= info[0]) return;
     int lane = threadIdx.x & 31;
-    int n = blockIdx.x * 8 + (threadIdx.x >> 5);
-    if (n >= H) return;
+    int n0 = (blockIdx.x * 8 + (threadIdx.x >> 5)) * NR;
+    if (n0 >= H) return;
+    int rows = min(NR, H - n0);
     int e = activeExp[slot], s0 = activeStart[slot], cnt = activeStart[slot + 1] - s0;
-    const unsigned short* wd = (const unsigned short*)table[3 * e + 2] + (long)n * I;
-    for (int t0 = 0; t0 < cnt; t0 += 8) {
-        int tn = min(8, cnt - t0);
-        float acc[8];
+    const unsigned short* w[NR];
 #pragma unroll
-        for (int j = 0; j < 8; j++) acc[j] = 0.0f;
-        for (int k0 = lane * 8; k0 < I; k0 += 1024) {
-          uint4 wq[4];
+    for (int r = 0; r < NR; r++) w[r] = (const unsigned short*)table[3 * e + 2] + (long)min(n0 + r, H - 1) * I;
+    for (int t0 = 0; t0 < cnt; t0 += TB) {
+        int tn = min(TB, cnt - t0);
+        const float* xr[TB];
+        float acc[NR][TB];
 #pragma unroll
-          for (int q = 0; q < 4; q++) {
-            int kk = k0 + q * 256;
-            wq[q] = kk < I ? __ldg(reinterpret_cast<const uint4*>(wd + kk)) : make_uint4(0, 0, 0, 0);
-          }
+        for (int j = 0; j < TB; j++) {
+            xr[j] = act + (long)(s0 + t0 + min(j, tn - 1)) * I;
 #pragma unroll
-          for (int q = 0; q < 4; q++) {
-            int kk = k0 + q * 256;
-            if (kk >= I) break;
-            uint4 wv = wq[q];
-            float wf[8] = {mlo(wv.x), mhi(wv.x), mlo(wv.y), mhi(wv.y), mlo(wv.z), mhi(wv.z), mlo(wv.w), mhi(wv.w)};
+            for (int r = 0; r < NR; r++) acc[r][j] = 0.0f;
+        }
+        tile_dot<NR, U, TB>(w, rows, xr, tn, I >> 3, lane, 32, acc);
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
-                if (j < tn) {
-                    const float4* xp = reinterpret_cast<const float4*>(act + (long)(s0 + t0 + j) * I + kk);
-                    float4 a = xp[0], b = xp[1];
-                    acc[j] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
-                            + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
-                }
+        for (int r = 0; r < NR; r++)
+#pragma unroll
+            for (int j = 0; j < TB; j++) {
+                float v = warp_sum(acc[r][j]);
+                if (lane == 0 && r < rows && j < tn) down[(long)(s0 + t0 + j) * H + n0 + r] = v;
             }
-          }
-        }
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            float v = acc[j];
-            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
-            if (lane == 0 && j < tn) down[(long)(s0 + t0 + j) * H + n] = v;
-        }
     }
 }
+
+// extern "C" entry points moe_gate_up_n{NR}u{U}t{TB} / moe_down_n{NR}u{U}t{TB}: MoeKernels picks one by shape
+#define MOE_ARGS_GU const float* __restrict__ x, const long long* table, const int* info, const int* activeExp, \
+    const int* activeStart, const int* pairRow, float* __restrict__ act, int H, int I
+#define MOE_ARGS_D const float* __restrict__ act, const long long* table, const int* info, const int* activeExp, \
+    const int* activeStart, float* __restrict__ down, int H, int I
+#define MOE_GU(NR, U, TB) extern "C" __global__ void __launch_bounds__(256) moe_gate_up_n##NR##u##U##t##TB(MOE_ARGS_GU) { \
+    moe_gate_up_tile<NR, U, TB>(x, table, info, activeExp, activeStart, pairRow, act, H, I); }
+#define MOE_D(NR, U, TB) extern "C" __global__ void __launch_bounds__(256) moe_down_n##NR##u##U##t##TB(MOE_ARGS_D) { \
+    moe_down_tile<NR, U, TB>(act, table, info, activeExp, activeStart, down, H, I); }
+#define MOE_TB(M, NR, U) M(NR, U, 1) M(NR, U, 2) M(NR, U, 4) M(NR, U, 8)
+// the tilings MoeKernels uses (the fastest of those cuda/bench/decode swept on an H100, at T = 1 and 8)
+MOE_TB(MOE_GU, 1, 4) MOE_TB(MOE_D, 4, 2)
 
 // grid (rows, ceil(H / 256)): out[r, c] += weight(r, j) * down[posOf(r, j), c] over the row's choices in expert
 // index order (the CPU backend's order), multiply and add rounded separately as there. Several blocks per row: one

@@ -1,5 +1,6 @@
 // RMSNorm and sigmoid-gated RMSNorm over groups of `group` consecutive columns: out = w * x / sqrt(mean(x^2) + eps)
-// (* sigmoid(gate)). One block per (row, group); out may alias x (each element is read before it is written).
+// (* sigmoid(gate)). One block per (row, group); out may alias x (each element is read before it is written, and
+// only by the thread that writes it).
 
 __device__ __forceinline__ float blockSum(float v, float* red) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
@@ -30,5 +31,44 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, const float*
         float v = w[i] * (x[base + i] * inv);
         if (gate != nullptr) v *= 1.0f / (1.0f + expf(-gate[base + i]));
         out[base + i] = v;
+    }
+}
+
+// The same norm with each thread holding its (up to 4) float4 chunks of the group in registers: one memory latency
+// for the loads instead of one per loop step of the plain kernel (a decode row of 2304 took 8 us there), and x is
+// read once. Needs group % 4 == 0, group <= 4 * 4 * blockDim.x, cols % 4 == 0 and 16-byte aligned pointers.
+extern "C" __global__ void rms_norm_v4(const float* x, const float* w, const float* gate, float* out, int cols, int group, float eps) {
+    __shared__ float red[32];
+    long base = (long)blockIdx.x * cols + (long)blockIdx.y * group;
+    int n4 = group >> 2;
+    const float4* xv = reinterpret_cast<const float4*>(x + base);
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        int i = threadIdx.x + j * blockDim.x;
+        v[j] = i < n4 ? xv[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    ss = blockSum(ss, red);
+    float inv = 1.0f / sqrtf(ss / group + eps);
+    const float4* wv = reinterpret_cast<const float4*>(w);
+    const float4* gv = gate != nullptr ? reinterpret_cast<const float4*>(gate + base) : nullptr;
+    float4* ov = reinterpret_cast<float4*>(out + base);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        int i = threadIdx.x + j * blockDim.x;
+        if (i < n4) {
+            float4 a = v[j], s = wv[i];
+            float4 o = make_float4(s.x * (a.x * inv), s.y * (a.y * inv), s.z * (a.z * inv), s.w * (a.w * inv));
+            if (gate != nullptr) {
+                float4 g = gv[i];
+                o.x *= 1.0f / (1.0f + expf(-g.x));
+                o.y *= 1.0f / (1.0f + expf(-g.y));
+                o.z *= 1.0f / (1.0f + expf(-g.z));
+                o.w *= 1.0f / (1.0f + expf(-g.w));
+            }
+            ov[i] = o;
+        }
     }
 }

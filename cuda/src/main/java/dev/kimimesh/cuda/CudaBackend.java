@@ -234,6 +234,28 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void matmuls(Tensor x, Weight[] w, Tensor[] out) {
+        if (w.length != out.length) throw new IllegalArgumentException("matmuls: " + w.length + " weights, " + out.length + " outputs");
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x);
+        CudaWeight[] ws = new CudaWeight[w.length];
+        CudaTensor[] os = new CudaTensor[w.length];
+        boolean together = a.rows() > 0;
+        for (int i = 0; i < w.length; i++) {
+            ws[i] = CudaWeight.cast(w[i]);
+            os[i] = CudaTensor.cast(out[i]);
+            if (ws[i].cols() != a.cols()) throw new IllegalArgumentException("matmuls: x has " + a.cols() + " columns, " + ws[i] + " expects " + ws[i].cols());
+            if (os[i].rows() != a.rows() || os[i].cols() != ws[i].rows()) {
+                throw new IllegalArgumentException("matmuls: out " + i + " is " + os[i] + ", expected " + a.rows() + "x" + ws[i].rows());
+            }
+            together &= ws[i].rows() > 0 && Gemm.tiled(a, ws[i]);
+        }
+        // a decode step's projections of one input: one launch per tiling instead of one per matrix
+        if (together) Gemm.linearMany(this, a, ws, os);
+        else for (int i = 0; i < w.length; i++) matmul(x, w[i], out[i]);
+    }
+
+    @Override
     public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) {
         norm(x, w, eps, null, out);
     }
@@ -252,9 +274,17 @@ public final class CudaBackend implements Backend {
         if (o.rows() != a.rows() || o.cols() != a.cols()) throw new IllegalArgumentException("rmsNorm: out " + o + " for " + a);
         if (gate != null && (gate.rows() != a.rows() || gate.cols() != a.cols())) throw new IllegalArgumentException("gatedRmsNorm: gate " + gate);
         if (a.rows() == 0) return;
-        int block = Math.min(256, Math.max(32, (group + 31) / 32 * 32));
-        dev.norms.launch("rms_norm", a.rows(), a.cols() / group, 1, block, 0, dev.stream, a.ptr(), floats(nw),
-                gate == null ? 0L : gate.ptr(), o.ptr(), a.cols(), group, eps);
+        long wp = floats(nw), gp = gate == null ? 0L : gate.ptr();
+        if (group % 4 == 0 && group <= 16384 && a.cols() % 4 == 0 && (a.ptr() | o.ptr() | wp | gp) % 16 == 0) {
+            // each thread keeps up to four float4 chunks of its group in registers (rms_norm_v4)
+            int block = Math.min(1024, Math.max(32, (group / 4 + 31) / 32 * 32));
+            dev.norms.launch("rms_norm_v4", a.rows(), a.cols() / group, 1, block, 0, dev.stream, a.ptr(), wp, gp, o.ptr(), a.cols(),
+                    group, eps);
+        } else {
+            int block = Math.min(256, Math.max(32, (group + 31) / 32 * 32));
+            dev.norms.launch("rms_norm", a.rows(), a.cols() / group, 1, block, 0, dev.stream, a.ptr(), wp, gp, o.ptr(), a.cols(), group,
+                    eps);
+        }
     }
 
     @Override
@@ -321,9 +351,11 @@ public final class CudaBackend implements Backend {
         DeviceBuffer tab = dev.table(tp, st, ln);
         long ds = tab.ptr + 8L * tp.length, dl = ds + 4L * st.length;
         int bx = (p + 255) / 256;
+        // segments of at most 64 rows: one 64-row block per (segment, channel), which also writes the new tail
+        boolean oneLaunch = maxLen <= 64;
         dev.conv.launch("short_conv_silu", bx, seg.count(), (maxLen + 63) / 64, 256, 0, dev.stream, a.ptr(), floats(w), tab.ptr,
-                ds, dl, o.ptr(), p, k);
-        if (k > 1) dev.conv.launch("short_conv_tail", bx, seg.count(), 1, 256, 0, dev.stream, a.ptr(), tab.ptr, ds, dl, p, k);
+                ds, dl, o.ptr(), p, k, oneLaunch && k > 1 ? 1 : 0);
+        if (k > 1 && !oneLaunch) dev.conv.launch("short_conv_tail", bx, seg.count(), 1, 256, 0, dev.stream, a.ptr(), tab.ptr, ds, dl, p, k);
         dev.free(tab);
     }
 

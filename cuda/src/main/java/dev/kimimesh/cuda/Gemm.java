@@ -2,7 +2,7 @@ package dev.kimimesh.cuda;
 
 import dev.kimimesh.engine.checkpoint.DType;
 
-/** {@code out = x W^T} on the device: the GEMV kernel for few rows, cuBLAS (fp32 accumulation) for many. */
+/** {@code out = x W^T} on the device: the GEMV kernels for few rows (tiled, {@link GemvTiles}), cuBLAS (fp32 accumulation) for many. */
 final class Gemm {
     private Gemm() {}
 
@@ -22,12 +22,57 @@ final class Gemm {
         };
     }
 
+    /** Most matrices one gemv_multi launch takes (the kernel's GEMV_MULTI_MAX). */
+    static final int MULTI_MAX = 8;
+
+    /** Whether the tiled GEMV serves x W^T (bf16 weight, few rows, K in 16-byte chunks, 16-byte aligned operands). */
+    static boolean tiled(CudaTensor x, CudaWeight w) {
+        return w.dtype() == DType.BF16 && x.rows() <= CudaBackend.GEMV_MAX_ROWS && x.cols() % 8 == 0 && x.ptr() % 16 == 0
+                && w.ptr() % 16 == 0;
+    }
+
+    /**
+     * Several projections of one x by the tiled GEMV: the matrices that get the same tiling run as one gemv_multi
+     * launch (up to 8 each). The tiling alone fixes each output's summation order, so every result is bit-identical
+     * to its own {@link #linear} call. Callers check that every weight is {@link #tiled} with x.
+     */
+    static void linearMany(CudaBackend be, CudaTensor x, CudaWeight[] w, CudaTensor[] out) {
+        CudaDevice dev = be.dev;
+        int t = x.rows(), k = x.cols();
+        java.util.Map<GemvTiles, java.util.List<Integer>> groups = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < w.length; i++) groups.computeIfAbsent(GemvTiles.pick(t, w[i].rows(), k), g -> new java.util.ArrayList<>()).add(i);
+        for (var e : groups.entrySet()) {
+            GemvTiles g = e.getKey();
+            java.util.List<Integer> all = e.getValue();
+            for (int from = 0; from < all.size(); from += MULTI_MAX) {
+                java.util.List<Integer> part = all.subList(from, Math.min(all.size(), from + MULTI_MAX));
+                Object[] args = new Object[4 + 3 * MULTI_MAX];
+                args[0] = x.ptr();
+                args[1] = t;
+                args[2] = k;
+                args[3] = part.size();
+                int blocks = 0;
+                for (int j = 0; j < MULTI_MAX; j++) {
+                    boolean on = j < part.size();
+                    int i = on ? part.get(j) : -1;
+                    args[4 + j] = on ? w[i].ptr() : 0L;
+                    args[4 + MULTI_MAX + j] = on ? out[i].ptr() : 0L;
+                    args[4 + 2 * MULTI_MAX + j] = on ? w[i].rows() : 0;
+                    if (on) blocks += g.blocks(w[i].rows());
+                }
+                dev.gemv.launch(g.multiKernel(), blocks, 1, 1, 256, 0, dev.stream, args);
+            }
+        }
+    }
+
     static void linear(CudaBackend be, CudaTensor x, CudaWeight w, CudaTensor out, Mode mode) {
         CudaDevice dev = be.dev;
         int t = x.rows(), k = x.cols(), n = w.rows();
-        if (w.dtype() == DType.BF16 && t <= CudaBackend.GEMV_MAX_ROWS) {
-            int vec = (x.ptr() % 16 == 0 && w.ptr() % 16 == 0) ? 1 : 0;
-            dev.gemv.launch("gemv_bf16", (n + 7) / 8, 1, 1, 256, 0, dev.stream, x.ptr(), w.ptr(), out.ptr(), t, n, k, vec);
+        if (tiled(x, w)) {
+            GemvTiles g = GemvTiles.pick(t, n, k);
+            dev.gemv.launch(g.kernel(), g.blocks(n), 1, 1, 256, 0, dev.stream, x.ptr(), w.ptr(), out.ptr(), t, n, k);
+        } else if (w.dtype() == DType.BF16 && t <= CudaBackend.GEMV_MAX_ROWS) {
+            dev.gemv.launch("gemv_bf16", (n + 7) / 8, 1, 1, 256, 0, dev.stream, x.ptr(), w.ptr(), out.ptr(), t, n, k);
         } else if (w.dtype() == DType.F32) {
             dev.cublas.gemmRowMajor(t, n, k, x.ptr(), Cublas.R_32F, k, w.ptr(), Cublas.R_32F, k, true, out.ptr(), n, false);
         } else if (mode == Mode.SPLIT) {

@@ -38,9 +38,12 @@ final class MoeKernels {
         long info = meta.ptr, active = info + 4, start = active + 4L * p, pairRow = start + 4L * (p + 1), posOf = pairRow + 4L * p;
         dev.moe.launch("moe_group", 1, 1, 1, 256, 8 * e, dev.stream, de, p, k, e, table.ptr(), info, active, start, pairRow, posOf);
         DeviceBuffer act = dev.scratch(4L * p * inter), down = dev.scratch(4L * p * h);
-        dev.moe.launch("moe_gate_up", (inter + 7) / 8, p, 1, 256, 0, dev.stream, x.ptr(), table.ptr(), info, active, start, pairRow,
-                act.ptr, h, inter);
-        dev.moe.launch("moe_down", (h + 7) / 8, p, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start, down.ptr, h, inter);
+        // an expert has at most t pairs: tb, the tokens the tiled kernels take per pass, need not exceed it
+        int tb = t == 1 ? 1 : t == 2 ? 2 : t <= 4 ? 4 : 8;
+        dev.moe.launch("moe_gate_up_n1u4t" + tb, (inter + 7) / 8, p, 1, 256, 0, dev.stream, x.ptr(), table.ptr(), info, active, start,
+                pairRow, act.ptr, h, inter);
+        dev.moe.launch("moe_down_n4u2t" + tb, (h + 31) / 32, p, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start,
+                down.ptr, h, inter);
         dev.moe.launch("moe_combine", t, (h + 255) / 256, 1, 256, 0, dev.stream, down.ptr, posOf, de, dw, out.ptr(), k, h);
         dev.free(route);
         dev.free(meta);

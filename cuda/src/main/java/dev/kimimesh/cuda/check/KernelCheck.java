@@ -62,7 +62,11 @@ final class KernelCheck {
     }
 
     void matmul() {
-        for (int[] s : new int[][] {{1, 512, 768}, {5, 384, 256}, {16, 256, 2304}, {17, 300, 512}, {200, 512, 768}, {3, 40, 100}, {70, 33, 100}}) {
+        for (int[] s : new int[][] {{1, 512, 768}, {5, 384, 256}, {16, 256, 2304}, {17, 300, 512}, {200, 512, 768}, {3, 40, 100}, {70, 33, 100},
+                // one shape per tiled GEMV choice (GemvTiles), with row counts that leave a partial block and K that
+                // leaves lanes without a chunk
+                {1, 1001, 1024}, {1, 333, 2304}, {1, 5, 4104}, {2, 33001, 1024}, {4, 2305, 4096}, {8, 777, 2304},
+                {3, 100, 1032}, {12, 600, 4104}, {7, 4097, 128}}) {
             int t = s[0], n = s[1], k = s[2];
             float[] x = r.floats(t * k, 1);
             Tensor[] xs = up(x, t, k), out = {cpu.allocate(t, n), gpu.allocate(t, n)};
@@ -71,11 +75,46 @@ final class KernelCheck {
             gpu.matmul(xs[1], ws[1], out[1]);
             same("matmul bf16 T=" + t + " N=" + n + " K=" + k, out);
         }
+        // several projections of one input (Backend.matmuls): one gemv_multi launch per tiling; a KDA-like set
+        // (tilings differ by row count at T > 1) and more matrices than one launch takes
+        for (int t : new int[] {1, 8, 3}) matmuls(t, 2304, new int[] {1000, 1000, 1000, 128, 128, 32});
+        matmuls(1, 1024, new int[] {64, 8, 300, 16, 24, 1000, 40, 56, 72});
         Weight[] f32 = w(r.weight("wf", DType.F32, 0, 0.05, 64, 96));
         Tensor[] xs = up(r.floats(40 * 96, 1), 40, 96), out = {cpu.allocate(40, 64), gpu.allocate(40, 64)};
         cpu.matmul(xs[0], f32[0], out[0]);
         gpu.matmul(xs[1], f32[1], out[1]);
         same("matmul f32 weight T=40", out);
+    }
+
+    /** matmuls against the CPU backend, and bit-identical to the GPU's own matmul of each weight (the SPI's promise). */
+    void matmuls(int t, int k, int[] ns) {
+        Tensor[] xs = up(r.floats(t * k, 1), t, k);
+        Weight[][] ws = new Weight[2][ns.length];
+        Tensor[][] outs = new Tensor[2][ns.length];
+        float[][] single = new float[ns.length][];
+        for (int i = 0; i < ns.length; i++) {
+            Weight[] p = w(r.weight("wm" + i, DType.BF16, 0, 0.05, ns[i], k));
+            ws[0][i] = p[0];
+            ws[1][i] = p[1];
+            outs[0][i] = cpu.allocate(t, ns[i]);
+            float[] nan = new float[t * ns[i]];
+            Arrays.fill(nan, Float.NaN);
+            outs[1][i] = gpu.upload(nan, t, ns[i]); // poisoned: an unwritten element fails the check
+            Tensor one = gpu.allocate(t, ns[i]);
+            gpu.matmul(xs[1], p[1], one);
+            single[i] = gpu.download(one);
+            gpu.release(one);
+        }
+        cpu.matmuls(xs[0], ws[0], outs[0]);
+        gpu.matmuls(xs[1], ws[1], outs[1]);
+        boolean identical = true;
+        for (int i = 0; i < ns.length; i++) {
+            same("matmuls T=" + t + " K=" + k + " N=" + ns[i] + " (" + (i + 1) + " of " + ns.length + ")", new Tensor[] {outs[0][i], outs[1][i]});
+            identical &= Arrays.equals(gpu.download(outs[1][i]), single[i]);
+        }
+        String what = "matmuls T=" + t + " K=" + k + " = matmul one by one";
+        if (identical) cmp.pass(what, "bit-identical");
+        else cmp.fail(what, "differs from the single-matrix GEMV");
     }
 
     void norms() {
@@ -92,6 +131,15 @@ final class KernelCheck {
         cpu.gatedRmsNorm(xs[0], head[0], 1e-5f, gs[0], xs[0]);
         gpu.gatedRmsNorm(xs[1], head[1], 1e-5f, gs[1], xs[1]);
         same("gatedRmsNorm in place", xs);
+        // rows of the bench width (one float4 per thread), the widest register-held group (four per thread), and a
+        // width that is no multiple of 4 (the plain kernel)
+        for (int[] s : new int[][] {{3, 2304}, {2, 16384}, {3, 130}}) {
+            Weight[] nw = w(r.weight("norm" + s[1], DType.BF16, 1, 0.1, s[1]));
+            Tensor[] a = up(r.floats(s[0] * s[1], 2), s[0], s[1]), o = {cpu.allocate(s[0], s[1]), gpu.allocate(s[0], s[1])};
+            cpu.rmsNorm(a[0], nw[0], 1e-5f, o[0]);
+            gpu.rmsNorm(a[1], nw[1], 1e-5f, o[1]);
+            same("rmsNorm " + s[0] + "x" + s[1], o);
+        }
     }
 
     void elementwise() {
@@ -126,9 +174,14 @@ final class KernelCheck {
     }
 
     void conv() {
+        conv(new int[] {1, 5, 70}, new int[] {3, 0, 9}); // a segment over 64 rows: convolution, then the tail update
+        conv(new int[] {1, 1, 1}, new int[] {7, 0, 2}); // decode: one launch does both
+        conv(new int[] {2, 64, 1}, new int[] {5, 1, 0}); // one launch, a segment shorter than the tail
+    }
+
+    void conv(int[] lens, int[] positions) {
         int p = 300, k = 4;
-        int[] lens = {1, 5, 70};
-        Segments seg = new Segments(lens, new int[] {3, 0, 9});
+        Segments seg = new Segments(lens, positions);
         int t = seg.totalRows();
         Tensor[] x = up(r.floats(t * p, 1), t, p), o = {cpu.allocate(t, p), gpu.allocate(t, p)};
         Weight[] cw = w(r.weight("conv", DType.BF16, 0, 0.5, p, 1, k));
@@ -221,6 +274,8 @@ final class KernelCheck {
         for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
             grouped(c[0], c[1], c[2], h, inter);
         }
+        // the bench model's expert shape (hidden 2304, intermediate 1024) at each token-group width of the tiled kernels
+        for (int tt : new int[] {1, 2, 3, 6}) grouped(tt, 16, 4, 2304, 1024);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {

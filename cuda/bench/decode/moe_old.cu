@@ -1,0 +1,284 @@
+// MoE routing on the device: scores = sigmoid (or softmax) of the router logits, choice = scores + bias, optional
+// group-limited choice (keep the topkGroup groups with the largest top-2 sums, the others' choice 0.0), top-k by descending choice (the lower
+// index wins a tie), weights from the unbiased (biasCorrected = 0) or bias-corrected scores, renormalised, scaled.
+// One block per row; dynamic shared memory holds 2 * E floats.
+extern "C" __global__ void moe_route(const float* logits, const float* bias, int E, int k, int softmax, int groups,
+                                     int topkGroup, int renorm, int biasCorrected, float scaling, int* experts, float* weights) {
+    extern __shared__ float sm[];
+    float* scores = sm;
+    float* choice = sm + E;
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    int r = blockIdx.x;
+    const float* lg = logits + (long)r * E;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    if (softmax) {
+        if (threadIdx.x == 0) {
+            float mx = -INFINITY;
+            for (int i = 0; i < E; i++) mx = fmaxf(mx, lg[i]);
+            double sum = 0;
+            for (int i = 0; i < E; i++) sum += (scores[i] = expf(lg[i] - mx));
+            for (int i = 0; i < E; i++) scores[i] = (float)(scores[i] / sum);
+        }
+        __syncthreads();
+    } else {
+        for (int i = threadIdx.x; i < E; i += blockDim.x) scores[i] = (float)(1.0 / (1.0 + exp(-(double)lg[i])));
+        __syncthreads();
+    }
+    for (int i = threadIdx.x; i < E; i += blockDim.x) choice[i] = scores[i] + (bias ? bias[i] : 0.0f);
+    __syncthreads();
+    if (groups > 1 && threadIdx.x == 0) {
+        int per = E / groups;
+        float gs[64];
+        bool kept[64];
+        for (int gi = 0; gi < groups; gi++) {
+            float a = -INFINITY, b = -INFINITY;
+            for (int i = gi * per; i < (gi + 1) * per; i++) {
+                if (choice[i] > a) { b = a; a = choice[i]; } else if (choice[i] > b) b = choice[i];
+            }
+            gs[gi] = per > 1 ? a + b : a;
+            kept[gi] = false;
+        }
+        for (int j = 0; j < topkGroup; j++) {
+            int best = -1;
+            for (int gi = 0; gi < groups; gi++) if (!kept[gi] && (best < 0 || gs[gi] > gs[best])) best = gi;
+            kept[best] = true;
+        }
+        // dropped groups get 0.0, as the original's masked_fill(~score_mask, 0.0): a kept expert whose biased
+        // score is negative ranks below them
+        for (int gi = 0; gi < groups; gi++)
+            if (!kept[gi]) for (int i = gi * per; i < (gi + 1) * per; i++) choice[i] = 0.0f;
+    }
+    __syncthreads();
+    double wsum = 0.0;
+    for (int j = 0; j < k; j++) {
+        float best = -INFINITY;
+        int bidx = 0x7fffffff;
+        for (int i = threadIdx.x; i < E; i += blockDim.x) {
+            float c = choice[i];
+            if (c > best || (c == best && i < bidx)) { best = c; bidx = i; }
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            float ob = __shfl_xor_sync(0xffffffff, best, o);
+            int oi = __shfl_xor_sync(0xffffffff, bidx, o);
+            if (ob > best || (ob == best && oi < bidx)) { best = ob; bidx = oi; }
+        }
+        if (lane == 0) { bv[warp] = best; bi[warp] = bidx; }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float b = bv[0];
+            int idx = bi[0];
+            for (int w = 1; w < nw; w++) if (bv[w] > b || (bv[w] == b && bi[w] < idx)) { b = bv[w]; idx = bi[w]; }
+            // the unmasked biased score (choice[] may hold a dropped group's 0.0)
+            float wt = biasCorrected ? scores[idx] + (bias ? bias[idx] : 0.0f) : scores[idx];
+            experts[r * k + j] = idx;
+            weights[r * k + j] = wt;
+            wsum += wt;
+            choice[idx] = -INFINITY;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        for (int j = 0; j < k; j++) {
+            float w = weights[r * k + j];
+            if (renorm) w = (float)(w / (wsum + 1e-20));
+            weights[r * k + j] = w * scaling;
+        }
+    }
+}
+
+// ---- Grouped routed experts for few rows (decode): the routing stays on the device, no host synchronisation. ----
+// table: per expert {gate, up, down} bf16 weight pointers (0 = expert served elsewhere). The pairs (row r, choice j)
+// are grouped by expert: active experts in index order, each with a contiguous range of pair positions.
+
+// One block. experts [P = T*k]; outputs: info[0] = active expert count, activeExp[n], activeStart[n + 1],
+// pairRow[pos] (the token row of each grouped pair), posOf[p] (grouped position of pair p, -1 when not here).
+extern "C" __global__ void moe_group(const int* experts, int P, int k, int E, const long long* table, int* info,
+                                     int* activeExp, int* activeStart, int* pairRow, int* posOf) {
+    extern __shared__ int gs[];
+    int* cnt = gs;
+    int* cur = gs + E;
+    for (int i = threadIdx.x; i < E; i += blockDim.x) cnt[i] = 0;
+    __syncthreads();
+    for (int p = threadIdx.x; p < P; p += blockDim.x) {
+        int e = experts[p];
+        if (e >= 0 && e < E && table[3 * e] != 0) atomicAdd(&cnt[e], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int n = 0, off = 0;
+        for (int e = 0; e < E; e++) {
+            int c = cnt[e];
+            cur[e] = off;
+            if (c > 0) {
+                activeExp[n] = e;
+                activeStart[n] = off;
+                off += c;
+                n++;
+            }
+        }
+        activeStart[n] = off;
+        info[0] = n;
+    }
+    __syncthreads();
+    for (int p = threadIdx.x; p < P; p += blockDim.x) {
+        int e = experts[p];
+        if (e >= 0 && e < E && table[3 * e] != 0) {
+            int pos = atomicAdd(&cur[e], 1);
+            pairRow[pos] = p / k;
+            posOf[p] = pos;
+        } else {
+            posOf[p] = -1;
+        }
+    }
+}
+
+__device__ __forceinline__ float mlo(unsigned int v) { return __uint_as_float(v << 16); }
+__device__ __forceinline__ float mhi(unsigned int v) { return __uint_as_float(v & 0xffff0000u); }
+
+// grid (ceil(I / 8), P), block 256: warp w of block (x, slot) computes gate and up row n = 8x + w of active expert
+// `slot` for all its pairs, act[pos, n] = silu(gate) * up. Same dot-product order as gemv_bf16.
+extern "C" __global__ void moe_gate_up(const float* __restrict__ x, const long long* table, const int* info, const int* activeExp,
+                                       const int* activeStart, const int* pairRow, float* __restrict__ act, int H, int I) {
+    int slot = blockIdx.y;
+    if (slot >= info[0]) return;
+    int lane = threadIdx.x & 31;
+    int n = blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (n >= I) return;
+    int e = activeExp[slot], s0 = activeStart[slot], cnt = activeStart[slot + 1] - s0;
+    const unsigned short* wg = (const unsigned short*)table[3 * e] + (long)n * H;
+    const unsigned short* wu = (const unsigned short*)table[3 * e + 1] + (long)n * H;
+    for (int t0 = 0; t0 < cnt; t0 += 8) {
+        int tn = min(8, cnt - t0);
+        float ag[8], au[8];
+        const float* xr[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            ag[j] = 0.0f;
+            au[j] = 0.0f;
+            xr[j] = x + (long)pairRow[s0 + t0 + min(j, tn - 1)] * H;
+        }
+        for (int k0 = lane * 8; k0 < H; k0 += 1024) {
+          uint4 gq[4], uq[4];
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            int kk = k0 + q * 256;
+            gq[q] = kk < H ? __ldg(reinterpret_cast<const uint4*>(wg + kk)) : make_uint4(0, 0, 0, 0);
+            uq[q] = kk < H ? __ldg(reinterpret_cast<const uint4*>(wu + kk)) : make_uint4(0, 0, 0, 0);
+          }
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            int kk = k0 + q * 256;
+            if (kk >= H) break;
+            uint4 gv = gq[q], uv = uq[q];
+            float gf[8] = {mlo(gv.x), mhi(gv.x), mlo(gv.y), mhi(gv.y), mlo(gv.z), mhi(gv.z), mlo(gv.w), mhi(gv.w)};
+            float uf[8] = {mlo(uv.x), mhi(uv.x), mlo(uv.y), mhi(uv.y), mlo(uv.z), mhi(uv.z), mlo(uv.w), mhi(uv.w)};
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                if (j < tn) {
+                    const float4* xp = reinterpret_cast<const float4*>(xr[j] + kk);
+                    float4 a = xp[0], b = xp[1];
+                    ag[j] += gf[0] * a.x + gf[1] * a.y + gf[2] * a.z + gf[3] * a.w
+                           + gf[4] * b.x + gf[5] * b.y + gf[6] * b.z + gf[7] * b.w;
+                    au[j] += uf[0] * a.x + uf[1] * a.y + uf[2] * a.z + uf[3] * a.w
+                           + uf[4] * b.x + uf[5] * b.y + uf[6] * b.z + uf[7] * b.w;
+                }
+            }
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float g = ag[j], u = au[j];
+            for (int o = 16; o > 0; o >>= 1) {
+                g += __shfl_xor_sync(0xffffffff, g, o);
+                u += __shfl_xor_sync(0xffffffff, u, o);
+            }
+            if (lane == 0 && j < tn) act[(long)(s0 + t0 + j) * I + n] = g * (1.0f / (1.0f + expf(-g))) * u;
+        }
+    }
+}
+
+// grid (ceil(H / 8), P), block 256: down[pos, n] = act[pos] . w_down[n] for the pairs of active expert `slot`.
+extern "C" __global__ void moe_down(const float* __restrict__ act, const long long* table, const int* info, const int* activeExp,
+                                    const int* activeStart, float* __restrict__ down, int H, int I) {
+    int slot = blockIdx.y;
+    if (slot >= info[0]) return;
+    int lane = threadIdx.x & 31;
+    int n = blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (n >= H) return;
+    int e = activeExp[slot], s0 = activeStart[slot], cnt = activeStart[slot + 1] - s0;
+    const unsigned short* wd = (const unsigned short*)table[3 * e + 2] + (long)n * I;
+    for (int t0 = 0; t0 < cnt; t0 += 8) {
+        int tn = min(8, cnt - t0);
+        float acc[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[j] = 0.0f;
+        for (int k0 = lane * 8; k0 < I; k0 += 1024) {
+          uint4 wq[4];
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            int kk = k0 + q * 256;
+            wq[q] = kk < I ? __ldg(reinterpret_cast<const uint4*>(wd + kk)) : make_uint4(0, 0, 0, 0);
+          }
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            int kk = k0 + q * 256;
+            if (kk >= I) break;
+            uint4 wv = wq[q];
+            float wf[8] = {mlo(wv.x), mhi(wv.x), mlo(wv.y), mhi(wv.y), mlo(wv.z), mhi(wv.z), mlo(wv.w), mhi(wv.w)};
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                if (j < tn) {
+                    const float4* xp = reinterpret_cast<const float4*>(act + (long)(s0 + t0 + j) * I + kk);
+                    float4 a = xp[0], b = xp[1];
+                    acc[j] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
+                            + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+                }
+            }
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float v = acc[j];
+            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+            if (lane == 0 && j < tn) down[(long)(s0 + t0 + j) * H + n] = v;
+        }
+    }
+}
+
+// grid (rows, ceil(H / 256)): out[r, c] += weight(r, j) * down[posOf(r, j), c] over the row's choices in expert
+// index order (the CPU backend's order), multiply and add rounded separately as there. Several blocks per row: one
+// block per row made each thread walk 9 columns x k dependent loads (37 us at batch 1).
+extern "C" __global__ void moe_combine(const float* down, const int* posOf, const int* experts, const float* weights,
+                                       float* out, int k, int H) {
+    __shared__ int ex[64], pos[64], order[64];
+    __shared__ float wt[64];
+    __shared__ int count;
+    int r = blockIdx.x;
+    for (int j = threadIdx.x; j < k; j += blockDim.x) {
+        ex[j] = experts[r * k + j];
+        pos[j] = posOf[r * k + j];
+        wt[j] = weights[r * k + j];
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int n = 0;
+        for (int j = 0; j < k; j++) {
+            if (pos[j] < 0) continue;
+            int e = ex[j], at = n++;
+            while (at > 0 && ex[order[at - 1]] > e) { order[at] = order[at - 1]; at--; }
+            order[at] = j;
+        }
+        count = n;
+    }
+    __syncthreads();
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= H) return;
+    int n = count;
+    float acc = out[(long)r * H + c];
+    for (int i = 0; i < n; i++) {
+        int j = order[i];
+        acc = __fadd_rn(acc, __fmul_rn(wt[j], down[(long)pos[j] * H + c]));
+    }
+    out[(long)r * H + c] = acc;
+}
