@@ -17,7 +17,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         List<String> a = Arrays.asList(args);
         if (a.isEmpty()) {
-            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device]");
+            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS]");
             System.exit(2);
         }
         CudaBackendProvider p = new CudaBackendProvider();
@@ -33,6 +33,7 @@ public final class GpuCheck {
                 case "goldens" -> new GoldenCheck(be, Path.of(a.get(1)), cmp).run();
                 case "bench" -> {
                     GpuBench b = new GpuBench(be);
+                    b.decodeWarmup = Integer.parseInt(opt(a, "--warmup", String.valueOf(b.decodeWarmup)));
                     b.ceilings();
                     if (!a.contains("--no-kda")) b.kda(32, 128, 32768);
                     int[] prefills = ints(opt(a, "--prefill", "4096,32768")), contexts = ints(opt(a, "--context", "4096,32768"));
