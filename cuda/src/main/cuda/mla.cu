@@ -1,4 +1,5 @@
-// Multi-head latent attention helpers; the products run in cuBLAS (fp32).
+// Multi-head latent attention helpers; the products run in cuBLAS (fp32, or bf16 in the bf16-compute mode).
+#include <cuda_bf16.h>
 
 // One block's scaled softmax over row[0, visible), in place; columns [visible, width) are written as exact zeros.
 __device__ void softmax_row(float* row, int visible, int width, float scale) {
@@ -44,4 +45,36 @@ extern "C" __global__ void mla_decode_softmax(float* scores, const long long* ta
     float* row = scores + ((long) b * heads + h) * maxTotal;
     int visible = (int) table[3 * b + 2];
     softmax_row(row, visible, visible, scale);   // columns past a sequence's own cache are never read
+}
+
+// ---- bf16-compute prefill (kimimesh.cuda.gemm=bf16): the score rows stay fp32, the probabilities go to bf16 ----
+// scores / probs: per (head, query t) a row of `ld` elements whose first `width` hold the raw q.k products of the
+// keys the query tile can see. grid (T, heads): query t sees keys [0, pos + rowOffset + t]; the probabilities of
+// that prefix are written as bf16 (max and sum in fp32 over the fp32 scores), later keys as exact zeros.
+extern "C" __global__ void mla_softmax_bf16(const float* scores, __nv_bfloat16* probs, int T, int width, int ld, int pos,
+                                            int rowOffset, float scale) {
+    __shared__ float red[32];
+    int t = blockIdx.x, h = blockIdx.y;
+    const float* row = scores + ((long)h * T + t) * ld;
+    __nv_bfloat16* out = probs + ((long)h * T + t) * ld;
+    int visible = min(width, pos + rowOffset + t + 1);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < visible; j += blockDim.x) mx = fmaxf(mx, row[j] * scale);
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int w = 0; w < nw; w++) mx = fmaxf(mx, red[w]);
+    __syncthreads();
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < visible; j += blockDim.x) sum += expf(row[j] * scale - mx);
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();
+    sum = 0.0f;
+    for (int w = 0; w < nw; w++) sum += red[w];
+    float inv = 1.0f / sum;
+    for (int j = threadIdx.x; j < width; j += blockDim.x)
+        out[j] = __float2bfloat16_rn(j < visible ? expf(row[j] * scale - mx) * inv : 0.0f);
 }

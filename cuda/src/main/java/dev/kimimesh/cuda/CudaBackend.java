@@ -35,6 +35,11 @@ public final class CudaBackend implements Backend {
     private static final Gemm.Mode GEMM = Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split"));
     private static final int CHUNK = 64;
 
+    /** How bf16 weights multiply many rows ({@code kimimesh.cuda.gemm}); BF16 also puts MLA prefill on bf16 GEMMs. */
+    static Gemm.Mode gemmMode() {
+        return GEMM;
+    }
+
     final CudaDevice dev;
     private final List<Long> weightMemory = new ArrayList<>();
     private final List<CudaWeight> weights = new ArrayList<>();

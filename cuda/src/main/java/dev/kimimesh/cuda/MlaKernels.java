@@ -7,7 +7,8 @@ import dev.kimimesh.engine.backend.Tensor;
  * MLA on the device with cuBLAS fp32 products and a masked-softmax kernel. Single-token segments (decode) use the
  * absorbed form: kv_b_proj folded into the query (q_lat = W_kb^T q_nope) and the output (o = W_vb ctx), attention as
  * MQA over the latent cache. Longer segments expand the cache (k_nope | v = latent W_kvb^T) and attend per head,
- * in query tiles that bound the score buffer.
+ * in query tiles that bound the score buffer. In the bf16-compute mode ({@code kimimesh.cuda.gemm=bf16}) the prefill's
+ * attention products run on bf16 tensor cores (fp32 accumulation, fp32 scores and softmax).
  */
 final class MlaKernels {
     private static final long SCORE_BUDGET = 1L << 28; // floats per score tile (1 GiB)
@@ -35,6 +36,7 @@ final class MlaKernels {
             if (rope > 0 && (rot.rows() < total || rot.cols() != rope)) throw new IllegalArgumentException("mla: k_rot cache " + rot);
             CudaTensor qs = q.rowSlice(starts[s], len), os = out.rowSlice(starts[s], len);
             if (len == 1) absorbed(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, pos, os);
+            else if (CudaBackend.gemmMode() == Gemm.Mode.BF16) expandedBf16(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
             else expanded(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
         }
     }
@@ -158,5 +160,45 @@ final class MlaKernels {
         }
         be.release(sc);
         be.release(kv);
+    }
+
+    /**
+     * {@link #expanded} in the bf16-compute mode: q, the expanded keys / values and k_rot rounded to bf16 once, the
+     * score and value products as bf16 tensor-core GEMMs with fp32 accumulation, the softmax in fp32 over fp32 scores
+     * writing bf16 probabilities. Score rows are padded to a multiple of 8 elements (16-byte aligned bf16 rows).
+     */
+    private static void expandedBf16(CudaBackend be, CudaDevice dev, CudaTensor q, CudaTensor lat, CudaTensor rot, long wkv, int r,
+                                     int heads, int nope, int rope, int vDim, float scale, int len, int pos, CudaTensor out) {
+        int per = nope + vDim, qw = nope + rope, total = pos + len;
+        Cublas cb = dev.cublas;
+        // the latent expansion stays an fp32 product (a small share of the work); its result is rounded once
+        CudaTensor kv = be.uninitialised(total, heads * per);
+        cb.gemmRowMajor(total, heads * per, r, lat.ptr(), Cublas.R_32F, r, wkv, Cublas.R_32F, r, true, kv.ptr(), heads * per, false);
+        long kvN = (long) total * heads * per, qN = (long) len * heads * qw, rotN = (long) total * rope;
+        DeviceBuffer kvb = dev.scratch(2 * kvN), qb = dev.scratch(2 * qN), rotb = dev.scratch(Math.max(16, 2 * rotN));
+        dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(kvN), 1, 1, 256, 0, dev.stream, kv.ptr(), kvb.ptr, kvN);
+        be.release(kv);
+        dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(qN), 1, 1, 256, 0, dev.stream, q.ptr(), qb.ptr, qN);
+        if (rope > 0) dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(rotN), 1, 1, 256, 0, dev.stream, rot.ptr(), rotb.ptr, rotN);
+        int ldMax = (total + 7) & ~7;
+        int tile = (int) Math.max(1, Math.min(len, SCORE_BUDGET / ((long) heads * ldMax)));
+        DeviceBuffer sc = dev.scratch(4L * heads * tile * ldMax), pb = dev.scratch(2L * heads * tile * ldMax);
+        for (int t0 = 0; t0 < len; t0 += tile) {
+            int tl = Math.min(tile, len - t0);
+            int kEnd = pos + t0 + tl, ld = (kEnd + 7) & ~7;
+            long qp = qb.ptr + 2L * t0 * heads * qw;
+            // scores_h [tl, kEnd] = q_nope_h k_nope_h^T + q_rope_h k_rot^T, bf16 operands, fp32 out
+            cb.gemmRowMajorBatched(tl, kEnd, nope, qp, Cublas.R_16BF, heads * qw, qw, kvb.ptr, Cublas.R_16BF, heads * per, per,
+                    true, sc.ptr, ld, (long) tl * ld, heads, false);
+            if (rope > 0) {
+                cb.gemmRowMajorBatched(tl, kEnd, rope, qp + 2L * nope, Cublas.R_16BF, heads * qw, qw, rotb.ptr, Cublas.R_16BF, rope,
+                        0, true, sc.ptr, ld, (long) tl * ld, heads, true);
+            }
+            dev.mla.launch("mla_softmax_bf16", tl, heads, 1, 256, 0, dev.stream, sc.ptr, pb.ptr, tl, kEnd, ld, pos, t0, scale);
+            // out_h [tl, vDim] = P_h [tl, kEnd] V_h [kEnd, vDim]
+            cb.gemmRowMajorBatched(tl, vDim, kEnd, pb.ptr, Cublas.R_16BF, ld, (long) tl * ld, kvb.ptr + 2L * nope, Cublas.R_16BF,
+                    heads * per, per, false, out.at(t0, 0), heads * vDim, vDim, heads, false);
+        }
+        for (DeviceBuffer b : new DeviceBuffer[] {sc, pb, kvb, qb, rotb}) dev.free(b);
     }
 }

@@ -19,11 +19,14 @@ import java.util.List;
 
 /**
  * The tiny fixture's goldens on a backend: prefill logits of every prompt, the 16 greedy decode steps (tokens and
- * logits), the split and chunked prefill scenarios and the two-sequence batch. Tolerance: 1e-4 of max|golden|. Then
- * the generator with sampling on the device against the same run sampling on the host.
+ * logits), the split and chunked prefill scenarios and the two-sequence batch. Tolerance: 1e-4 of max|golden|, or
+ * 1e-2 in the bf16-compute mode ({@code -Dkimimesh.cuda.gemm=bf16}), where a greedy token may differ only at a step
+ * whose golden top-2 margin is within that error budget. Then the generator with sampling on the device against the
+ * same run sampling on the host.
  */
 final class GoldenCheck {
-    static final double TOL = 1e-4;
+    static final boolean BF16 = "bf16".equalsIgnoreCase(System.getProperty("kimimesh.cuda.gemm", "split"));
+    static final double TOL = BF16 ? 1e-2 : 1e-4;
     private final Compare cmp;
     private final KimiLinearModel model;
     private final Backend b;
@@ -139,9 +142,32 @@ final class GoldenCheck {
             ours[s] = argmax(row);
             if (s + 1 < tokens.length) row = forwardLogits(st, new int[] {tokens[s]}, false); // teacher-forced on the golden token
         }
-        if (Arrays.equals(ours, tokens)) cmp.pass(what + " decode tokens", "16/16 identical");
+        int same = 0, nearTies = 0;
+        for (int s = 0; s < tokens.length; s++) {
+            if (ours[s] == tokens[s]) same++;
+            else if (BF16 && nearTie(golden, s * vocab, vocab)) nearTies++;
+        }
+        String counts = same + "/" + tokens.length + " identical";
+        if (same == tokens.length) cmp.pass(what + " decode tokens", counts);
+        else if (same + nearTies == tokens.length) cmp.pass(what + " decode tokens", counts + ", the other " + nearTies + " at golden top-2 margins within the bf16 error budget");
         else cmp.fail(what + " decode tokens", "ours " + Arrays.toString(ours) + " golden " + Arrays.toString(tokens));
         close(what + " decode logits", all, golden);
+    }
+
+    /** Whether the golden row's top-2 margin is at most twice the tolerance (of its max|logit|): a flip is allowed. */
+    private static boolean nearTie(float[] golden, int at, int vocab) {
+        float a = Float.NEGATIVE_INFINITY, b = Float.NEGATIVE_INFINITY, mx = 0;
+        for (int i = at; i < at + vocab; i++) {
+            float v = golden[i];
+            mx = Math.max(mx, Math.abs(v));
+            if (v > a) {
+                b = a;
+                a = v;
+            } else if (v > b) {
+                b = v;
+            }
+        }
+        return a - b <= 2 * TOL * mx;
     }
 
     static int argmax(float[] row) {
