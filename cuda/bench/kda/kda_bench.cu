@@ -6,7 +6,8 @@
 //   full:  new prep + new scan vs old prep + old scan;
 // then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
 // Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_old.cuh beside it)
-// Run:   ./kda_bench            (all cases)
+//        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
+// Run:   ./kda_bench            (all cases; "time": timings only)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <cuda_runtime.h>
 #include "kda.cu"
 #include "kda_old.cuh"
+#include "kda_v1.cuh"
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(2); } } while (0)
 #define CKL() do { CK(cudaGetLastError()); } while (0)
@@ -174,19 +176,30 @@ int main(int argc, char** argv) {
         int oldPrepSh = (3 * CH * (d + 1) + CH * CH) * 4;
         int oldStage = 3 * CH * d + CH * CH + d;
         int oldScanSh = (((oldStage + 3) & ~3) + d * 32 + CH * 33) * 4;
-        int newPrepSh = (3 * CH * (d + 4) + CH * (CH + 4) + 7 * d + CH) * 4;
+        int v1PrepSh = (3 * CH * (d + 4) + CH * (CH + 4) + 7 * d + CH) * 4;
+        int newPrepSh = (3 * CH * d + CH * CH) * 4;
         int newScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
         CK(cudaFuncSetAttribute(old_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         CK(cudaFuncSetAttribute(old_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         CK(cudaFuncSetAttribute(kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         CK(cudaFuncSetAttribute(kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(v1_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(v1_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        // as KdaKernels does: the largest shared-memory carveout, so that two prep blocks fit an SM
+        for (const void* f : {(const void*)kda_chunk_prep, (const void*)kda_chunk_scan, (const void*)v1_kda_chunk_prep, (const void*)v1_kda_chunk_scan,
+                              (const void*)old_kda_chunk_prep, (const void*)old_kda_chunk_scan})
+            CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+        auto v1Prep = [&](float* ws) { v1_kda_chunk_prep<<<dim3(chunks, H), 256, v1PrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
+        auto v1Scan = [&](float* ws, float* out) { v1_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, newScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
         auto oldPrep = [&](float* ws) { old_kda_chunk_prep<<<dim3(chunks, H), 256, oldPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
         auto newPrep = [&](float* ws) { kda_chunk_prep<<<dim3(chunks, H), 256, newPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
         auto oldScan = [&](float* ws, float* out) { old_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, oldScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
         auto newScan = [&](float* ws, float* out) { kda_chunk_scan<<<dim3(H, segs, d / 32), 256, newScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
         printf("case %s: %d heads x %d, %d segments (", cs.name.c_str(), H, d, segs);
         for (int l : cs.lens) printf(" %d", l);
-        printf(" ), %d chunks; shared prep %d -> %d B, scan %d -> %d B\n", chunks, oldPrepSh, newPrepSh, oldScanSh, newScanSh);
+        int occ = 0;
+        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kda_chunk_prep, 256, newPrepSh));
+        printf(" ), %d chunks; shared prep %d -> %d B (%d blocks/SM), scan %d -> %d B\n", chunks, oldPrepSh, newPrepSh, occ, oldScanSh, newScanSh);
         const double tol = 2e-5;
         if (!onlyTime) {
             // reference: old prep + old scan
@@ -251,20 +264,35 @@ int main(int argc, char** argv) {
             auto op = timeIt([&] { oldPrep(wsOld); });
             auto os = timeIt([&] { oldScan(wsOld, outOld); });
             setStates(stNew);
+            auto vp = timeIt([&] { v1Prep(wsNew); });
+            auto vs = timeIt([&] { v1Scan(wsNew, outNew); });
+#ifdef KDA_PROFILE
+            unsigned long long z[16] = {0};
+            CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
+#endif
             auto np = timeIt([&] { newPrep(wsNew); });
             auto ns = timeIt([&] { newScan(wsNew, outNew); });
+#ifdef KDA_PROFILE
+            unsigned long long pr[16];
+            CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
+            double runs = 8.0, pb = (double)chunks * H * runs, sbk = (double)H * segs * (d / 32) * runs;
+            printf("  profile %s (cycles per block, thread 0): prep load+cumsum %.0f | diag %.0f | elementwise %.0f | off-diag %.0f | solve %.0f | products %.0f\n",
+                   cs.name.c_str(), pr[0] / pb, pr[1] / pb, pr[2] / pb, pr[3] / pb, pr[4] / pb, pr[5] / pb);
+            printf("  profile %s (cycles per block over all chunks): scan wait before X %.0f | X %.0f | Y %.0f\n", cs.name.c_str(), pr[8] / sbk,
+                   pr[9] / sbk, pr[10] / sbk);
+#endif
             auto op2 = timeIt([&] { oldPrep(wsOld); });
-            char buf[512];
-            snprintf(buf, sizeof buf, "| %-6s | %8.3f (%.3f..%.3f) | %8.3f (%.3f..%.3f) | %8.3f | %8.3f (%.3f..%.3f) | %8.3f (%.3f..%.3f) | %8.3f | %.3f |",
-                     cs.name.c_str(), op[3], op[0], op[6], os[3], os[0], os[6], op[3] + os[3], np[3], np[0], np[6], ns[3], ns[0], ns[6],
-                     np[3] + ns[3], op2[3]);
+            char buf[768];
+            snprintf(buf, sizeof buf, "| %-6s | %7.3f (%.3f..%.3f) | %7.3f (%.3f..%.3f) | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f (%.3f..%.3f) | %7.3f (%.3f..%.3f) | %7.3f | %.3f |",
+                     cs.name.c_str(), op[3], op[0], op[6], os[3], os[0], os[6], op[3] + os[3], vp[3], vs[3], vp[3] + vs[3], np[3], np[0], np[6],
+                     ns[3], ns[0], ns[6], np[3] + ns[3], op2[3]);
             table.push_back(buf);
         }
         for (float* p : {q, k, qn, kn, v, g, beta, outOld, outNew, wsOld, wsNew, st0, stOld, stNew, va, vb}) CK(cudaFree(p));
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
     }
     printf("\nms, median of 7 (min..max), %s\n", prop.name);
-    printf("| case | old prep | old scan | old total | new prep | new scan | new total | old prep again |\n");
+    printf("| case | old prep | old scan | old total | v1 prep | v1 scan | v1 total | new prep | new scan | new total | old prep again |\n");
     for (auto& s : table) printf("%s\n", s.c_str());
     printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
     return allOk ? 0 : 1;

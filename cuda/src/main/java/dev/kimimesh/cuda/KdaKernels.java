@@ -87,9 +87,9 @@ final class KdaKernels {
             for (CudaTensor x : new CudaTensor[] {qn, kn, v, g, out}) {
                 if (x.ptr() % 16 != 0) throw new IllegalArgumentException("kda: " + x + " is not 16-byte aligned");
             }
-            // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d+4] | L [CH][CH+4] | D [3d] | E [4d] | beta [CH];
+            // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d] | L [CH][CH];
             // scan W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][32] | S [d][32] | decay [d]
-            int shared = (3 * CHUNK * (d + 4) + CHUNK * (CHUNK + 4) + 7 * d + CHUNK) * 4;
+            int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
             be.kdaShared("kda_chunk_prep", shared);
             int scanShared = (3 * CHUNK * (d + 4) + CHUNK * (CHUNK + 4) + 2 * CHUNK * 32 + d * 32 + d) * 4;
             be.kdaShared("kda_chunk_scan", scanShared);
