@@ -18,7 +18,7 @@
 #include <cuda_runtime.h>
 #include "kda.cu"
 #include "kda_old.cuh"
-#include "kda_v2.cuh"
+#include "kda_v1.cuh"
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(2); } } while (0)
 #define CKL() do { CK(cudaGetLastError()); } while (0)
@@ -176,22 +176,21 @@ int main(int argc, char** argv) {
         int oldPrepSh = (3 * CH * (d + 1) + CH * CH) * 4;
         int oldStage = 3 * CH * d + CH * CH + d;
         int oldScanSh = (((oldStage + 3) & ~3) + d * 32 + CH * 33) * 4;
-        int v2PrepSh = (3 * CH * d + CH * CH) * 4;
-        int v2ScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
+        int v1PrepSh = (3 * CH * (d + 4) + CH * (CH + 4) + 7 * d + CH) * 4;
         int newPrepSh = (3 * CH * d + CH * CH) * 4;
-        int newScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 36 + d * 36 + d) * 4;
+        int newScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
         CK(cudaFuncSetAttribute(old_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         CK(cudaFuncSetAttribute(old_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         CK(cudaFuncSetAttribute(kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         CK(cudaFuncSetAttribute(kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute(v2_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute(v2_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(v1_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(v1_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         // as KdaKernels does: the largest shared-memory carveout, so that two prep blocks fit an SM
-        for (const void* f : {(const void*)kda_chunk_prep, (const void*)kda_chunk_scan, (const void*)v2_kda_chunk_prep, (const void*)v2_kda_chunk_scan,
+        for (const void* f : {(const void*)kda_chunk_prep, (const void*)kda_chunk_scan, (const void*)v1_kda_chunk_prep, (const void*)v1_kda_chunk_scan,
                               (const void*)old_kda_chunk_prep, (const void*)old_kda_chunk_scan})
             CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
-        auto v2Prep = [&](float* ws) { v2_kda_chunk_prep<<<dim3(chunks, H), 256, v2PrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
-        auto v2Scan = [&](float* ws, float* out) { v2_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, v2ScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+        auto v1Prep = [&](float* ws) { v1_kda_chunk_prep<<<dim3(chunks, H), 256, v1PrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
+        auto v1Scan = [&](float* ws, float* out) { v1_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, newScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
         auto oldPrep = [&](float* ws) { old_kda_chunk_prep<<<dim3(chunks, H), 256, oldPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
         auto newPrep = [&](float* ws) { kda_chunk_prep<<<dim3(chunks, H), 256, newPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
         auto oldScan = [&](float* ws, float* out) { old_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, oldScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
@@ -265,8 +264,8 @@ int main(int argc, char** argv) {
             auto op = timeIt([&] { oldPrep(wsOld); });
             auto os = timeIt([&] { oldScan(wsOld, outOld); });
             setStates(stNew);
-            auto vp = timeIt([&] { v2Prep(wsNew); });
-            auto vs = timeIt([&] { v2Scan(wsNew, outNew); });
+            auto vp = timeIt([&] { v1Prep(wsNew); });
+            auto vs = timeIt([&] { v1Scan(wsNew, outNew); });
 #ifdef KDA_PROFILE
             unsigned long long z[16] = {0};
             CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
@@ -293,7 +292,7 @@ int main(int argc, char** argv) {
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
     }
     printf("\nms, median of 7 (min..max), %s\n", prop.name);
-    printf("| case | old prep | old scan | old total | v2 prep | v2 scan | v2 total | new prep | new scan | new total | old prep again |\n");
+    printf("| case | old prep | old scan | old total | v1 prep | v1 scan | v1 total | new prep | new scan | new total | old prep again |\n");
     for (auto& s : table) printf("%s\n", s.c_str());
     printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
     return allOk ? 0 : 1;

@@ -147,43 +147,6 @@ __device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast
 __device__ __forceinline__ void st4(float* p, float4 x) { *reinterpret_cast<float4*>(p) = x; }
 __device__ __forceinline__ float comp(const float4& x, int k) { return k == 0 ? x.x : k == 1 ? x.y : k == 2 ? x.z : x.w; }
 
-// 3xTF32 on the tensor cores: x = hi + lo with hi and lo both TF32 (10-bit mantissa), and a b ~ a_hi b_hi + a_hi b_lo +
-// a_lo b_hi (the dropped a_lo b_lo is ~2^-22 relative), accumulated in float32: float32-level products at a fraction
-// of the shared-memory traffic of CUDA-core tiles (a warp's m16n8k8 needs 4 + 2 loads a lane for 1024 products).
-__device__ __forceinline__ void tf32split(float x, unsigned& hi, unsigned& lo) {
-    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(hi) : "f"(x));
-    float r = x - __uint_as_float(hi);
-    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(lo) : "f"(r));
-}
-__device__ __forceinline__ void mma_tf32(float* c, const unsigned* a, const unsigned* b) {
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-// c[4] (a 16 x 8 tile) += A B over k in [0, kn) in steps of 8, 3xTF32. A(r, k) and B(k, n) give the operands (r < 16,
-// n < 8). Fragments (PTX m16n8k8 .tf32): g = lane / 4, q = lane % 4; a = A(g, q), A(g+8, q), A(g, q+4), A(g+8, q+4);
-// b = B(q, g), B(q+4, g); c = C(g, 2q), C(g, 2q+1), C(g+8, 2q), C(g+8, 2q+1).
-template <int NT, typename FA, typename FB>
-__device__ __forceinline__ void mma_3xtf32(float (*c)[4], int kn, FA A, FB B) {
-    int g = (threadIdx.x & 31) >> 2, q = threadIdx.x & 3;
-    for (int k0 = 0; k0 < kn; k0 += 8) {
-        unsigned ah[4], al[4];
-        tf32split(A(g, k0 + q), ah[0], al[0]);
-        tf32split(A(g + 8, k0 + q), ah[1], al[1]);
-        tf32split(A(g, k0 + q + 4), ah[2], al[2]);
-        tf32split(A(g + 8, k0 + q + 4), ah[3], al[3]);
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-            unsigned bh[2], bl[2];
-            tf32split(B(k0 + q, 8 * nt + g), bh[0], bl[0]);
-            tf32split(B(k0 + q + 4, 8 * nt + g), bh[1], bl[1]);
-            mma_tf32(c[nt], al, bh);
-            mma_tf32(c[nt], ah, bl);
-            mma_tf32(c[nt], ah, bh);
-        }
-    }
-}
-
 // e^{G_t - G_s} for s <= t overflows float32 when taken apart (e^{-G_s} with G_s near -1000), so it is factorised
 // only across sub-chunks of SB rows, through reference rows where every factor is <= 1:
 //   t in sub-chunk bt > bs, s in bs:  e^{G_t - G_s} = A_t * D_{bt,bs} * B_s  with  A_t = e^{G_t - G_{SB bt}},
@@ -240,74 +203,43 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
     if (tid < CH) *vec(SBV + tid) = tid < c ? beta[(long)(row0 + tid) * heads + h] : 0.0f;
     cp_async_wait<0>();
     __syncthreads();
-    // cumulative sum, one channel per thread, in token order (the same float sums as the recurrent form); 16 rows
-    // are loaded at a time before the dependent adds
+    // cumulative sum, one channel per thread, in token order (the same float sums as the recurrent form)
     for (int i = tid; i < d; i += blockDim.x) {
         float acc = 0.0f;
-        for (int t0 = 0; t0 < CH; t0 += 16) {
-            float gv[16];
-#pragma unroll
-            for (int k = 0; k < 16; k++) gv[k] = Gs[at(t0 + k, i)];
-#pragma unroll
-            for (int k = 0; k < 16; k++) {
-                acc += gv[k];
-                Gs[at(t0 + k, i)] = acc;
-            }
+#pragma unroll 16
+        for (int t = 0; t < CH; t++) {
+            acc += Gs[at(t, i)];
+            Gs[at(t, i)] = acc;
         }
     }
     __syncthreads();
     KDA_MARK(0, 0)
 
-    // 2. the diagonal sub-blocks, pairwise, in 2 x 2 blocks of pairs (t1, t1+1) x (s1, s1+1) so that each row loaded
-    // serves two pairs: 4 sub-blocks x 36 blocks (s1 <= t1), each over a quarter of the channels (every fourth group
-    // of 4, so that the four lanes of a block read different banks)
-    for (int it = tid; it < 4 * 36 * 4; it += blockDim.x) {
-        int q = it & 3, rest = it >> 2;
-        int blk = rest / 36, p = rest - blk * 36;
-        int bt = (int)((sqrtf(8.0f * p + 1.0f) - 1.0f) * 0.5f);
-        while ((bt + 1) * (bt + 2) / 2 <= p) bt++;
-        while (bt * (bt + 1) / 2 > p) bt--;
-        int t1 = blk * SB + 2 * bt, s1 = blk * SB + 2 * (p - bt * (bt + 1) / 2);
-        float l[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}}, m[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
-        for (int i = 4 * q; i < d; i += 16) {
-            float4 gt[2], kt[2], qt[2], gs[2], ks[2];
+    // 2. the diagonal sub-blocks, pairwise: 4 x 136 pairs (s <= t), each over one half of the channels (alternate
+    // groups of 4)
+    for (int it = tid; it < 4 * 136 * 2; it += blockDim.x) {
+        int pair = it >> 1, half = it & 1;
+        int blk = pair / 136, p = pair - blk * 136;
+        int tl = (int)((sqrtf(8.0f * p + 1.0f) - 1.0f) * 0.5f);
+        while ((tl + 1) * (tl + 2) / 2 <= p) tl++;
+        while (tl * (tl + 1) / 2 > p) tl--;
+        int t = blk * SB + tl, s = blk * SB + (p - tl * (tl + 1) / 2);
+        float l = 0.0f, m = 0.0f;
+        for (int i = 4 * half; i < d; i += 8) {
+            int ot = at(t, i), os = at(s, i);
+            float4 a = ld4(Gs + ot), b = ld4(Gs + os), ka = ld4(Ks + ot), kb = ld4(Ks + os), qa = ld4(Qs + ot);
 #pragma unroll
-            for (int a = 0; a < 2; a++) {
-                int ot = at(t1 + a, i), os = at(s1 + a, i);
-                gt[a] = ld4(Gs + ot); kt[a] = ld4(Ks + ot); qt[a] = ld4(Qs + ot);
-                gs[a] = ld4(Gs + os); ks[a] = ld4(Ks + os);
+            for (int k = 0; k < 4; k++) {
+                float ke = comp(kb, k) * __expf(comp(a, k) - comp(b, k));
+                l += comp(ka, k) * ke;
+                m += comp(qa, k) * ke;
             }
-#pragma unroll
-            for (int a = 0; a < 2; a++)
-#pragma unroll
-                for (int b = 0; b < 2; b++)
-#pragma unroll
-                    for (int k = 0; k < 4; k++) {
-                        float ke = comp(ks[b], k) * __expf(comp(gt[a], k) - comp(gs[b], k));
-                        l[a][b] += comp(kt[a], k) * ke;
-                        m[a][b] += comp(qt[a], k) * ke;
-                    }
         }
-#pragma unroll
-        for (int a = 0; a < 2; a++)
-#pragma unroll
-            for (int b = 0; b < 2; b++) {
-                l[a][b] += __shfl_xor_sync(0xffffffffu, l[a][b], 1);
-                l[a][b] += __shfl_xor_sync(0xffffffffu, l[a][b], 2);
-                m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 1);
-                m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 2);
-            }
-        if (q == 0) {
-#pragma unroll
-            for (int a = 0; a < 2; a++)
-#pragma unroll
-                for (int b = 0; b < 2; b++) {
-                    int t = t1 + a, s = s1 + b;
-                    if (s <= t) {
-                        Lm[t * CH + s] = s < t ? l[a][b] : 0.0f;
-                        M[t * CH + s] = m[a][b];
-                    }
-                }
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        m += __shfl_xor_sync(0xffffffffu, m, 1);
+        if (half == 0) {
+            Lm[t * CH + s] = s < t ? l : 0.0f;
+            M[t * CH + s] = m;
         }
     }
     __syncthreads();
@@ -358,24 +290,57 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
     __syncthreads();
     KDA_MARK(0, 2)
 
-    // 4. the off-diagonal sub-blocks, 6 pairs (bt, bs) x 2 column halves, one warp each, as 3xTF32 products:
-    // L = (A k) (D B)^T and M = (A q) (D B)^T over the channels
-    {
-        int warp = tid >> 5, g = (tid & 31) >> 2, qq = tid & 3;
-        for (int task = warp; task < 12; task += blockDim.x >> 5) {
-            int pr = task >> 1, nt = task & 1;
-            // pairs (bt, bs) = (1,0) (2,0) (2,1) (3,0) (3,1) (3,2), packed a nibble each; ds: which D (-1: D = 1)
-            int bt = (0x333221 >> (4 * pr)) & 15, bs_ = (0x210100 >> (4 * pr)) & 15, ds = ((0x023010 >> (4 * pr)) & 15) - 1;
-            int t0 = bt * SB, s0 = bs_ * SB + 8 * nt;
-            float cl[1][4] = {{0.0f, 0.0f, 0.0f, 0.0f}}, cm[1][4] = {{0.0f, 0.0f, 0.0f, 0.0f}};
-            auto B = [&](int k, int nn) { return Gs[at(s0 + nn, k)] * (ds >= 0 ? *vec(DV + ds * d + k) : 1.0f); };
-            mma_3xtf32<1>(cl, d, [&](int r, int k) { return Ks[at(t0 + r, k)]; }, B);
-            mma_3xtf32<1>(cm, d, [&](int r, int k) { return Qs[at(t0 + r, k)]; }, B);
+    // 4. the off-diagonal sub-blocks: 6 pairs x 16 tiles of 4 x 4, each over a quarter of the channels (every fourth
+    // group of 4)
+    for (int it = tid; it < 6 * 16 * 4; it += blockDim.x) {
+        int q = it & 3, tile = (it >> 2) & 15, pr = it >> 6;
+        // pairs (bt, bs) = (1,0) (2,0) (2,1) (3,0) (3,1) (3,2), packed a nibble each; ds: which D (-1: D = 1)
+        int bt = (0x333221 >> (4 * pr)) & 15, bs_ = (0x210100 >> (4 * pr)) & 15, ds = ((0x023010 >> (4 * pr)) & 15) - 1;
+        int t0 = bt * SB + 4 * (tile >> 2), s0 = bs_ * SB + 4 * (tile & 3);
+        float l[4][4], m[4][4];
 #pragma unroll
-            for (int hh = 0; hh < 2; hh++) {
-                int t = t0 + g + 8 * hh, sc = s0 + 2 * qq;
-                *reinterpret_cast<float2*>(Lm + t * CH + sc) = make_float2(cl[0][2 * hh], cl[0][2 * hh + 1]);
-                *reinterpret_cast<float2*>(M + t * CH + sc) = make_float2(cm[0][2 * hh], cm[0][2 * hh + 1]);
+        for (int a = 0; a < 4; a++)
+#pragma unroll
+            for (int b = 0; b < 4; b++) l[a][b] = m[a][b] = 0.0f;
+        for (int i = 4 * q; i < d; i += 16) {
+            float4 ka[4], qa[4], bs[4];
+#pragma unroll
+            for (int a = 0; a < 4; a++) {
+                ka[a] = ld4(Ks + at(t0 + a, i));
+                qa[a] = ld4(Qs + at(t0 + a, i));
+                bs[a] = ld4(Gs + at(s0 + a, i));
+            }
+            if (ds >= 0) {
+                float4 dd = ld4(vec(DV + ds * d + i));
+#pragma unroll
+                for (int b = 0; b < 4; b++) {
+                    bs[b].x *= dd.x; bs[b].y *= dd.y; bs[b].z *= dd.z; bs[b].w *= dd.w;
+                }
+            }
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int a = 0; a < 4; a++)
+#pragma unroll
+                    for (int b = 0; b < 4; b++) {
+                        l[a][b] += comp(ka[a], k) * comp(bs[b], k);
+                        m[a][b] += comp(qa[a], k) * comp(bs[b], k);
+                    }
+        }
+#pragma unroll
+        for (int a = 0; a < 4; a++)
+#pragma unroll
+            for (int b = 0; b < 4; b++) {
+                l[a][b] += __shfl_xor_sync(0xffffffffu, l[a][b], 1);
+                l[a][b] += __shfl_xor_sync(0xffffffffu, l[a][b], 2);
+                m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 1);
+                m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 2);
+            }
+        if (q == 0) {
+#pragma unroll
+            for (int a = 0; a < 4; a++) {
+                st4(Lm + (t0 + a) * CH + s0, make_float4(l[a][0], l[a][1], l[a][2], l[a][3]));
+                st4(M + (t0 + a) * CH + s0, make_float4(m[a][0], m[a][1], m[a][2], m[a][3]));
             }
         }
     }
@@ -465,55 +430,62 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
 }
 
 // The state-carrying pass: the chunks of one segment in order. grid (heads, segments, d/32), block 256; the block
-// carries a [d, 32] column tile of S in shared memory. Per chunk, two phases between barriers, as 3xTF32 tensor-core
-// products (warp w: one 16-row strip, all 32 columns):
-//   X: warps 0-3 U = u0 - W S (rows 16w..), warps 4-7 o = Qg S (rows 16(w-4).., kept in registers);
-//   Y: warps 4-7 o += M U (then stored); warps 0-3 S = decay * S + Kd^T U for S rows 16w.. and 16(w+4)...
+// carries a [d, 32] column tile of S. Per chunk, two phases between barriers:
+//   X: U = u0 - W S and o = Qg S, in one pass over S;   Y: o += M U (then stored), S = decay * S + Kd^T U.
 // Each phase's operands are fetched with cp.async while the other phase runs (W | u0 | Qg for X when Y starts, M | Kd |
-// decay for Y when X starts). Shared floats: W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][36] | S [d][36] | decay [d];
-// the strides put a fragment's 32 loads on 32 banks. U rows past c are zero and Kd rows past c are read as zero, so
-// the sums over s need no other bounds (the workspace past c is not read as data).
+// decay for Y when X starts). Shared floats: W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][32] | S [d][32] | decay [d].
+// X and the M U part of Y: thread -> rows 4ty..4ty+3, columns 2tx, 2tx+1; the S update: thread -> S rows 4ti..,
+// columns 4tj.. (kept in registers across chunks). The sums run in the same order as the recurrent definition's
+// chunked form always did (i, then s, ascending), so this gives the same bits as the earlier one-phase scan.
 extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws, const long long* states, const int* segChunk0,
                                                                  const int* segChunks, const int* chunkRow, const int* chunkLen,
                                                                  float* out, int heads, int d) {
     extern __shared__ float4 sm4[];
     float* sm = reinterpret_cast<float*>(sm4);
-    const int LDW = d + 4, LDM = CH + 4, LDU = 36, d4 = d / 4;
+    const int LDW = d + 4, LDM = CH + 4, d4 = d / 4;
     float* Wb = sm;
     float* QGb = Wb + CH * LDW;
     float* KDb = QGb + CH * LDW;
     float* Mb = KDb + CH * LDW;
     float* U0b = Mb + CH * LDM;
-    float* U = U0b + CH * LDU;
-    float* S = U + CH * LDU;
-    float* DECb = S + d * LDU;
+    float* U = U0b + CH * 32;
+    float* S = U + CH * 32;
+    float* DECb = S + d * 32;
     int h = blockIdx.x, sg = blockIdx.y, j0 = blockIdx.z * 32, tid = threadIdx.x;
     long wsz = 4L * CH * d + CH * CH + d;
     int P = heads * d;
     int first = segChunk0[sg], n = segChunks[sg];
     float* st = (float*)states[sg] + (long)h * d * d;
-    int lane = tid & 31, warp = tid >> 5, g = lane >> 2, q = lane & 3;
-    int r0 = 16 * (warp & 3);   // this warp's 16 rows of W (or Qg, M)
+    int ti = tid >> 3, tj = tid & 7, ty = tid >> 4, tx = tid & 15;
+    bool own = 4 * ti < d;
     KDA_T0
-    for (int x = tid; x < d * 8; x += 256) st4(S + (x >> 3) * LDU + 4 * (x & 7), ld4(st + (long)(x >> 3) * d + j0 + 4 * (x & 7)));
+    float sr[4][4];
+    if (own) {
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            float4 x = ld4(st + (long)(4 * ti + a) * d + j0 + 4 * tj);
+            sr[a][0] = x.x; sr[a][1] = x.y; sr[a][2] = x.z; sr[a][3] = x.w;
+            st4(S + (4 * ti + a) * 32 + 4 * tj, x);
+        }
+    }
     auto rec = [&](int cc) { return ws + ((long)(first + cc) * heads + h) * wsz; };
     auto issueX = [&](int cc) {
         if (cc < n) {
             const float* b = rec(cc);
             for (int x = tid; x < CH * d4; x += 256) {
-                int r = x / d4, i = 4 * (x % d4);
-                cp_async16(Wb + r * LDW + i, b + (long)CH * d + r * d + i);
-                cp_async16(QGb + r * LDW + i, b + 2L * CH * d + r * d + i);
+                int t = x / d4, i = 4 * (x % d4);
+                cp_async16(Wb + t * LDW + i, b + (long)CH * d + t * d + i);
+                cp_async16(QGb + t * LDW + i, b + 2L * CH * d + t * d + i);
             }
-            for (int x = tid; x < CH * 8; x += 256) cp_async16(U0b + (x >> 3) * LDU + 4 * (x & 7), b + (x >> 3) * d + j0 + 4 * (x & 7));
+            for (int x = tid; x < CH * 8; x += 256) cp_async16(U0b + (x >> 3) * 32 + 4 * (x & 7), b + (x >> 3) * d + j0 + 4 * (x & 7));
         }
         cp_async_commit();
     };
     auto issueY = [&](int cc) {
         const float* b = rec(cc);
         for (int x = tid; x < CH * d4; x += 256) {
-            int r = x / d4, i = 4 * (x % d4);
-            cp_async16(KDb + r * LDW + i, b + 3L * CH * d + r * d + i);
+            int t = x / d4, i = 4 * (x % d4);
+            cp_async16(KDb + t * LDW + i, b + 3L * CH * d + t * d + i);
         }
         for (int x = tid; x < CH * CH / 4; x += 256) cp_async16(Mb + (x >> 4) * LDM + 4 * (x & 15), b + 4L * CH * d + 4 * x);
         for (int x = tid; x < d4; x += 256) cp_async16(DECb + 4 * x, b + 4L * CH * d + CH * CH + 4 * x);
@@ -522,69 +494,98 @@ extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws
     issueX(0);
     for (int cc = 0; cc < n; cc++) {
         int ci = first + cc, c = chunkLen[ci], row0 = chunkRow[ci];
-        // X
+        // X: U = u0 - W S (rows past c set to 0: M U and Kd^T U then need no bounds), o = Qg S
         cp_async_wait<0>();
         __syncthreads();
         KDA_MARK(1, 0)
         issueY(cc);
-        float acc[4][4];
+        float au[4][2], ao[4][2];
 #pragma unroll
-        for (int nt = 0; nt < 4; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
-        const float* A = (warp < 4 ? Wb : QGb) + r0 * LDW;
-        mma_3xtf32<4>(acc, d, [&](int r, int k) { return A[r * LDW + k]; }, [&](int k, int nn) { return S[k * LDU + nn]; });
-        if (warp < 4) {
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++) {
-#pragma unroll
-                for (int hh = 0; hh < 2; hh++) {
-                    int r = r0 + g + 8 * hh, col = 8 * nt + 2 * q;
-                    float2 u0 = *reinterpret_cast<const float2*>(U0b + r * LDU + col);
-                    float2 u = r < c ? make_float2(u0.x - acc[nt][2 * hh], u0.y - acc[nt][2 * hh + 1]) : make_float2(0.0f, 0.0f);
-                    *reinterpret_cast<float2*>(U + r * LDU + col) = u;
-                }
-            }
+        for (int a = 0; a < 4; a++) {
+            float2 u = *reinterpret_cast<const float2*>(U0b + (4 * ty + a) * 32 + 2 * tx);
+            au[a][0] = u.x; au[a][1] = u.y;
+            ao[a][0] = ao[a][1] = 0.0f;
         }
-        // Y
+#pragma unroll 2
+        for (int i = 0; i < d; i += 4) {
+            float4 w[4], q[4];
+            float2 sv[4];
+#pragma unroll
+            for (int a = 0; a < 4; a++) {
+                w[a] = ld4(Wb + (4 * ty + a) * LDW + i);
+                q[a] = ld4(QGb + (4 * ty + a) * LDW + i);
+            }
+#pragma unroll
+            for (int k = 0; k < 4; k++) sv[k] = *reinterpret_cast<const float2*>(S + (i + k) * 32 + 2 * tx);
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int a = 0; a < 4; a++) {
+                    au[a][0] -= comp(w[a], k) * sv[k].x;
+                    au[a][1] -= comp(w[a], k) * sv[k].y;
+                    ao[a][0] += comp(q[a], k) * sv[k].x;
+                    ao[a][1] += comp(q[a], k) * sv[k].y;
+                }
+        }
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            int t = 4 * ty + a;
+            *reinterpret_cast<float2*>(U + t * 32 + 2 * tx) = t < c ? make_float2(au[a][0], au[a][1]) : make_float2(0.0f, 0.0f);
+        }
+        // Y: o += M U; S = decay * S + Kd^T U
         cp_async_wait<0>();
         __syncthreads();
         KDA_MARK(1, 1)
         issueX(cc + 1);
-        int c8 = (c + 7) & ~7;
-        if (warp >= 4) {
-            mma_3xtf32<4>(acc, c8, [&](int r, int k) { return Mb[(r0 + r) * LDM + k]; }, [&](int k, int nn) { return U[k * LDU + nn]; });
+        int c4 = (c + 3) & ~3;
+        for (int s2 = 0; s2 < c4; s2 += 4) {
+            float4 w[4];
+            float2 u[4];
 #pragma unroll
-            for (int nt = 0; nt < 4; nt++) {
+            for (int a = 0; a < 4; a++) w[a] = ld4(Mb + (4 * ty + a) * LDM + s2);
 #pragma unroll
-                for (int hh = 0; hh < 2; hh++) {
-                    int r = r0 + g + 8 * hh;
-                    if (r < c)
-                        *reinterpret_cast<float2*>(out + (long)(row0 + r) * P + (long)h * d + j0 + 8 * nt + 2 * q) =
-                            make_float2(acc[nt][2 * hh], acc[nt][2 * hh + 1]);
+            for (int k = 0; k < 4; k++) u[k] = *reinterpret_cast<const float2*>(U + (s2 + k) * 32 + 2 * tx);
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int a = 0; a < 4; a++) {
+                    ao[a][0] += comp(w[a], k) * u[k].x;
+                    ao[a][1] += comp(w[a], k) * u[k].y;
+                }
+        }
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            int t = 4 * ty + a;
+            if (t < c) *reinterpret_cast<float2*>(out + (long)(row0 + t) * P + (long)h * d + j0 + 2 * tx) = make_float2(ao[a][0], ao[a][1]);
+        }
+        if (own) {
+            float sacc[4][4];
+#pragma unroll
+            for (int a = 0; a < 4; a++)
+#pragma unroll
+                for (int b = 0; b < 4; b++) sacc[a][b] = 0.0f;
+#pragma unroll 4
+            for (int s2 = 0; s2 < c; s2++) {
+                float4 kd = ld4(KDb + s2 * LDW + 4 * ti), u = ld4(U + s2 * 32 + 4 * tj);
+#pragma unroll
+                for (int a = 0; a < 4; a++) {
+                    float k = comp(kd, a);
+                    sacc[a][0] += k * u.x; sacc[a][1] += k * u.y; sacc[a][2] += k * u.z; sacc[a][3] += k * u.w;
                 }
             }
-        } else {
-            for (int i0 = 16 * warp; i0 < d; i0 += 64) {
-                float sa[4][4];
 #pragma unroll
-                for (int nt = 0; nt < 4; nt++) sa[nt][0] = sa[nt][1] = sa[nt][2] = sa[nt][3] = 0.0f;
-                mma_3xtf32<4>(sa, c8, [&](int r, int k) { return k < c ? KDb[k * LDW + i0 + r] : 0.0f; },
-                              [&](int k, int nn) { return U[k * LDU + nn]; });
+            for (int a = 0; a < 4; a++) {
+                float dec = DECb[4 * ti + a];
 #pragma unroll
-                for (int nt = 0; nt < 4; nt++) {
-#pragma unroll
-                    for (int hh = 0; hh < 2; hh++) {
-                        int i = i0 + g + 8 * hh, col = 8 * nt + 2 * q;
-                        float dec = DECb[i];
-                        float2* sp = reinterpret_cast<float2*>(S + i * LDU + col);
-                        float2 o = *sp;
-                        *sp = make_float2(dec * o.x + sa[nt][2 * hh], dec * o.y + sa[nt][2 * hh + 1]);
-                    }
-                }
+                for (int b = 0; b < 4; b++) sr[a][b] = dec * sr[a][b] + sacc[a][b];
+                st4(S + (4 * ti + a) * 32 + 4 * tj, make_float4(sr[a][0], sr[a][1], sr[a][2], sr[a][3]));
             }
         }
         KDA_MARK(1, 2)
     }
     cp_async_wait<0>();
-    __syncthreads();
-    for (int x = tid; x < d * 8; x += 256) st4(st + (long)(x >> 3) * d + j0 + 4 * (x & 7), ld4(S + (x >> 3) * LDU + 4 * (x & 7)));
+    if (own) {
+#pragma unroll
+        for (int a = 0; a < 4; a++) st4(st + (long)(4 * ti + a) * d + j0 + 4 * tj, make_float4(sr[a][0], sr[a][1], sr[a][2], sr[a][3]));
+    }
 }

@@ -88,10 +88,10 @@ final class KdaKernels {
                 if (x.ptr() % 16 != 0) throw new IllegalArgumentException("kda: " + x + " is not 16-byte aligned");
             }
             // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d] | L [CH][CH];
-            // scan W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][36] | S [d][36] | decay [d]
+            // scan W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][32] | S [d][32] | decay [d]
             int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
             be.kdaShared("kda_chunk_prep", shared);
-            int scanShared = (3 * CHUNK * (d + 4) + CHUNK * (CHUNK + 4) + 2 * CHUNK * 36 + d * 36 + d) * 4;
+            int scanShared = (3 * CHUNK * (d + 4) + CHUNK * (CHUNK + 4) + 2 * CHUNK * 32 + d * 32 + d) * 4;
             be.kdaShared("kda_chunk_scan", scanShared);
             dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
                     beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d);
