@@ -435,8 +435,9 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
 // Each phase's operands are fetched with cp.async while the other phase runs (W | u0 | Qg for X when Y starts, M | Kd |
 // decay for Y when X starts). Shared floats: W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][32] | S [d][32] | decay [d].
 // X and the M U part of Y: thread -> rows 4ty..4ty+3, columns 2tx, 2tx+1; the S update: thread -> S rows 4ti..,
-// columns 4tj.. (kept in registers across chunks). The sums run in the same order as the recurrent definition's
-// chunked form always did (i, then s, ascending), so this gives the same bits as the earlier one-phase scan.
+// columns 4tj.. (kept in registers across chunks). The sums run in the same order as the earlier kernels' (i, then s,
+// ascending): fed the same workspace, this scan gives their bits (cuda/bench/kda checks it). Its time is bound by the
+// 120 KB of workspace a block streams per chunk, not by its arithmetic (docs/benchmarks-gpu.md, the v3 experiment).
 extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws, const long long* states, const int* segChunk0,
                                                                  const int* segChunks, const int* chunkRow, const int* chunkLen,
                                                                  float* out, int heads, int d) {
