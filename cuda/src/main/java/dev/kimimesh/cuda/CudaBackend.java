@@ -394,7 +394,11 @@ public final class CudaBackend implements Backend {
     /** Raises a KDA kernel's dynamic shared memory limit once (Hopper allows up to 227 KiB per block). */
     void kdaShared(String kernel, int bytes) {
         if (bytes > 227 * 1024) throw new IllegalArgumentException("KDA head dim too large for " + kernel);
-        if (bytes > 48 * 1024 && sharedRaised.add(kernel)) Driver.setMaxDynamicShared(dev.kda.function(kernel), 227 * 1024);
+        if (bytes > 48 * 1024 && sharedRaised.add(kernel)) {
+            Driver.setMaxDynamicShared(dev.kda.function(kernel), 227 * 1024);
+            // the chunk prep is sized so that two blocks share an SM: that needs the largest carveout
+            Driver.preferMaxShared(dev.kda.function(kernel));
+        }
     }
 
     // ---- MLA ----

@@ -388,6 +388,15 @@ public final class Driver {
         }
     }
 
+    /** Asks for the largest shared-memory carveout of the SM for a kernel (attribute 9, percent of the maximum). */
+    public static void preferMaxShared(MemorySegment function) {
+        try {
+            check((int) H.FUNC_ATTR.invokeExact(function, 9, 100), "cuFuncSetAttribute(preferred shared carveout 100)");
+        } catch (Throwable t) {
+            throw wrap("cuFuncSetAttribute", t);
+        }
+    }
+
     public static void launch(MemorySegment f, int gx, int gy, int gz, int bx, int by, int bz, int shared,
                               MemorySegment stream, MemorySegment params, String name) {
         try {

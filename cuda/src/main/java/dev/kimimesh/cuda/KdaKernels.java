@@ -68,6 +68,7 @@ final class KdaKernels {
             int[] first = new int[chunked.size()], count = new int[chunked.size()];
             for (int j = 0; j < sp.length; j++) {
                 int i = chunked.get(j);
+                if (statePtr[i] % 16 != 0) throw new IllegalArgumentException("kda: state " + i + " is not 16-byte aligned");
                 sp[j] = statePtr[i];
                 first[j] = rows.size();
                 for (int c0 = 0; c0 < seg.length(i); c0 += CHUNK) {
@@ -82,10 +83,15 @@ final class KdaKernels {
             DeviceBuffer ds = dev.longs(sp), dFirst = dev.ints(first), dCount = dev.ints(count);
             long wsz = 4L * CHUNK * d + (long) CHUNK * CHUNK + d;
             DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
-            int shared = (3 * CHUNK * (d + 1) + CHUNK * CHUNK) * 4;
+            // the chunk kernels read and write rows with 16-byte copies (cp.async): every row start must be 16-byte aligned
+            for (CudaTensor x : new CudaTensor[] {qn, kn, v, g, out}) {
+                if (x.ptr() % 16 != 0) throw new IllegalArgumentException("kda: " + x + " is not 16-byte aligned");
+            }
+            // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d] | L [CH][CH];
+            // scan W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][32] | S [d][32] | decay [d]
+            int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
             be.kdaShared("kda_chunk_prep", shared);
-            int stage = 3 * CHUNK * d + CHUNK * CHUNK + d;
-            int scanShared = (((stage + 3) & ~3) + d * 32 + CHUNK * 33) * 4;
+            int scanShared = (3 * CHUNK * (d + 4) + CHUNK * (CHUNK + 4) + 2 * CHUNK * 32 + d * 32 + d) * 4;
             be.kdaShared("kda_chunk_scan", scanShared);
             dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
                     beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d);

@@ -47,7 +47,13 @@ final class KernelCheck {
         norms();
         elementwise();
         conv();
-        for (int d : new int[] {64, 128}) for (KdaForm f : KdaForm.values()) kda(d, f);
+        for (int d : new int[] {64, 128}) for (KdaForm f : KdaForm.values()) kda(4, d, f, new int[] {1, 7, 65, 130}, new int[] {5, 0, 64, 1}, -1);
+        // the chunk kernels: head dims 32 and 96, several segments with short last chunks, strong decays (A_log about
+        // 2.5: per-step log decays near -16 and below) and a long prompt whose state carries through 256 chunks
+        kda(3, 32, KdaForm.CHUNKED, new int[] {200, 64, 1}, new int[] {0, 3, 9}, -1);
+        kda(3, 96, KdaForm.CHUNKED, new int[] {129, 2, 300}, new int[] {0, 0, 17}, -1);
+        kda(2, 128, KdaForm.CHUNKED, new int[] {1000, 2500, 63, 640}, new int[] {0, 64, 3, 0}, 2.5);
+        kda(2, 128, KdaForm.CHUNKED, new int[] {16384}, new int[] {0}, -1);
         mla(4, 32, 16, 32, 64, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
         mla(8, 128, 64, 128, 512, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
         // decode batches (the batched absorbed kernels): positions differ per sequence, heads not a multiple of 8
@@ -197,13 +203,13 @@ final class KernelCheck {
         for (int i = 0; i < lens.length; i++) same("shortConvSilu tail " + i, new Tensor[] {tails[0][i], tails[1][i]});
     }
 
-    void kda(int d, KdaForm form) {
-        int heads = 4, w = heads * d;
-        int[] lens = {1, 7, 65, 130};
-        Segments seg = new Segments(lens, new int[] {5, 0, 64, 1});
+    /** KDA in the given form vs the CPU backend; aLogMean sets how strongly the gate decays (-1 mild, 2.5 strong). */
+    void kda(int heads, int d, KdaForm form, int[] lens, int[] pos, double aLogMean) {
+        int w = heads * d;
+        Segments seg = new Segments(lens, pos);
         int t = seg.totalRows();
         Tensor[] q = up(r.floats(t * w, 1), t, w), k = up(r.floats(t * w, 1), t, w), v = up(r.floats(t * w, 1), t, w);
-        Weight[] aLog = w(r.weight("A_log", DType.F32, -1, 0.5, 1, 1, heads, 1)), dt = w(r.weight("dt_bias", DType.F32, 0, 1, w));
+        Weight[] aLog = w(r.weight("A_log", DType.F32, aLogMean, 0.5, 1, 1, heads, 1)), dt = w(r.weight("dt_bias", DType.F32, 0, 1, w));
         Tensor[] f = up(r.floats(t * w, 1), t, w), g = {cpu.allocate(t, w), gpu.allocate(t, w)};
         cpu.kdaGate(f[0], aLog[0], dt[0], d, g[0]);
         float[] gh = cpu.download(g[0]);
@@ -219,8 +225,9 @@ final class KernelCheck {
         }
         cpu.kda(q[0], k[0], v[0], g[0], beta[0], heads, d, seg, st[0], form, out[0]);
         gpu.kda(q[1], k[1], v[1], g[1], beta[1], heads, d, seg, st[1], form, out[1]);
-        same("kda " + form + " d=" + d + " out", out);
-        for (int i = 0; i < lens.length; i++) same("kda " + form + " d=" + d + " state " + i + " (len " + lens[i] + ")", new Tensor[] {st[0][i], st[1][i]});
+        String name = "kda " + form + " d=" + d + " " + Arrays.toString(lens) + (aLogMean > 0 ? " strong decay" : "");
+        same(name + " out", out);
+        for (int i = 0; i < lens.length; i++) same(name + " state " + i + " (len " + lens[i] + ")", new Tensor[] {st[0][i], st[1][i]});
     }
 
     void mla(int heads, int nope, int rope, int vDim, int rank, int[] lens, int[] pos) {

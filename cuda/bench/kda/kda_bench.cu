@@ -1,0 +1,299 @@
+// Standalone check and timing of the KDA chunk kernels: the current kernels of kda.cu against the earlier, verified
+// ones (kda_old.cuh), on fresh random inputs shaped like the model's (L2-normalised q and k, per-channel log decays
+// down to about -35 a step, beta in (0, 1), a random initial state), one case at a time:
+//   prep:  new kda_chunk_prep vs old, on every workspace value the scan reads;
+//   scan:  new kda_chunk_scan on the OLD prep's workspace vs the old scan (outputs and final states);
+//   full:  new prep + new scan vs old prep + old scan;
+// then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
+// Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_old.cuh beside it)
+//        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
+// Run:   ./kda_bench            (all cases; "time": timings only)
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cmath>
+#include <vector>
+#include <algorithm>
+#include <string>
+#include <cuda_runtime.h>
+#include "kda.cu"
+#include "kda_old.cuh"
+#include "kda_v1.cuh"
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(2); } } while (0)
+#define CKL() do { CK(cudaGetLastError()); } while (0)
+
+__device__ unsigned hash3(unsigned a, unsigned b) {
+    unsigned x = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u + (a << 6) + (a >> 2));
+    x ^= x >> 16; x *= 0x85EBCA6Bu; x ^= x >> 13; x *= 0xC2B2AE35u; x ^= x >> 16;
+    return x;
+}
+__device__ float unif(long i, unsigned seed) { return (hash3((unsigned)i ^ (unsigned)(i >> 32) * 0x27d4eb2du, seed) + 0.5f) * (1.0f / 4294967296.0f); }
+__device__ float gauss(long i, unsigned seed) {
+    float u1 = unif(2 * i, seed), u2 = unif(2 * i + 1, seed);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
+}
+// kind 0: N(0, sc); 1: log decay g = -e^{a_h} softplus(z), a_h uniform in [-3, 2.5] per head, z ~ N(-0.5, 1.5);
+// 2: beta = sigmoid(N(0,1))
+__global__ void fill(float* x, long n, int kind, float sc, unsigned seed, int heads, int d) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        if (kind == 0) x[i] = sc * gauss(i, seed);
+        else if (kind == 1) {
+            int h = (int)((i / d) % heads);
+            float a = -3.0f + 5.5f * unif(h, seed ^ 0x5555u);
+            float z = -0.5f + 1.5f * gauss(i, seed);
+            float sp = z > 20.0f ? z : log1pf(expf(z));
+            x[i] = -expf(a) * sp;
+        } else x[i] = 1.0f / (1.0f + expf(-gauss(i, seed)));
+    }
+}
+__global__ void poison(float* x, long n) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) x[i] = __int_as_float(0x7fc00000);
+}
+// err[0] += (a-b)^2, err[1] += b^2 (double); m[0] = max |a-b|, m[1] = max |b|, m[2] = max |a-b| / max(|b|, 1e-3), m[3] = #non-finite a
+__global__ void cmp(const float* a, const float* b, long n, double* err, unsigned* m) {
+    double e2 = 0, r2 = 0;
+    float ma = 0, mb = 0, mr = 0;
+    unsigned bad = 0;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float x = a[i], y = b[i];
+        if (!isfinite(x)) { bad++; continue; }
+        float df = fabsf(x - y);
+        e2 += (double)df * df;
+        r2 += (double)y * y;
+        ma = fmaxf(ma, df);
+        mb = fmaxf(mb, fabsf(y));
+        mr = fmaxf(mr, df / fmaxf(fabsf(y), 1e-3f));
+    }
+    atomicAdd(&err[0], e2);
+    atomicAdd(&err[1], r2);
+    atomicMax(&m[0], __float_as_uint(ma));
+    atomicMax(&m[1], __float_as_uint(mb));
+    atomicMax(&m[2], __float_as_uint(mr));
+    atomicAdd(&m[3], bad);
+}
+// copies the workspace regions the scan reads (rows < c of u0 W Qg Kd, all of M, decay) into a dense array
+__global__ void wsValid(const float* ws, const int* chunkLen, float* dst, int chunks, int heads, int d) {
+    long wsz = 4L * CH * d + CH * CH + d;
+    long n = (long)chunks * heads * wsz;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        long rc = i / wsz, o = i % wsz;
+        int ci = (int)(rc / heads), c = chunkLen[ci];
+        bool keep = o >= 4L * CH * d || ((o % ((long)CH * d)) / d) < c;
+        dst[i] = keep ? ws[i] : 0.0f;
+    }
+}
+
+struct Err { double nrel; float maxAbs, maxRef, maxRel; unsigned bad; };
+static double* dErr;
+static unsigned* dM;
+static Err compare(const float* a, const float* b, long n) {
+    CK(cudaMemset(dErr, 0, 16));
+    CK(cudaMemset(dM, 0, 16));
+    cmp<<<1024, 256>>>(a, b, n, dErr, dM);
+    CKL();
+    double e[2];
+    unsigned m[4];
+    CK(cudaMemcpy(e, dErr, 16, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(m, dM, 16, cudaMemcpyDeviceToHost));
+    Err r;
+    r.nrel = std::sqrt(e[0] / std::max(e[1], 1e-300));
+    memcpy(&r.maxAbs, &m[0], 4); memcpy(&r.maxRef, &m[1], 4); memcpy(&r.maxRel, &m[2], 4);
+    r.bad = m[3];
+    return r;
+}
+static bool report(const char* cs, const char* what, Err e, double tol) {
+    bool ok = e.bad == 0 && e.nrel <= tol && std::isfinite(e.nrel);
+    printf("  %-8s %-34s norm-rel %.2e  max|d| %.2e (max|ref| %.2e, max|d|/max|ref| %.2e)  max rel %.2e  non-finite %u  %s\n", cs, what, e.nrel,
+           e.maxAbs, e.maxRef, e.maxAbs / std::max(e.maxRef, 1e-30f), e.maxRel, e.bad, ok ? "ok" : "FAIL");
+    return ok;
+}
+
+struct Case { std::string name; int heads, d; std::vector<int> lens; bool timed; };
+
+int main(int argc, char** argv) {
+    std::vector<Case> cases = {
+        {"d32", 4, 32, {200, 64, 1}, false},
+        {"d96", 4, 96, {300, 65, 7}, false},
+        {"d64", 16, 64, {5000, 700, 129, 2}, false},
+        {"multi", 32, 128, {1000, 9000, 4133, 7001, 63}, true},
+        {"32k", 32, 128, {32768}, true},
+    };
+    bool onlyTime = argc > 1 && !strcmp(argv[1], "time");
+    CK(cudaMalloc(&dErr, 16));
+    CK(cudaMalloc(&dM, 16));
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    printf("device %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+    std::vector<std::string> table;
+    bool allOk = true;
+    unsigned seed = 12345;
+    for (const Case& cs : cases) {
+        int H = cs.heads, d = cs.d, segs = (int)cs.lens.size();
+        int T = 0;
+        for (int l : cs.lens) T += l;
+        long n = (long)T * H * d;
+        std::vector<int> rows, lens, first, count;
+        int start = 0;
+        for (int l : cs.lens) {
+            first.push_back((int)rows.size());
+            for (int c0 = 0; c0 < l; c0 += CH) { rows.push_back(start + c0); lens.push_back(std::min(CH, l - c0)); }
+            count.push_back((int)rows.size() - first.back());
+            start += l;
+        }
+        int chunks = (int)rows.size();
+        long wsz = 4L * CH * d + CH * CH + d, wsn = wsz * chunks * H;
+        float *q, *k, *qn, *kn, *v, *g, *beta, *outOld, *outNew, *wsOld, *wsNew, *st0, *stOld, *stNew, *va, *vb;
+        long sn = (long)H * d * d * segs;
+        CK(cudaMalloc(&q, n * 4)); CK(cudaMalloc(&k, n * 4)); CK(cudaMalloc(&qn, n * 4)); CK(cudaMalloc(&kn, n * 4));
+        CK(cudaMalloc(&v, n * 4)); CK(cudaMalloc(&g, n * 4)); CK(cudaMalloc(&beta, (long)T * H * 4));
+        CK(cudaMalloc(&outOld, n * 4)); CK(cudaMalloc(&outNew, n * 4));
+        CK(cudaMalloc(&wsOld, wsn * 4)); CK(cudaMalloc(&wsNew, wsn * 4));
+        CK(cudaMalloc(&st0, sn * 4)); CK(cudaMalloc(&stOld, sn * 4)); CK(cudaMalloc(&stNew, sn * 4));
+        CK(cudaMalloc(&va, wsn * 4)); CK(cudaMalloc(&vb, wsn * 4));
+        fill<<<2048, 256>>>(q, n, 0, 1.0f, seed++, H, d);
+        fill<<<2048, 256>>>(k, n, 0, 1.0f, seed++, H, d);
+        fill<<<2048, 256>>>(v, n, 0, 1.0f, seed++, H, d);
+        fill<<<2048, 256>>>(g, n, 1, 0.0f, seed++, H, d);
+        fill<<<2048, 256>>>(beta, (long)T * H, 2, 0.0f, seed++, H, d);
+        fill<<<2048, 256>>>(st0, sn, 0, 0.3f, seed++, H, d);
+        CKL();
+        kda_l2norm<<<dim3(T, H), 128>>>(q, k, qn, kn, H, d, 1.0f / sqrtf((float)d));
+        CKL();
+        int *dRow, *dLen, *dFirst, *dCount;
+        long long* dSt;
+        CK(cudaMalloc(&dRow, chunks * 4)); CK(cudaMalloc(&dLen, chunks * 4));
+        CK(cudaMalloc(&dFirst, segs * 4)); CK(cudaMalloc(&dCount, segs * 4)); CK(cudaMalloc(&dSt, segs * 8));
+        CK(cudaMemcpy(dRow, rows.data(), chunks * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dLen, lens.data(), chunks * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dFirst, first.data(), segs * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dCount, count.data(), segs * 4, cudaMemcpyHostToDevice));
+        auto setStates = [&](float* base) {
+            std::vector<long long> p(segs);
+            for (int i = 0; i < segs; i++) p[i] = (long long)(base + (long)i * H * d * d);
+            CK(cudaMemcpy(dSt, p.data(), segs * 8, cudaMemcpyHostToDevice));
+        };
+        int oldPrepSh = (3 * CH * (d + 1) + CH * CH) * 4;
+        int oldStage = 3 * CH * d + CH * CH + d;
+        int oldScanSh = (((oldStage + 3) & ~3) + d * 32 + CH * 33) * 4;
+        int v1PrepSh = (3 * CH * (d + 4) + CH * (CH + 4) + 7 * d + CH) * 4;
+        int newPrepSh = (3 * CH * d + CH * CH) * 4;
+        int newScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
+        CK(cudaFuncSetAttribute(old_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(old_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(v1_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(v1_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        // as KdaKernels does: the largest shared-memory carveout, so that two prep blocks fit an SM
+        for (const void* f : {(const void*)kda_chunk_prep, (const void*)kda_chunk_scan, (const void*)v1_kda_chunk_prep, (const void*)v1_kda_chunk_scan,
+                              (const void*)old_kda_chunk_prep, (const void*)old_kda_chunk_scan})
+            CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+        auto v1Prep = [&](float* ws) { v1_kda_chunk_prep<<<dim3(chunks, H), 256, v1PrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
+        auto v1Scan = [&](float* ws, float* out) { v1_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, newScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+        auto oldPrep = [&](float* ws) { old_kda_chunk_prep<<<dim3(chunks, H), 256, oldPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
+        auto newPrep = [&](float* ws) { kda_chunk_prep<<<dim3(chunks, H), 256, newPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
+        auto oldScan = [&](float* ws, float* out) { old_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, oldScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+        auto newScan = [&](float* ws, float* out) { kda_chunk_scan<<<dim3(H, segs, d / 32), 256, newScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+        printf("case %s: %d heads x %d, %d segments (", cs.name.c_str(), H, d, segs);
+        for (int l : cs.lens) printf(" %d", l);
+        int occ = 0;
+        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kda_chunk_prep, 256, newPrepSh));
+        printf(" ), %d chunks; shared prep %d -> %d B (%d blocks/SM), scan %d -> %d B\n", chunks, oldPrepSh, newPrepSh, occ, oldScanSh, newScanSh);
+        const double tol = 2e-5;
+        if (!onlyTime) {
+            // reference: old prep + old scan
+            poison<<<1024, 256>>>(wsOld, wsn); poison<<<1024, 256>>>(outOld, n); CKL();
+            CK(cudaMemcpy(stOld, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            oldPrep(wsOld);
+            setStates(stOld);
+            oldScan(wsOld, outOld);
+            CK(cudaDeviceSynchronize());
+            // prep
+            poison<<<1024, 256>>>(wsNew, wsn); CKL();
+            newPrep(wsNew);
+            wsValid<<<2048, 256>>>(wsOld, dLen, va, chunks, H, d);
+            wsValid<<<2048, 256>>>(wsNew, dLen, vb, chunks, H, d);
+            CKL();
+            allOk &= report(cs.name.c_str(), "prep workspace (read part)", compare(vb, va, wsn), tol);
+            // the new prep must also write zeros (not poison) past each chunk's end
+            allOk &= report(cs.name.c_str(), "prep workspace (all, finite)", compare(wsNew, wsNew, wsn), 0.0);
+            // scan on the old workspace
+            poison<<<1024, 256>>>(outNew, n); CKL();
+            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            setStates(stNew);
+            newScan(wsOld, outNew);
+            CK(cudaDeviceSynchronize());
+            allOk &= report(cs.name.c_str(), "scan (old prep) out", compare(outNew, outOld, n), tol);
+            allOk &= report(cs.name.c_str(), "scan (old prep) states", compare(stNew, stOld, sn), tol);
+            // full new path
+            poison<<<1024, 256>>>(outNew, n); CKL();
+            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            newScan(wsNew, outNew);
+            CK(cudaDeviceSynchronize());
+            allOk &= report(cs.name.c_str(), "full new out", compare(outNew, outOld, n), tol);
+            allOk &= report(cs.name.c_str(), "full new states", compare(stNew, stOld, sn), tol);
+            // run-to-run: the new path again from the same inputs must give the same bits
+            float* out2 = va;
+            poison<<<1024, 256>>>(out2, n); CKL();
+            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            newPrep(wsNew);
+            newScan(wsNew, out2);
+            CK(cudaDeviceSynchronize());
+            allOk &= report(cs.name.c_str(), "new twice (bits)", compare(out2, outNew, n), 0.0);
+        }
+        if (cs.timed) {
+            cudaEvent_t e0, e1;
+            CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+            auto timeIt = [&](auto fn) {
+                fn();
+                std::vector<float> ms;
+                for (int r = 0; r < 7; r++) {
+                    CK(cudaEventRecord(e0));
+                    fn();
+                    CK(cudaEventRecord(e1));
+                    CK(cudaEventSynchronize(e1));
+                    float x;
+                    CK(cudaEventElapsedTime(&x, e0, e1));
+                    ms.push_back(x);
+                }
+                std::sort(ms.begin(), ms.end());
+                return ms;
+            };
+            setStates(stOld);
+            auto op = timeIt([&] { oldPrep(wsOld); });
+            auto os = timeIt([&] { oldScan(wsOld, outOld); });
+            setStates(stNew);
+            auto vp = timeIt([&] { v1Prep(wsNew); });
+            auto vs = timeIt([&] { v1Scan(wsNew, outNew); });
+#ifdef KDA_PROFILE
+            unsigned long long z[16] = {0};
+            CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
+#endif
+            auto np = timeIt([&] { newPrep(wsNew); });
+            auto ns = timeIt([&] { newScan(wsNew, outNew); });
+#ifdef KDA_PROFILE
+            unsigned long long pr[16];
+            CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
+            double runs = 8.0, pb = (double)chunks * H * runs, sbk = (double)H * segs * (d / 32) * runs;
+            printf("  profile %s (cycles per block, thread 0): prep load+cumsum %.0f | diag %.0f | elementwise %.0f | off-diag %.0f | solve %.0f | products %.0f\n",
+                   cs.name.c_str(), pr[0] / pb, pr[1] / pb, pr[2] / pb, pr[3] / pb, pr[4] / pb, pr[5] / pb);
+            printf("  profile %s (cycles per block over all chunks): scan wait before X %.0f | X %.0f | Y %.0f\n", cs.name.c_str(), pr[8] / sbk,
+                   pr[9] / sbk, pr[10] / sbk);
+#endif
+            auto op2 = timeIt([&] { oldPrep(wsOld); });
+            char buf[768];
+            snprintf(buf, sizeof buf, "| %-6s | %7.3f (%.3f..%.3f) | %7.3f (%.3f..%.3f) | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f (%.3f..%.3f) | %7.3f (%.3f..%.3f) | %7.3f | %.3f |",
+                     cs.name.c_str(), op[3], op[0], op[6], os[3], os[0], os[6], op[3] + os[3], vp[3], vs[3], vp[3] + vs[3], np[3], np[0], np[6],
+                     ns[3], ns[0], ns[6], np[3] + ns[3], op2[3]);
+            table.push_back(buf);
+        }
+        for (float* p : {q, k, qn, kn, v, g, beta, outOld, outNew, wsOld, wsNew, st0, stOld, stNew, va, vb}) CK(cudaFree(p));
+        for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
+    }
+    printf("\nms, median of 7 (min..max), %s\n", prop.name);
+    printf("| case | old prep | old scan | old total | v1 prep | v1 scan | v1 total | new prep | new scan | new total | old prep again |\n");
+    for (auto& s : table) printf("%s\n", s.c_str());
+    printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
+    return allOk ? 0 : 1;
+}
