@@ -4,7 +4,10 @@ import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.generate.Sampler;
 import dev.kimimesh.engine.model.KimiLinearModel;
 import dev.kimimesh.engine.state.SequenceState;
+import dev.kimimesh.mesh.shard.EngineSampler;
+import dev.kimimesh.mesh.shard.LastStageSampling;
 import dev.kimimesh.mesh.shard.Logprobs;
+import dev.kimimesh.mesh.shard.TokenSampler;
 import dev.kimimesh.gateway.schedule.BatchEntry;
 import dev.kimimesh.gateway.schedule.MicroBatch;
 import dev.kimimesh.gateway.schedule.SampledToken;
@@ -24,7 +27,7 @@ final class LocalStage implements AutoCloseable {
     private final KimiLinearModel model;
     private final ExecutorService thread;
     private final Map<Long, SequenceState> states = new HashMap<>();
-    private final Map<Long, Sampler> samplers = new HashMap<>();
+    private final Map<Long, TokenSampler> samplers = new HashMap<>();
 
     LocalStage(KimiLinearModel model, int index) {
         this.model = model;
@@ -87,25 +90,33 @@ final class LocalStage implements AutoCloseable {
         }
         List<SampledToken> out = new ArrayList<>(sampled.size());
         if (sampled.isEmpty()) return out;
+        int vocab = model.config().vocabSize();
+        TokenSampler[] draws = new TokenSampler[sampled.size()];
+        boolean topWanted = false;
+        for (int j = 0; j < draws.length; j++) {
+            BatchEntry e = sampled.get(j);
+            // a request's first sample starts a fresh sampler (a session's next turn continues the state, not the sampler)
+            TokenSampler sampler = e.newSampler() ? null : samplers.get(e.sequenceId());
+            if (sampler == null) sampler = new EngineSampler(new Sampler(e.params()));
+            samplers.put(e.sequenceId(), sampler);
+            draws[j] = sampler;
+            topWanted |= e.topLogprobs() > 0;
+        }
         Tensor logits = model.logits(hidden, rows.stream().mapToInt(Integer::intValue).toArray());
-        float[] values;
+        LastStageSampling.Draw draw;
         try {
-            values = model.backend().download(logits);
+            // on the device when the backend samples, unless a row wants top logprobs (those need the whole row)
+            draw = LastStageSampling.draw(model.backend(), logits, draws, topWanted, vocab);
         } finally {
             model.backend().release(logits);
         }
-        int vocab = model.config().vocabSize();
-        for (int j = 0; j < sampled.size(); j++) {
+        for (int j = 0; j < draws.length; j++) {
             BatchEntry e = sampled.get(j);
-            // a request's first sample starts a fresh sampler (a session's next turn continues the state, not the sampler)
-            Sampler sampler = e.newSampler() ? new Sampler(e.params()) : samplers.computeIfAbsent(e.sequenceId(), id -> new Sampler(e.params()));
-            samplers.put(e.sequenceId(), sampler);
-            int token = sampler.sample(values, j * vocab, vocab);
             int n = Math.min(e.topLogprobs(), vocab);
             int[] topIds = new int[n];
             float[] topLogprobs = new float[n];
-            if (n > 0) Logprobs.top(values, j * vocab, vocab, topIds, topLogprobs);
-            out.add(new SampledToken(e.sequenceId(), token, sampler.lastLogprob(), topIds, topLogprobs));
+            if (n > 0) Logprobs.top(draw.logits(), j * vocab, vocab, topIds, topLogprobs);
+            out.add(new SampledToken(e.sequenceId(), draw.tokens()[j], draw.logprobs()[j], topIds, topLogprobs));
         }
         return out;
     }

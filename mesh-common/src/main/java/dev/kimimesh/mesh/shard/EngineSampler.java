@@ -1,5 +1,6 @@
 package dev.kimimesh.mesh.shard;
 
+import dev.kimimesh.engine.backend.RowSampling;
 import dev.kimimesh.engine.generate.Sampler;
 import dev.kimimesh.engine.generate.SamplingParams;
 
@@ -12,10 +13,14 @@ public final class EngineSampler implements TokenSampler {
 
     public EngineSampler(dev.kimimesh.proto.v1.SamplingParams p) {
         // max_tokens, stops and eos are the gateway's business; the stage only draws tokens
-        SamplingParams params = new SamplingParams(p.hasTemperature() ? p.getTemperature() : 1.0, p.getTopK(),
+        this(new Sampler(new SamplingParams(p.hasTemperature() ? p.getTemperature() : 1.0, p.getTopK(),
                 p.hasTopP() ? p.getTopP() : 1.0, p.hasSeed() ? p.getSeed() : System.nanoTime(), 1, new int[0],
-                p.getIgnoreEos(), p.getLogprobs() || p.getTopLogprobs() > 0);
-        this.sampler = new Sampler(params);
+                p.getIgnoreEos(), p.getLogprobs() || p.getTopLogprobs() > 0)));
+    }
+
+    /** Wraps an engine sampler (the embedded pipeline's last stage makes them from the engine's parameters). */
+    public EngineSampler(Sampler sampler) {
+        this.sampler = sampler;
     }
 
     public static Factory factory() {
@@ -23,8 +28,23 @@ public final class EngineSampler implements TokenSampler {
     }
 
     @Override
-    public int sample(float[] logits, int offset, int vocab) {
-        return sampler.sample(logits, offset, vocab);
+    public double nextUniform() {
+        return sampler.nextUniform();
+    }
+
+    @Override
+    public int sample(float[] logits, int offset, int vocab, double uniform) {
+        return sampler.sample(logits, offset, vocab, uniform);
+    }
+
+    @Override
+    public RowSampling rowSampling(double uniform) {
+        return sampler.rowSampling(uniform);
+    }
+
+    @Override
+    public int accept(int token, float logprob, int vocab) {
+        return sampler.accept(token, logprob, vocab);
     }
 
     @Override

@@ -200,20 +200,31 @@ public final class ShardStage {
         }
         SampledTokens.Builder out = SampledTokens.newBuilder();
         if (rows.isEmpty()) return new Outcome.Sampled(out.build());
-        Tensor logits = model.logits(hidden, rows.stream().mapToInt(Integer::intValue).toArray());
-        float[] l = backend.download(logits);
-        backend.release(logits);
-        int vocab = config.vocabSize(), r = 0;
+        int vocab = config.vocabSize();
+        List<SequenceChunk> sampled = new ArrayList<>(rows.size());
+        boolean topWanted = false;
         for (SequenceChunk c : chunks) {
             if (!c.getSample()) continue;
-            TokenSampler s = samplerOf.get(c.getSequenceId());
-            int token = s.sample(l, r * vocab, vocab);
-            SampledToken.Builder t = SampledToken.newBuilder().setSequenceId(c.getSequenceId()).setTokenId(token)
-                    .setLogprob(s.lastLogprob());
+            sampled.add(c);
+            topWanted |= c.getSampling().getTopLogprobs() > 0;
+        }
+        TokenSampler[] samplers = new TokenSampler[sampled.size()];
+        for (int i = 0; i < samplers.length; i++) samplers[i] = samplerOf.get(sampled.get(i).getSequenceId());
+        Tensor logits = model.logits(hidden, rows.stream().mapToInt(Integer::intValue).toArray());
+        LastStageSampling.Draw draw;
+        try {
+            // on the device when the backend samples, unless a row wants top logprobs (those need the whole row)
+            draw = LastStageSampling.draw(backend, logits, samplers, topWanted, vocab);
+        } finally {
+            backend.release(logits);
+        }
+        for (int r = 0; r < samplers.length; r++) {
+            SequenceChunk c = sampled.get(r);
+            SampledToken.Builder t = SampledToken.newBuilder().setSequenceId(c.getSequenceId()).setTokenId(draw.tokens()[r])
+                    .setLogprob(draw.logprobs()[r]);
             int top = Math.min(c.getSampling().getTopLogprobs(), vocab);
-            if (top > 0) Logprobs.top(l, r * vocab, vocab, top, t);
+            if (top > 0) Logprobs.top(draw.logits(), r * vocab, vocab, top, t);
             out.addTokens(t);
-            r++;
         }
         return new Outcome.Sampled(out.build());
     }
