@@ -96,11 +96,19 @@ run)
         # one decode step's kernels under Nsight Compute (durations only), at batch 1 and 64, context 4096
         ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
         for b in ${PROFILE_BATCHES:-1 64}; do
+          [ "$b" = none ] && continue
           "$ncu" --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
             --log-file "$out/ncu-b$b.csv" "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck profile \
             "$here/bench-48b-shape-4layers.config.json" --work /tmp/kimi-bench-ckpt --context 4096 --batch $b 2>&1 | grep -v "^==PROF==" | tail -25
           python3 "$here/ncu-summary.py" "$out/ncu-b$b.csv" 2>&1 | tee "$out/profile-b$b.txt"
-        done ;;
+        done
+        # PROFILE_PREFILL=N: also one prefill of N tokens (where a long prompt's device time goes)
+        if [ -n "${PROFILE_PREFILL:-}" ]; then
+          "$ncu" --profile-from-start off --clock-control none --metrics gpu__time_duration.sum --csv \
+            --log-file "$out/ncu-prefill.csv" "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck profile \
+            "$here/bench-48b-shape-4layers.config.json" --work /tmp/kimi-bench-ckpt --prefill "$PROFILE_PREFILL" 2>&1 | grep -v "^==PROF==" | tail -25
+          python3 "$here/ncu-summary.py" "$out/ncu-prefill.csv" 2>&1 | tee "$out/profile-prefill-$PROFILE_PREFILL.txt"
+        fi ;;
       *) echo "unknown part $p"; rc=2 ;;
     esac
     s=${PIPESTATUS[0]}

@@ -231,6 +231,35 @@ final class GpuBench {
      * One decode step at {@code batch} x {@code ctx} inside a profiler range (run under {@code ncu --profile-from-start
      * off}): the kernels of exactly one step, after warm-up steps.
      */
+    /**
+     * One prefill of {@code tokens} prompt tokens inside a profiler range (run under {@code ncu --profile-from-start
+     * off}), after an unprofiled one (JIT, pool, cuBLAS heuristics): where a long prefill's device time goes.
+     */
+    void profilePrefill(Path config, Path dir, int tokens) throws Exception {
+        if (!java.nio.file.Files.exists(dir.resolve("model.safetensors"))) RandomCheckpoint.write(config, dir);
+        Checkpoint ckpt = Checkpoint.open(dir);
+        KimiLinearConfig c = ckpt.config();
+        KimiLinearModel model = KimiLinearModel.load(ckpt, be, ModelOptions.defaults());
+        SplittableRandom r = new SplittableRandom(5);
+        int[] prompt = new int[tokens];
+        for (int i = 0; i < tokens; i++) prompt[i] = r.nextInt(c.vocabSize());
+        for (int rep = 0; rep < 2; rep++) {
+            Runnable work = () -> {
+                SequenceState st = model.newState();
+                Tensor x = model.embed(prompt);
+                model.forward(x, new int[] {tokens}, new SequenceState[] {st});
+                Tensor lg = model.logits(x, new int[] {tokens - 1});
+                be.download(lg);
+                be.release(x);
+                be.release(lg);
+                st.release();
+            };
+            if (rep == 1) be.profiled(work);
+            else work.run();
+        }
+        System.out.printf("profiled one prefill of %d tokens%n", tokens);
+    }
+
     void profileStep(Path config, Path dir, int ctx, int batch) throws Exception {
         if (!java.nio.file.Files.exists(dir.resolve("model.safetensors"))) RandomCheckpoint.write(config, dir);
         Checkpoint ckpt = Checkpoint.open(dir);

@@ -17,7 +17,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         List<String> a = Arrays.asList(args);
         if (a.isEmpty()) {
-            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS]");
+            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS] | profile CONFIG [--context N --batch N | --prefill N]");
             System.exit(2);
         }
         CudaBackendProvider p = new CudaBackendProvider();
@@ -41,9 +41,11 @@ public final class GpuCheck {
                     Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));
                     b.model(Path.of(a.get(1)), work, prefills, batches, contexts, a.contains("--experts-on-device"));
                 }
-                case "profile" -> new GpuBench(be).profileStep(Path.of(a.get(1)),
-                        Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt")),
-                        ints(opt(a, "--context", "4096"))[0], ints(opt(a, "--batch", "1"))[0]);
+                case "profile" -> {
+                    Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));
+                    if (a.contains("--prefill")) new GpuBench(be).profilePrefill(Path.of(a.get(1)), work, ints(opt(a, "--prefill", "32768"))[0]);
+                    else new GpuBench(be).profileStep(Path.of(a.get(1)), work, ints(opt(a, "--context", "4096"))[0], ints(opt(a, "--batch", "1"))[0]);
+                }
                 default -> {
                     System.err.println("unknown mode " + a.get(0));
                     System.exit(2);
