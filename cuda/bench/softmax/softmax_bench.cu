@@ -30,13 +30,9 @@ __device__ __forceinline__ float block_reduce(float v, bool isMax, float* red) {
     return r;
 }
 
-// in place, fp32 (the exact mode): grid (T, heads); row width `total` <= THREADS * RPT
-extern "C" __global__ void __launch_bounds__(THREADS) mla_softmax_1r(float* scores, int T, int total, int pos, int rowOffset, float scale) {
-    __shared__ float red[32];
-    int t = blockIdx.x, h = blockIdx.y;
-    float* row = scores + ((long)h * T + t) * total;
-    int visible = min(total, pos + rowOffset + t + 1);
-    float v[RPT];
+// Loads the row's visible prefix once into v (RPT values per thread, column threadIdx.x + i * THREADS), leaves
+// exp(x * scale - max) there (0 past the prefix) and returns 1 / sum: the one read both candidates share.
+__device__ __forceinline__ float row_exp(const float* row, int visible, float scale, float (&v)[RPT], float* red) {
     float mx = -INFINITY;
 #pragma unroll
     for (int i = 0; i < RPT; i++) {
@@ -52,8 +48,16 @@ extern "C" __global__ void __launch_bounds__(THREADS) mla_softmax_1r(float* scor
         v[i] = j < visible ? expf(v[i] - mx) : 0.0f;
         sum += v[i];
     }
-    sum = block_reduce(sum, false, red);
-    float inv = 1.0f / sum;
+    return 1.0f / block_reduce(sum, false, red);
+}
+
+// in place, fp32 (the exact mode): grid (T, heads); row width `total` <= THREADS * RPT
+extern "C" __global__ void __launch_bounds__(THREADS) mla_softmax_1r(float* scores, int T, int total, int pos, int rowOffset, float scale) {
+    __shared__ float red[32];
+    int t = blockIdx.x, h = blockIdx.y;
+    float* row = scores + ((long)h * T + t) * total;
+    float v[RPT];
+    float inv = row_exp(row, min(total, pos + rowOffset + t + 1), scale, v, red);
 #pragma unroll
     for (int i = 0; i < RPT; i++) {
         int j = threadIdx.x + i * THREADS;
@@ -68,25 +72,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) mla_softmax_bf16_1r(const 
     int t = blockIdx.x, h = blockIdx.y;
     const float* row = scores + ((long)h * T + t) * ld;
     __nv_bfloat16* out = probs + ((long)h * T + t) * ld;
-    int visible = min(width, pos + rowOffset + t + 1);
     float v[RPT];
-    float mx = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < RPT; i++) {
-        int j = threadIdx.x + i * THREADS;
-        v[i] = j < visible ? row[j] * scale : -INFINITY;
-        mx = fmaxf(mx, v[i]);
-    }
-    mx = block_reduce(mx, true, red);
-    float sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < RPT; i++) {
-        int j = threadIdx.x + i * THREADS;
-        v[i] = j < visible ? expf(v[i] - mx) : 0.0f;
-        sum += v[i];
-    }
-    sum = block_reduce(sum, false, red);
-    float inv = 1.0f / sum;
+    float inv = row_exp(row, min(width, pos + rowOffset + t + 1), scale, v, red);
 #pragma unroll
     for (int i = 0; i < RPT; i++) {
         int j = threadIdx.x + i * THREADS;
