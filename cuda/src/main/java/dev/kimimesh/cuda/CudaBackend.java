@@ -1,6 +1,7 @@
 package dev.kimimesh.cuda;
 
 import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.DecodeGraph;
 import dev.kimimesh.engine.backend.ExpertWeights;
 import dev.kimimesh.engine.backend.KdaForm;
 import dev.kimimesh.engine.backend.RouterSpec;
@@ -75,7 +76,7 @@ public final class CudaBackend implements Backend {
         dev.bind();
         if (rows < 0 || cols < 0) throw new IllegalArgumentException("allocate: negative shape " + rows + "x" + cols);
         long bytes = Math.max(4, 4L * rows * cols);
-        return new CudaTensor(new DeviceBuffer(dev.pool.allocate(bytes), bytes), 0, rows, cols, false);
+        return new CudaTensor(new DeviceBuffer(dev.alloc(bytes), bytes), 0, rows, cols, false);
     }
 
     @Override
@@ -217,6 +218,7 @@ public final class CudaBackend implements Backend {
         }
         if (ids.length == 0) return;
         DeviceBuffer d = dev.ints(ids);
+        if (dev.arena != null) dev.arena.markIds(d, ids.length); // each replay writes its ids there
         dev.elementwise.launch("embed_rows", ids.length, 1, 1, 256, 0, dev.stream, w.ptr(), w.bf16() ? 1 : 0, d.ptr, o.ptr(),
                 ids.length, w.cols());
         dev.free(d);
@@ -330,7 +332,54 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void copyRows(Tensor src, Tensor dst, int row) {
+        // the row is a launch argument: a replay would write every step's row to the recorded one
+        if (dev.arena != null) throw new IllegalStateException("copyRows at a position cannot be recorded");
         copy(src, dst.rowSlice(row, src.rows()));
+    }
+
+    /** Single-token segments (decode): one launch that reads each sequence's position from device memory. */
+    @Override
+    public void appendRows(Tensor rows, Tensor[] caches, Segments seg) {
+        dev.bind();
+        CudaTensor r = CudaTensor.cast(rows);
+        boolean single = seg.totalRows() == seg.count() && r.rows() == seg.count() && caches.length == seg.count();
+        if (!single) {
+            Backend.super.appendRows(rows, caches, seg);
+            return;
+        }
+        long[] ptr = new long[caches.length];
+        for (int i = 0; i < caches.length; i++) {
+            CudaTensor c = CudaTensor.cast(caches[i]);
+            if (c.cols() != r.cols() || c.rows() <= seg.position(i)) throw new IllegalArgumentException("appendRows: cache " + i + " is " + c + " for position " + seg.position(i));
+            ptr[i] = c.ptr();
+        }
+        DeviceBuffer tab = dev.longs(ptr);
+        dev.mlaDecode.launch("mla_append_rows", (r.cols() + 255) / 256, seg.count(), 1, 256, 0, dev.stream, r.ptr(), tab.ptr,
+                stepPositions(seg), r.cols());
+        dev.free(tab);
+    }
+
+    private Segments positionsOf;
+    private DeviceBuffer positions;
+
+    /**
+     * The device copy of a step's positions (int per segment), uploaded once per {@link Segments} (a forward pass
+     * hands the same one to every layer); while a step is recorded, the region slot each replay rewrites.
+     */
+    long stepPositions(Segments seg) {
+        if (seg != positionsOf) {
+            if (positions != null) dev.free(positions);
+            positions = dev.ints(seg.positions());
+            positionsOf = seg;
+            if (dev.arena != null) dev.arena.markPositions(positions, seg.count());
+        }
+        return positions.ptr;
+    }
+
+    private void forgetPositions() {
+        if (positions != null && !positions.region) dev.free(positions);
+        positions = null;
+        positionsOf = null;
     }
 
     // ---- Kimi Delta Attention ----
@@ -480,6 +529,103 @@ public final class CudaBackend implements Backend {
     public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
         dev.bind();
         MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out));
+    }
+
+    /**
+     * Records a decode step as a CUDA graph: its temporaries come from a pool of the graph's own, its small uploads
+     * go to one pinned region (copied before each replay), and the token ids, positions and sampling parameters are
+     * region slots that each replay rewrites. Anything that would bake a per-step value into the graph (a copy at a
+     * position, a cuBLAS product over a cache length, a wait for the device) throws, and the step is not recorded.
+     */
+    @Override
+    public Optional<DecodeGraph> captureDecode(Runnable step) {
+        dev.bind();
+        dev.synchronize();
+        StepArena arena = new StepArena();
+        dev.arenas.add(arena);
+        forgetPositions();
+        MemorySegment[] g = null;
+        RuntimeException failure = null;
+        try {
+            Driver.beginCapture(dev.stream);
+        } catch (RuntimeException e) {
+            dev.arenas.remove(arena);
+            arena.close();
+            throw e;
+        }
+        try {
+            dev.arena = arena;
+            step.run();
+        } catch (RuntimeException e) {
+            failure = e;
+        } finally {
+            dev.arena = null;
+            positions = null; // a region slice: not the pool's
+            positionsOf = null;
+            try {
+                g = Driver.endCapture(dev.stream);
+            } catch (RuntimeException e) {
+                if (failure == null) failure = e;
+            }
+        }
+        if (failure == null && (arena.idsAt < 0 || arena.samplingAt < 0)) failure = new IllegalStateException("the step did not embed and sample");
+        if (failure != null) {
+            if (g != null) Driver.graphDestroy(g[0], g[1]);
+            dev.arenas.remove(arena);
+            arena.close();
+            throw failure;
+        }
+        return Optional.of(new StepGraph(g[0], g[1], arena));
+    }
+
+    /** A recorded decode step and what it owns. */
+    private final class StepGraph implements DecodeGraph {
+        private final MemorySegment graph, exec;
+        private final StepArena arena;
+        private boolean closed;
+
+        StepGraph(MemorySegment graph, MemorySegment exec, StepArena arena) {
+            this.graph = graph;
+            this.exec = exec;
+            this.arena = arena;
+        }
+
+        @Override
+        public Optional<SampledTokens> replay(int[] ids, int[] pos, RowSampling[] rows) {
+            if (closed) throw new IllegalStateException("replay of a closed decode graph");
+            int n = arena.samplingRows;
+            if (ids.length != arena.idsCount || rows.length != n || (arena.positionsAt >= 0 && pos.length != arena.positionsCount)) {
+                throw new IllegalArgumentException("replay of a step of " + arena.idsCount + " sequences with " + ids.length + " ids, "
+                        + pos.length + " positions, " + rows.length + " sampling rows");
+            }
+            long[] params = CudaSampler.params(rows, arena.vocab);
+            if (params == null) return Optional.empty();
+            dev.bind();
+            synchronized (dev) {
+                arena.write(arena.idsAt, ids);
+                if (arena.positionsAt >= 0) arena.write(arena.positionsAt, pos);
+                arena.write(arena.samplingAt, params);
+                Driver.copyHtoD(arena.device, arena.host, arena.used(), dev.stream);
+                Driver.graphLaunch(exec, dev.stream);
+                dev.synchronize();
+                int[] tokens = new int[n];
+                float[] logprobs = new float[n];
+                MemorySegment.copy(arena.results(), ValueLayout.JAVA_INT, 0, tokens, 0, n);
+                MemorySegment.copy(arena.results(), ValueLayout.JAVA_FLOAT, 4L * n, logprobs, 0, n);
+                return Optional.of(new SampledTokens(tokens, logprobs));
+            }
+        }
+
+        @Override
+        public void close() {
+            if (closed) return;
+            closed = true;
+            dev.bind();
+            dev.synchronize();
+            Driver.graphDestroy(graph, exec);
+            dev.arenas.remove(arena);
+            arena.close();
+        }
     }
 
     /**

@@ -17,7 +17,7 @@ final class CudaDevice implements AutoCloseable {
     final MemorySegment stream;
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
-    final KernelModule elementwise, norms, conv, gemv, kda, mla, moe, sample;
+    final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, moe, sample;
     private static final long STAGING = 8L << 20;
     /** Pinned ring for small uploads (segment tables, ids, routing): pageable copies would stall the stream. */
     private MemorySegment staging;
@@ -43,6 +43,7 @@ final class CudaDevice implements AutoCloseable {
         gemv = KernelModule.load("gemv", ptx);
         kda = KernelModule.load("kda", ptx);
         mla = KernelModule.load("mla", ptx);
+        mlaDecode = KernelModule.load("mla_decode", ptx);
         moe = KernelModule.load("moe", ptx);
         sample = KernelModule.load("sample", ptx);
     }
@@ -56,7 +57,18 @@ final class CudaDevice implements AutoCloseable {
     }
 
     void synchronize() {
+        if (arena != null) throw new IllegalStateException("a step being recorded cannot wait for the device");
         Driver.streamSynchronize(stream);
+    }
+
+    /** The recording in progress (a decode step being captured into a graph), or null. */
+    StepArena arena;
+    /** Recordings alive: their pools take back the blocks they handed out. */
+    final java.util.List<StepArena> arenas = new java.util.ArrayList<>();
+
+    /** Device memory from the pool, or from the recording's own pool while a step is recorded. */
+    long alloc(long bytes) {
+        return (arena != null ? arena.pool : pool).allocate(bytes);
     }
 
     /**
@@ -64,6 +76,8 @@ final class CudaDevice implements AutoCloseable {
      * so no queued copy still reads the region handed out again.
      */
     synchronized MemorySegment stage(long bytes) {
+        // a graph replays its copies from the same host address: the ring's slices are handed out again
+        if (arena != null) throw new IllegalStateException("an upload through the staging ring cannot be recorded");
         if (staging == null) staging = Driver.memAllocHost(STAGING);
         long b = (bytes + 15) & ~15L;
         if (stagingPos + b > STAGING) {
@@ -79,6 +93,7 @@ final class CudaDevice implements AutoCloseable {
 
     /** A page-locked host buffer of at least {@code bytes} for downloads (grown by doubling, kept; callers lock dev). */
     MemorySegment downloadBuffer(long bytes) {
+        if (arena != null) throw new IllegalStateException("a download cannot be recorded");
         if (download == null || download.byteSize() < bytes) {
             if (download != null) Driver.memFreeHost(download);
             download = Driver.memAllocHost(Math.max(bytes, download == null ? 1 << 20 : 2 * download.byteSize()));
@@ -92,6 +107,7 @@ final class CudaDevice implements AutoCloseable {
 
     /** A device copy of host ints, from the pool (release with {@link #free}). */
     DeviceBuffer ints(int[] values) {
+        if (arena != null) return arena.put(new long[0], values);
         long bytes = Math.max(4, 4L * values.length);
         DeviceBuffer b = new DeviceBuffer(pool.allocate(bytes), bytes);
         if (small(bytes)) {
@@ -113,6 +129,7 @@ final class CudaDevice implements AutoCloseable {
      * without gaps; the caller computes the offsets. One copy instead of one per table.
      */
     DeviceBuffer table(long[] longs, int[]... ints) {
+        if (arena != null) return arena.put(longs, ints);
         long bytes = 8L * longs.length;
         for (int[] a : ints) bytes += 4L * a.length;
         bytes = Math.max(8, bytes);
@@ -134,6 +151,7 @@ final class CudaDevice implements AutoCloseable {
     }
 
     DeviceBuffer longs(long[] values) {
+        if (arena != null) return arena.put(values);
         long bytes = Math.max(8, 8L * values.length);
         DeviceBuffer b = new DeviceBuffer(pool.allocate(bytes), bytes);
         if (small(bytes)) {
@@ -151,6 +169,7 @@ final class CudaDevice implements AutoCloseable {
     }
 
     DeviceBuffer floats(float[] values) {
+        if (arena != null) return arena.put(values);
         long bytes = Math.max(4, 4L * values.length);
         DeviceBuffer b = new DeviceBuffer(pool.allocate(bytes), bytes);
         if (small(bytes)) {
@@ -168,11 +187,23 @@ final class CudaDevice implements AutoCloseable {
     }
 
     DeviceBuffer scratch(long bytes) {
-        return new DeviceBuffer(pool.allocate(bytes), bytes);
+        return new DeviceBuffer(alloc(bytes), bytes);
     }
 
     void free(DeviceBuffer b) {
-        if (b != null && b.markReleased()) pool.release(b.ptr, b.bytes);
+        if (b == null || !b.markReleased() || b.region) return;
+        release(b.ptr, b.bytes);
+    }
+
+    /** Returns a block to the pool it came from: a recording's, or the shared one. */
+    void release(long ptr, long bytes) {
+        for (StepArena a : arenas) {
+            if (a.pool.owns(ptr)) {
+                a.pool.release(ptr, bytes);
+                return;
+            }
+        }
+        pool.release(ptr, bytes);
     }
 
     /** Blocks of 256 threads for an n-element grid-stride kernel. */
@@ -182,7 +213,10 @@ final class CudaDevice implements AutoCloseable {
 
     @Override
     public void close() {
+        arena = null;
         synchronize();
+        for (StepArena a : arenas) a.close();
+        arenas.clear();
         pool.close();
         cublas.close();
         Driver.streamDestroy(stream);

@@ -23,20 +23,10 @@ final class CudaSampler {
         if (logits.rows() != n) throw new IllegalArgumentException("sample: " + n + " row parameters for " + logits);
         if (n == 0) return Optional.of(new SampledTokens(new int[0], new float[0]));
         if (vocab == 0) throw new IllegalArgumentException("sample: logits have no columns");
-        for (RowSampling r : rows) {
-            if (!r.greedy() && r.topK() > MAX_TOP_K && r.topK() < vocab) return Optional.empty();
-        }
+        long[] table = params(rows, vocab);
+        if (table == null) return Optional.empty();
         CudaDevice dev = be.dev;
         dev.bind();
-        // struct RowParams { double uniform; double topP; float invT; int topK; int flags; int pad; }
-        long[] table = new long[4 * n];
-        for (int i = 0; i < n; i++) {
-            RowSampling r = rows[i];
-            table[4 * i] = Double.doubleToRawLongBits(r.uniform());
-            table[4 * i + 1] = Double.doubleToRawLongBits(r.topP());
-            table[4 * i + 2] = (Float.floatToRawIntBits(r.greedy() ? 1f : r.invTemperature()) & 0xFFFFFFFFL) | ((long) r.topK() << 32);
-            table[4 * i + 3] = (r.greedy() ? 1 : 0) | (r.logprob() ? 2 : 0);
-        }
         DeviceBuffer params = dev.table(table);
         DeviceBuffer scratch = dev.scratch(4L * n * (vocab + SORT_LIMIT));
         DeviceBuffer out = dev.scratch(8L * n);
@@ -44,7 +34,11 @@ final class CudaSampler {
                 out.ptr + 4L * n);
         int[] tokens = new int[n];
         float[] logprobs = new float[n];
-        synchronized (dev) {
+        if (dev.arena != null) {
+            // a recorded step: the tokens come back to the recording's pinned block at each replay
+            dev.arena.markSampling(params, n, vocab);
+            Driver.copyDtoH(dev.arena.results(8L * n), out.ptr, 8L * n, dev.stream);
+        } else synchronized (dev) {
             MemorySegment s = dev.downloadBuffer(8L * n);
             Driver.copyDtoH(s, out.ptr, 8L * n, dev.stream);
             dev.synchronize();
@@ -55,5 +49,26 @@ final class CudaSampler {
         dev.free(scratch);
         dev.free(out);
         return Optional.of(new SampledTokens(tokens, logprobs));
+    }
+
+    /**
+     * The rows' parameters as sample.cu reads them, four 8-byte slots a row; null when a row's top-k is one the
+     * device does not take (the host samples it).
+     */
+    static long[] params(RowSampling[] rows, int vocab) {
+        int n = rows.length;
+        for (RowSampling r : rows) {
+            if (!r.greedy() && r.topK() > MAX_TOP_K && r.topK() < vocab) return null;
+        }
+        // struct RowParams { double uniform; double topP; float invT; int topK; int flags; int pad; }
+        long[] table = new long[4 * n];
+        for (int i = 0; i < n; i++) {
+            RowSampling r = rows[i];
+            table[4 * i] = Double.doubleToRawLongBits(r.uniform());
+            table[4 * i + 1] = Double.doubleToRawLongBits(r.topP());
+            table[4 * i + 2] = (Float.floatToRawIntBits(r.greedy() ? 1f : r.invTemperature()) & 0xFFFFFFFFL) | ((long) r.topK() << 32);
+            table[4 * i + 3] = (r.greedy() ? 1 : 0) | (r.logprob() ? 2 : 0);
+        }
+        return table;
     }
 }

@@ -1,14 +1,21 @@
 package dev.kimimesh.cuda;
 
-/** One block of device memory from the pool, released at most once. */
+/** One block of device memory from the pool (or a slice of a recorded step's argument region), released at most once. */
 final class DeviceBuffer {
     final long ptr;
     final long bytes;
+    /** A slice of a {@link StepArena}'s region, which lives as long as its recording: releasing it returns nothing. */
+    final boolean region;
     private boolean released;
 
     DeviceBuffer(long ptr, long bytes) {
+        this(ptr, bytes, false);
+    }
+
+    DeviceBuffer(long ptr, long bytes, boolean region) {
         this.ptr = ptr;
         this.bytes = bytes;
+        this.region = region;
     }
 
     boolean released() {

@@ -14,6 +14,8 @@ final class DevicePool implements AutoCloseable {
     private static final long SMALL = 1 << 20, LARGE_GRAIN = 2 << 20;
 
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+    /** Every block this pool got from cuMemAlloc and still holds (free or handed out), with its size class. */
+    private final Map<Long, Long> owned = new HashMap<>();
     private long held, inUse, allocations;
 
     static long sizeClass(long bytes) {
@@ -37,6 +39,7 @@ final class DevicePool implements AutoCloseable {
             }
             held += size;
             allocations++;
+            owned.put(ptr, size);
         }
         inUse += size;
         return ptr;
@@ -54,9 +57,23 @@ final class DevicePool implements AutoCloseable {
             for (long p : e.getValue()) {
                 Driver.memFree(p);
                 held -= e.getKey();
+                owned.remove(p);
             }
             e.getValue().clear();
         }
+    }
+
+    /** Whether {@code ptr} is a block of this pool (a recording's temporaries go back to the recording's pool). */
+    synchronized boolean owns(long ptr) {
+        return owned.containsKey(ptr);
+    }
+
+    /** Frees every block this pool holds, handed out or not (a recording's pool, once its graph is destroyed). */
+    synchronized void freeAll() {
+        for (long p : owned.keySet()) Driver.memFree(p);
+        owned.clear();
+        free.clear();
+        held = inUse = 0;
     }
 
     synchronized String stats() {

@@ -24,6 +24,13 @@ final class MlaKernels {
         if (kvB.rows() != heads * per) throw new IllegalArgumentException("mla: " + kvB + " has not " + heads * per + " rows");
         long wkv = be.floats(kvB);
         int r = kvB.cols();
+        boolean decode = seg.totalRows() == seg.count();
+        if (decode && decodeKernel(r, rope, heads)) {
+            splitDecode(be, dev, q, latents, kRots, wkv, r, heads, nope, rope, vDim, scale, seg, out);
+            return;
+        }
+        // the cuBLAS products take the cache lengths as sizes: a replayed step would keep the recorded ones
+        if (dev.arena != null) throw new IllegalStateException("mla: this decode step (R " + r + ", rope " + rope + ") has no recordable kernel");
         if (batchedDecode(seg)) {
             absorbedBatch(be, dev, q, latents, kRots, wkv, r, heads, nope, rope, vDim, scale, seg, out);
             return;
@@ -39,6 +46,72 @@ final class MlaKernels {
             else if (CudaBackend.gemmMode() == Gemm.Mode.BF16) expandedBf16(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
             else expanded(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
         }
+    }
+
+    /** {@code -Dkimimesh.cuda.mlaDecode=cublas}: the earlier cuBLAS absorbed decode (not recordable), for comparison. */
+    private static final boolean KERNEL = !"cublas".equals(System.getProperty("kimimesh.cuda.mlaDecode", "kernel"));
+
+    /** Whether mla_decode.cu takes these widths: a thread's four context columns cover R; 16-byte rows; 48 KiB shared. */
+    private static boolean decodeKernel(int r, int rope, int heads) {
+        return KERNEL && r % 4 == 0 && r <= 512 && rope % 4 == 0 && sharedBytes(group(heads), r, rope) <= 48 * 1024;
+    }
+
+    private static final int CHUNK = 128, MAX_GROUP = 8;
+
+    /** Heads a block scores together: the largest of 8, 4, 2, 1 that divides the heads. */
+    private static int group(int heads) {
+        return heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
+    }
+
+    private static int sharedBytes(int hg, int r, int rope) {
+        return 4 * (hg * (r + rope) + CHUNK * MAX_GROUP);
+    }
+
+    /**
+     * Absorbed decode of single-token segments through mla_decode.cu: q_lat = W_kb^T q_nope for all sequences as one
+     * batched product, then one split-K pass over every sequence's cache (scores, online softmax and context in one
+     * kernel, a block per 128-position range and group of heads) and a combine, then o = W_vb ctx. The positions come
+     * from device memory and the grid from the caches' capacity, so a recorded step stays right as the caches fill.
+     */
+    private static void splitDecode(CudaBackend be, CudaDevice dev, CudaTensor q, Tensor[] latents, Tensor[] kRots, long wkv,
+                                    int r, int heads, int nope, int rope, int vDim, float scale, Segments seg, CudaTensor out) {
+        int b = seg.count(), per = nope + vDim, qw = nope + rope, cap = 0;
+        long[] table = new long[2 * b];
+        for (int s = 0; s < b; s++) {
+            CudaTensor lat = CudaTensor.cast(latents[s]), rot = CudaTensor.cast(kRots[s]);
+            int total = seg.position(s) + 1;
+            if (lat.rows() < total || lat.cols() != r) throw new IllegalArgumentException("mla: latent cache " + lat + " for " + total + " positions");
+            if (rot.rows() < total || rot.cols() != Math.max(1, rope)) throw new IllegalArgumentException("mla: k_rot cache " + rot);
+            if (rope > 0 && rot.rows() != lat.rows()) throw new IllegalArgumentException("mla: k_rot cache " + rot + " and latent cache " + lat + " differ in rows");
+            if ((lat.ptr() | rot.ptr()) % 16 != 0) throw new IllegalArgumentException("mla: caches must be 16-byte aligned");
+            table[2 * s] = lat.ptr();
+            table[2 * s + 1] = rot.ptr();
+            cap = Math.max(cap, lat.rows());
+        }
+        int hg = group(heads), groups = heads / hg, chunks = (cap + CHUNK - 1) / CHUNK;
+        // enough blocks for every SM twice over at the capacity; a block walks perSplit chunks with an online softmax
+        int want = Math.max(1, (2 * dev.multiprocessors + b * groups - 1) / (b * groups));
+        int perSplit = (chunks + want - 1) / want, splits = (chunks + perSplit - 1) / perSplit;
+        DeviceBuffer tab = dev.longs(table);
+        long pos = be.stepPositions(seg);
+        Cublas cb = dev.cublas;
+        CudaTensor qLat = be.uninitialised(b, heads * r), ctx = be.uninitialised(b, heads * r);
+        DeviceBuffer acc = dev.scratch(4L * b * splits * heads * r), ml = dev.scratch(8L * b * splits * heads);
+        // q_lat[b, h] [1, R] = q_nope[b, h] W_kb_h: per head a [B, nope] x [nope, R] product
+        cb.gemmRowMajorBatched(b, r, nope, q.ptr(), Cublas.R_32F, heads * qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
+                qLat.ptr(), heads * r, r, heads, false);
+        dev.mlaDecode.launch("mla_decode_split", splits, groups, b, CHUNK, sharedBytes(hg, r, rope), dev.stream, qLat.ptr(), q.ptr(),
+                tab.ptr, pos, acc.ptr, ml.ptr, heads, r, rope, qw, nope, hg, perSplit, scale);
+        dev.mlaDecode.launch("mla_decode_combine", heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
+                perSplit, splits);
+        // o[b, h] [1, vDim] = ctx[b, h] W_vb_h^T: per head a [B, R] x [R, vDim] product
+        cb.gemmRowMajorBatched(b, vDim, r, ctx.ptr(), Cublas.R_32F, heads * r, r, wkv + 4L * nope * r, Cublas.R_32F, r, (long) per * r,
+                true, out.ptr(), heads * vDim, vDim, heads, false);
+        dev.free(tab);
+        dev.free(acc);
+        dev.free(ml);
+        be.release(qLat);
+        be.release(ctx);
     }
 
     /** Whether the step is two or more single-token segments, for {@link #absorbedBatch}. */

@@ -9,6 +9,7 @@ import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.checkpoint.Checkpoint;
 import dev.kimimesh.engine.config.KimiLinearConfig;
 import dev.kimimesh.engine.config.LayerKind;
+import dev.kimimesh.engine.generate.DecodeGraphs;
 import dev.kimimesh.engine.model.KimiLinearModel;
 import dev.kimimesh.engine.model.ModelOptions;
 import dev.kimimesh.engine.generate.Sampler;
@@ -29,6 +30,10 @@ final class GpuBench {
      * them only after thousands of calls (10 warm-up steps left the host path in the interpreter and C1).
      */
     int decodeWarmup = 300;
+    /** Where the decode graph check (GraphCheck) reports, once per context and batch; null: not run. */
+    Compare cmp;
+    /** Decode steps GraphCheck compares. */
+    int graphCheckSteps = 8;
 
     GpuBench(CudaBackend be) {
         this.be = be;
@@ -158,15 +163,27 @@ final class GpuBench {
                 // a typical request's sampling (T 0.8, top-k 50, top-p 0.9) per row: on the device (ids come back)
                 // and, for comparison, logits download + the host sampler with the same uniform numbers
                 Sampler sampler = new Sampler(new SamplingParams(0.8, 50, 0.9, 7, 1, null, false, false));
-                float[] ms = new float[12], msHost = new float[12];
-                for (boolean onDevice : new boolean[] {true, false}) {
-                    float[] times = onDevice ? ms : msHost;
-                    // the host-sampling variant runs second, on host code the first loop has already compiled
-                    int w = onDevice ? warm : 10;
+                if (cmp != null) GraphCheck.run(model, snapshot, batch, graphCheckSteps, cmp);
+                float[] ms = new float[12], msHost = new float[12], msGraph = new float[12];
+                DecodeGraphs graphs = new DecodeGraphs(model, true);
+                // eager (device sampling), then the same steps replayed from a recording (the production path), then
+                // eager with logits download + host sampling; each after its own warm-up on the same states
+                for (int mode = 0; mode < 3; mode++) {
+                    boolean onDevice = mode < 2, graphed = mode == 1;
+                    float[] times = mode == 0 ? ms : mode == 1 ? msGraph : msHost;
+                    int w = mode < 2 ? warm : 10;
                     for (int step = 0; step < times.length + w; step++) {
                         for (int i = 0; i < batch; i++) tokens[i] = r.nextInt(c.vocabSize());
                         be.synchronize();
                         long s0 = System.nanoTime();
+                        if (graphed) {
+                            RowSampling[] rs = new RowSampling[batch];
+                            for (int i = 0; i < batch; i++) rs[i] = sampler.rowSampling(sampler.nextUniform());
+                            if (graphs.step(tokens, states, rs).isEmpty()) GraphCheck.eagerStep(model, tokens, states, rs);
+                            float el = (System.nanoTime() - s0) / 1e6f;
+                            if (step >= w) times[step - w] = el;
+                            continue;
+                        }
                         Tensor x = model.embed(tokens);
                         model.forward(x, ones, states);
                         Tensor lg = model.logits(x, rows);
@@ -221,6 +238,10 @@ final class GpuBench {
                 System.out.printf("decode batch %d at context %d: %.2f ms/step with device sampling (median of %d after %d warm-up steps), %.0f tokens/s; floor %.3f ms (weights + states at the copy bandwidth), ratio %.1fx; with logits download + host sampling %.2f ms/step%n",
                         batch, ctx, Ceilings.median(ms), ms.length, warm, batch / (Ceilings.median(ms) / 1e3), floorMs, Ceilings.median(ms) / floorMs,
                         Ceilings.median(msHost));
+                System.out.printf("decode batch %d at context %d, CUDA graph (production path): %.3f ms/step (median of %d after %d warm-up steps; %d replays of %d recordings), %.0f tokens/s; floor %.3f ms, ratio %.2fx; eager %.3f ms/step%n",
+                        batch, ctx, Ceilings.median(msGraph), msGraph.length, warm, graphs.replays(), graphs.captures(),
+                        batch / (Ceilings.median(msGraph) / 1e3), floorMs, Ceilings.median(msGraph) / floorMs, Ceilings.median(ms));
+                graphs.close();
                 for (SequenceState s : states) s.release();
             }
         }

@@ -33,6 +33,7 @@ public final class GpuCheck {
                 case "goldens" -> new GoldenCheck(be, Path.of(a.get(1)), cmp).run();
                 case "bench" -> {
                     GpuBench b = new GpuBench(be);
+                    if (!a.contains("--no-graph-check")) b.cmp = cmp;
                     b.decodeWarmup = Integer.parseInt(opt(a, "--warmup", String.valueOf(b.decodeWarmup)));
                     b.ceilings();
                     if (!a.contains("--no-kda")) b.kda(32, 128, 32768);

@@ -63,6 +63,19 @@ final class KernelCheck {
         // a prompt longer than one score tile (2^28 floats / (heads x keys) = 8142 queries here): the causal key range
         // grows from tile to tile, and the second tile holds 50 queries
         mla(4, 32, 16, 32, 64, new int[] {8192}, new int[] {50});
+        // mla_decode.cu (single-token segments): the bench shape at batch 1 over a long cache, one head per block
+        // (3 heads), and a batch whose blocks walk several 128-position chunks with the online softmax (40 sequences)
+        mla(32, 128, 64, 128, 512, new int[] {1}, new int[] {4095});
+        mla(32, 128, 64, 128, 512, new int[] {1}, new int[] {0});
+        mla(3, 32, 16, 32, 64, new int[] {1, 1}, new int[] {5, 200});
+        int[] ones40 = new int[40], pos40 = new int[40];
+        for (int i = 0; i < 40; i++) {
+            ones40[i] = 1;
+            pos40[i] = (i * 977) % 3000;
+        }
+        mla(32, 128, 64, 128, 512, ones40, pos40);
+        appendRows(new int[] {1, 1, 1}, new int[] {0, 17, 4});
+        appendRows(new int[] {1, 5, 2}, new int[] {3, 0, 9});
         moe();
         new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
     }
@@ -248,6 +261,25 @@ final class KernelCheck {
         cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
         gpu.mlaAttention(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
         same("mla heads=" + heads + " nope=" + nope + " R=" + rank + " " + Arrays.toString(lens) + " at " + Arrays.toString(pos), out);
+    }
+
+    /** The MLA cache append: single tokens in one launch at device-read positions, longer segments by copies. */
+    void appendRows(int[] lens, int[] pos) {
+        Segments seg = new Segments(lens, pos);
+        int t = seg.totalRows(), cols = 72;
+        Tensor[] rows = up(r.floats(t * cols, 1), t, cols);
+        Tensor[][] caches = new Tensor[2][lens.length];
+        for (int i = 0; i < lens.length; i++) {
+            int cap = pos[i] + lens[i] + 5;
+            Tensor[] c = up(r.floats(cap * cols, 1), cap, cols);
+            caches[0][i] = c[0];
+            caches[1][i] = c[1];
+        }
+        cpu.appendRows(rows[0], caches[0], seg);
+        gpu.appendRows(rows[1], caches[1], seg);
+        for (int i = 0; i < lens.length; i++) {
+            same("appendRows " + Arrays.toString(lens) + " at " + Arrays.toString(pos) + " cache " + i, new Tensor[] {caches[0][i], caches[1][i]});
+        }
     }
 
     void moe() {

@@ -80,6 +80,16 @@ public interface Backend extends AutoCloseable {
     /** Copies {@code src} into rows [row, row + src.rows()) of {@code dst} (same column count). */
     void copyRows(Tensor src, Tensor dst, int row);
 
+    /**
+     * Appends each segment's rows of {@code rows} [T, cols] to its cache: segment i's rows go to rows
+     * [position(i), position(i) + length(i)) of {@code caches[i]} (the MLA latent and k_rot caches). A device
+     * backend may do it in one launch that reads the positions from device memory (a replayable decode step).
+     */
+    default void appendRows(Tensor rows, Tensor[] caches, Segments seg) {
+        if (caches.length != seg.count()) throw new IllegalArgumentException("appendRows: " + caches.length + " caches for " + seg.count() + " segments");
+        for (int i = 0; i < caches.length; i++) copyRows(rows.rowSlice(seg.start(i), seg.length(i)), caches[i], seg.position(i));
+    }
+
     // ---- Kimi Delta Attention ----
 
     /**
@@ -149,6 +159,20 @@ public interface Backend extends AutoCloseable {
      * Same tokens as the engine's Sampler given the same numbers.
      */
     default Optional<SampledTokens> sample(Tensor logits, RowSampling[] rows) {
+        return Optional.empty();
+    }
+
+    // ---- replayable decode steps ----
+
+    /**
+     * Records the device work of one decode step, which {@code step} queues (embed, forward, logits and
+     * {@link #sample} of one new token per sequence), so that later steps of the same sequences replay it with new
+     * token ids, positions and sampling numbers instead of queueing it again (a CUDA graph). {@code step} runs once,
+     * with its host-side effects (states advance), but its device work runs only at the returned graph's first
+     * {@link DecodeGraph#replay}. Empty when this backend cannot record steps; an exception when this step cannot be
+     * recorded (nothing of it ran on the device).
+     */
+    default Optional<DecodeGraph> captureDecode(Runnable step) {
         return Optional.empty();
     }
 

@@ -86,6 +86,8 @@ public final class Generator implements AutoCloseable {
     private final ReentrantLock stepLock = new ReentrantLock();
     private final AtomicLong ids = new AtomicLong();
     private long prefillTokens, prefillNanos, decodeTokens, decodeNanos, steps;
+    /** Pure decode steps replayed from a recording (a CUDA graph) where the backend records them. */
+    private final DecodeGraphs graphs;
 
     public Generator(KimiLinearModel model, Options options) {
         if (!model.hasEmbedding() || !model.hasHead()) {
@@ -98,6 +100,7 @@ public final class Generator implements AutoCloseable {
         this.options = options;
         long limit = options.contextLimit() > 0 ? options.contextLimit() : config.maxPositionEmbeddings();
         this.contextLimit = (int) Math.min(Integer.MAX_VALUE, limit);
+        this.graphs = new DecodeGraphs(model);
     }
 
     public Generator(KimiLinearModel model) {
@@ -228,6 +231,7 @@ public final class Generator implements AutoCloseable {
             for (Sequence s; (s = waiting.poll()) != null; ) s.finish(FinishReason.CANCELLED, null);
             for (Sequence s : running) s.finish(FinishReason.CANCELLED, null);
             running.clear();
+            graphs.close();
         } finally {
             stepLock.unlock();
         }
@@ -350,15 +354,23 @@ public final class Generator implements AutoCloseable {
      */
     private StepOutput forward(int[] ids, int[] lengths, SequenceState[] states, int[] sampleRows, Sequence[] sampled,
                                double[] uniforms) {
+        RowSampling[] rows = null;
+        if (!hostSampling && sampleRows.length > 0) {
+            rows = new RowSampling[sampleRows.length];
+            for (int j = 0; j < rows.length; j++) rows[j] = sampled[j].sampler.rowSampling(uniforms[j]);
+            // one token per sequence, every row sampled: a recorded decode step, replayed
+            if (ids.length == states.length && sampleRows.length == states.length) {
+                Optional<SampledTokens> replayed = graphs.step(ids, states, rows);
+                if (replayed.isPresent()) return new StepOutput(replayed.get(), null);
+            }
+        }
         Tensor hidden = model.embed(ids);
         try {
             model.forward(hidden, lengths, states);
             if (sampleRows.length == 0) return new StepOutput(null, new float[0]);
             Tensor logits = model.logits(hidden, sampleRows);
             try {
-                if (!hostSampling) {
-                    RowSampling[] rows = new RowSampling[sampleRows.length];
-                    for (int j = 0; j < rows.length; j++) rows[j] = sampled[j].sampler.rowSampling(uniforms[j]);
+                if (rows != null) {
                     Optional<SampledTokens> onDevice = backend.sample(logits, rows);
                     if (onDevice.isPresent()) return new StepOutput(onDevice.get(), null);
                 }

@@ -67,10 +67,14 @@ final class MlaAttention {
             if (c.length() != seg.position(i)) {
                 throw new IllegalStateException("MLA cache holds " + c.length() + " positions, segment starts at " + seg.position(i));
             }
-            c.append(latent.rowSlice(seg.start(i), seg.length(i)), kRot.rowSlice(seg.start(i), seg.length(i)));
+            c.ensureCapacity(c.length() + seg.length(i));
             lat[i] = c.latent();
             rot[i] = c.kRot();
         }
+        // the new rows land at each sequence's position: one backend call for all segments
+        b.appendRows(latent, lat, seg);
+        if (rope > 0) b.appendRows(kRot, rot, seg);
+        for (int i = 0; i < caches.length; i++) caches[i].appended(seg.length(i));
         Tensor attn = ws.tensor(t, heads * vDim);
         b.mlaAttention(q, lat, rot, kvB, heads, nope, rope, vDim, scale, seg, attn);
         b.matmul(attn, oProj, out);

@@ -12,6 +12,8 @@ public final class MlaCache implements LayerState {
     private final int rank, rope;
     private Tensor latent, kRot;
     private int length;
+    /** Times the storage moved (grew): a recorded decode step stays valid only while it has not. */
+    private int generation;
 
     public MlaCache(Backend backend, int rank, int rope, int capacity) {
         this.backend = backend;
@@ -55,8 +57,23 @@ public final class MlaCache implements LayerState {
         length += n;
     }
 
+    /** Counts storage moves: unchanged means {@link #latent()} and {@link #kRot()} are the same device buffers. */
+    public int generation() {
+        return generation;
+    }
+
+    /**
+     * Marks {@code n} rows appended that the backend already wrote at [length, length + n) (by
+     * {@link dev.kimimesh.engine.backend.Backend#appendRows} or a replayed decode step).
+     */
+    public void appended(int n) {
+        if (n < 0 || length + n > latent.rows()) throw new IllegalArgumentException("appended " + n + " rows to " + length + " of " + latent.rows());
+        length += n;
+    }
+
     public void ensureCapacity(int needed) {
         if (needed <= latent.rows()) return;
+        generation++;
         int cap = latent.rows();
         while (cap < needed) cap *= 2;
         Tensor l = backend.allocate(cap, rank), r = backend.allocate(cap, kRot.cols());

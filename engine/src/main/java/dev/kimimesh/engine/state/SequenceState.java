@@ -61,6 +61,31 @@ public final class SequenceState {
         position += tokens;
     }
 
+    /** Grows the MLA caches to hold {@code positions} positions now (so that a recorded step finds them in place). */
+    public void reserve(int positions) {
+        for (LayerState l : layers) if (l instanceof MlaCache m) m.ensureCapacity(positions);
+    }
+
+    /** Changes whenever a layer's device storage moves; with the same value, a recorded step's buffers are still these. */
+    public long layoutVersion() {
+        long v = 0;
+        for (LayerState l : layers) if (l instanceof MlaCache m) v += m.generation();
+        return v;
+    }
+
+    /** The bookkeeping of a forward pass whose device work ran elsewhere (a replayed decode step): n tokens per layer. */
+    public void advanceReplayed(int tokens) {
+        for (LayerState l : layers) if (l instanceof MlaCache m) m.appended(tokens);
+        position += tokens;
+    }
+
+    /** Undoes the bookkeeping of steps whose device work never ran: back to {@code position} tokens. */
+    public void rewind(int position) {
+        if (position < 0 || position > this.position) throw new IllegalArgumentException("rewind to " + position + " from " + this.position);
+        for (LayerState l : layers) if (l instanceof MlaCache m) m.truncate(Math.min(m.length(), position));
+        this.position = position;
+    }
+
     public LayerState layer(int layer) {
         if (layer < from || layer >= to) throw new IllegalArgumentException("layer " + layer + " is outside [" + from + ", " + to + ")");
         return layers[layer - from];
