@@ -170,12 +170,12 @@ extern "C" __global__ void mla_decode_combine(const float* __restrict__ acc, con
     }
 }
 
-// The new token's cache rows: rows [B, cols] go to row positions[b] of the cache at table[2 * b + which].
+// The new token's cache rows: rows [B, cols] go to row positions[b] of the cache at table[b].
 // grid (ceil(cols / 256), B).
 extern "C" __global__ void mla_append_rows(const float* __restrict__ rows, const long long* __restrict__ table,
-                                           const int* __restrict__ positions, int which, int cols) {
+                                           const int* __restrict__ positions, int cols) {
     int b = blockIdx.y, c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= cols) return;
-    float* cache = (float*) table[2 * b + which];
+    float* cache = (float*) table[b];
     cache[(long) positions[b] * cols + c] = rows[(long) b * cols + c];
 }
