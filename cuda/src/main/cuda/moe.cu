@@ -133,6 +133,120 @@ extern "C" __global__ void moe_group(const int* experts, int P, int k, int E, co
     }
 }
 
+// moe_route then moe_group in one block, warp-parallel, for the decode shapes (sigmoid router, no group limit,
+// E <= 256, k <= 32): warp w routes rows w, w + 32, ... (each lane holds 8 experts' scores in registers; top-k by k
+// warp argmax rounds, the lower index winning ties), then the block groups the pairs by expert with a one-warp
+// prefix scan instead of a serial loop. Same experts, weights and grouping as the two kernels (the pairs of one
+// expert in any order: each pair's products are independent). grid 1, block 1024, dynamic shared T * k ints.
+extern "C" __global__ void __launch_bounds__(1024) moe_route_group(
+        const float* logits, const float* bias, int T, int E, int k, int renorm, int biasCorrected, float scaling,
+        int* experts, float* weights, const long long* table, int* info, int* activeExp, int* activeStart, int* pairRow,
+        int* posOf) {
+    extern __shared__ int pairExp[];
+    __shared__ int cnt[256], cur[256];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, P = T * k;
+    for (int r = warp; r < T; r += 32) {
+        const float* lg = logits + (long) r * E;
+        float sc[8], ch[8];
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int i = lane + 32 * m;
+            sc[m] = i < E ? (float) (1.0 / (1.0 + exp(-(double) lg[i]))) : 0.0f;
+            ch[m] = i < E ? sc[m] + (bias ? bias[i] : 0.0f) : -INFINITY;
+        }
+        double wsum = 0.0;
+        float mine = 0.0f;
+        int myIdx = 0;
+        for (int j = 0; j < k; j++) {
+            float best = -INFINITY;
+            int bidx = 0x7fffffff;
+#pragma unroll
+            for (int m = 0; m < 8; m++) {
+                int i = lane + 32 * m;
+                if (i < E && (ch[m] > best || (ch[m] == best && i < bidx))) { best = ch[m]; bidx = i; }
+            }
+            for (int o = 16; o > 0; o >>= 1) {
+                float ob = __shfl_xor_sync(0xffffffff, best, o);
+                int oi = __shfl_xor_sync(0xffffffff, bidx, o);
+                if (ob > best || (ob == best && oi < bidx)) { best = ob; bidx = oi; }
+            }
+            // the owner lane of the winner: its unbiased score (the weight), then it leaves the choice
+            int owner = bidx & 31, slot = bidx >> 5;
+            float s = 0.0f;
+#pragma unroll
+            for (int m = 0; m < 8; m++) if (m == slot) s = sc[m];
+            s = __shfl_sync(0xffffffff, s, owner);
+            float wt = biasCorrected ? s + (bias ? bias[bidx] : 0.0f) : s;
+            if (lane == owner) {
+#pragma unroll
+                for (int m = 0; m < 8; m++) if (m == slot) ch[m] = -INFINITY;
+            }
+            wsum += wt;
+            if (lane == j) {
+                mine = wt;
+                myIdx = bidx;
+            }
+        }
+        if (lane < k) {
+            float w = mine;
+            if (renorm) w = (float) (w / (wsum + 1e-20));
+            experts[r * k + lane] = myIdx;
+            weights[r * k + lane] = w * scaling;
+            pairExp[r * k + lane] = myIdx;
+        }
+    }
+    for (int e = threadIdx.x; e < 256; e += blockDim.x) cnt[e] = 0;
+    __syncthreads();
+    for (int p = threadIdx.x; p < P; p += blockDim.x) {
+        int e = pairExp[p];
+        if (e >= 0 && e < E && table[3 * e] != 0) atomicAdd(&cnt[e], 1);
+    }
+    __syncthreads();
+    if (warp == 0) {
+        // lane l owns experts 8l .. 8l + 7: local sums, then a warp scan of pair counts and of active experts
+        int c[8], sum = 0, act = 0;
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int e = 8 * lane + m;
+            c[m] = e < E ? cnt[e] : 0;
+            sum += c[m];
+            act += c[m] > 0;
+        }
+        int incS = sum, incA = act;
+        for (int o = 1; o < 32; o <<= 1) {
+            int s = __shfl_up_sync(0xffffffff, incS, o), a = __shfl_up_sync(0xffffffff, incA, o);
+            if (lane >= o) { incS += s; incA += a; }
+        }
+        int off = incS - sum, n = incA - act;
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int e = 8 * lane + m;
+            if (e < E) cur[e] = off;
+            if (c[m] > 0) {
+                activeExp[n] = e;
+                activeStart[n] = off;
+                off += c[m];
+                n++;
+            }
+        }
+        if (lane == 31) {
+            activeStart[n] = off;
+            info[0] = n;
+        }
+    }
+    __syncthreads();
+    for (int p = threadIdx.x; p < P; p += blockDim.x) {
+        int e = pairExp[p];
+        if (e >= 0 && e < E && table[3 * e] != 0) {
+            int pos = atomicAdd(&cur[e], 1);
+            pairRow[pos] = p / k;
+            posOf[p] = pos;
+        } else {
+            posOf[p] = -1;
+        }
+    }
+}
+
 #include "gemv_tile.cuh"
 
 // grid (ceil(I / (8 NR)), P), block 256: warp w of block (x, slot) computes gate and up rows n = (8x + w) NR ..

@@ -5,6 +5,7 @@ import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Routing;
 import dev.kimimesh.engine.backend.Weight;
 import dev.kimimesh.engine.checkpoint.DType;
+import dev.kimimesh.engine.config.RouterWeights;
 
 /**
  * Routed experts on the device: the routing (on the host) is grouped by expert into one packed upload of row indices
@@ -14,6 +15,8 @@ import dev.kimimesh.engine.checkpoint.DType;
 final class MoeKernels {
     /** Rows up to which routed experts run grouped on the device (one launch per stage for all experts). */
     static final int GROUPED_MAX_ROWS = Integer.getInteger("kimimesh.cuda.groupedMoeRows", 128);
+    /** {@code -Dkimimesh.cuda.fusedRoute=false}: moe_route then moe_group (two launches, serial scans), for comparison. */
+    private static final boolean FUSED_ROUTE = !"false".equals(System.getProperty("kimimesh.cuda.fusedRoute", "true"));
 
     private MoeKernels() {}
 
@@ -33,10 +36,18 @@ final class MoeKernels {
         int p = t * k, inter = table.inter();
         DeviceBuffer route = dev.scratch(8L * p);
         long de = route.ptr, dw = route.ptr + 4L * p;
-        be.routeOnDevice(logits, bias, spec, de, dw);
         DeviceBuffer meta = dev.scratch(4L * (1 + p + (p + 1) + p + p + 1));
         long info = meta.ptr, active = info + 4, start = active + 4L * p, pairRow = start + 4L * (p + 1), posOf = pairRow + 4L * p;
-        dev.moe.launch("moe_group", 1, 1, 1, 256, 8 * e, dev.stream, de, p, k, e, table.ptr(), info, active, start, pairRow, posOf);
+        if (FUSED_ROUTE && !spec.softmax() && spec.numExpertGroup() <= 1 && e <= 256 && k <= 32 && k <= e) {
+            // routing and grouping in one warp-parallel block (the serial scans of the two kernels were 20 us a layer)
+            dev.moe.launch("moe_route_group", 1, 1, 1, 1024, 4 * p, dev.stream, logits.ptr(),
+                    bias == null ? 0L : be.floats(CudaWeight.cast(bias)), t, e, k, spec.renormalize() ? 1 : 0,
+                    spec.weights() == RouterWeights.BIAS_CORRECTED ? 1 : 0, spec.routedScalingFactor(), de, dw,
+                    table.ptr(), info, active, start, pairRow, posOf);
+        } else {
+            be.routeOnDevice(logits, bias, spec, de, dw);
+            dev.moe.launch("moe_group", 1, 1, 1, 256, 8 * e, dev.stream, de, p, k, e, table.ptr(), info, active, start, pairRow, posOf);
+        }
         DeviceBuffer act = dev.scratch(4L * p * inter), down = dev.scratch(4L * p * h);
         // an expert has at most t pairs: tb, the tokens the tiled kernels take per pass, need not exceed it
         int tb = t == 1 ? 1 : t == 2 ? 2 : t <= 4 ? 4 : 8;

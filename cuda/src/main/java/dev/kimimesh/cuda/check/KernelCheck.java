@@ -315,12 +315,19 @@ final class KernelCheck {
         }
         // the bench model's expert shape (hidden 2304, intermediate 1024) at each token-group width of the tiled kernels
         for (int tt : new int[] {1, 2, 3, 6}) grouped(tt, 16, 4, 2304, 1024);
+        // the bench's router (256 experts, top 8) in one warp-parallel block, both weight conventions, 70 rows
+        grouped(70, 256, 8, 128, 64, RouterWeights.UNBIASED);
+        grouped(3, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {
+        grouped(t, e, k, h, inter, RouterWeights.UNBIASED);
+    }
+
+    void grouped(int t, int e, int k, int h, int inter, RouterWeights rw) {
         Tensor[] logits = up(r.floats(t * e, 2), t, e);
         Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
-        RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED);
+        RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, rw);
         ExpertWeights[][] ex = new ExpertWeights[2][e];
         for (int i = 0; i < e; i++) {
             if (i % 5 == 3 && e > 8) continue; // served elsewhere
@@ -332,6 +339,6 @@ final class KernelCheck {
         Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
         cpu.routeAndRunExperts(logits[0], bias[0], spec, x[0], ex[0], out[0]);
         gpu.routeAndRunExperts(logits[1], bias[1], spec, x[1], ex[1], out[1]);
-        same("routeAndRunExperts grouped on the device T=" + t + " E=" + e + " k=" + k, out);
+        same("routeAndRunExperts grouped on the device T=" + t + " E=" + e + " k=" + k + " " + rw, out);
     }
 }
