@@ -72,3 +72,40 @@ extern "C" __global__ void rms_norm_v4(const float* x, const float* w, const flo
         }
     }
 }
+
+// The residual add and the next RMSNorm in one pass (a decoder layer's x += attn; normed = rmsnorm(x)): x += d is
+// written back and normed into out, with the arithmetic of add_f32 then rms_norm_v4 (the same bits). One block per
+// row (group = cols); the conditions of rms_norm_v4.
+extern "C" __global__ void add_rms_norm_v4(float* x, const float* d, const float* w, float* out, int cols, float eps) {
+    __shared__ float red[32];
+    long base = (long)blockIdx.x * cols;
+    int n4 = cols >> 2;
+    float4* xv = reinterpret_cast<float4*>(x + base);
+    const float4* dv = reinterpret_cast<const float4*>(d + base);
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        int i = threadIdx.x + j * blockDim.x;
+        if (i < n4) {
+            float4 a = xv[i], b = dv[i];
+            v[j] = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+            xv[i] = v[j];
+        } else {
+            v[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+        ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    ss = blockSum(ss, red);
+    float inv = 1.0f / sqrtf(ss / cols + eps);
+    const float4* wv = reinterpret_cast<const float4*>(w);
+    float4* ov = reinterpret_cast<float4*>(out + base);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        int i = threadIdx.x + j * blockDim.x;
+        if (i < n4) {
+            float4 a = v[j], s = wv[i];
+            ov[i] = make_float4(s.x * (a.x * inv), s.y * (a.y * inv), s.z * (a.z * inv), s.w * (a.w * inv));
+        }
+    }
+}

@@ -302,6 +302,27 @@ public final class CudaBackend implements Backend {
         dev.elementwise.launch("add_f32", CudaDevice.blocks(a.size()), 1, 1, 256, 0, dev.stream, a.ptr(), b.ptr(), a.size());
     }
 
+    /** One launch (add_rms_norm_v4) where rms_norm_v4 would take the row; else add then norm. */
+    @Override
+    public void addRmsNorm(Tensor acc, Tensor x, Weight w, float eps, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(acc), b = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaWeight nw = CudaWeight.cast(w);
+        int cols = a.cols();
+        boolean fused = FUSED_ADD_NORM && a.rows() > 0 && nw.rows() * nw.cols() == cols && cols % 4 == 0 && cols <= 16384
+                && b.rows() == a.rows() && b.cols() == cols && o.rows() == a.rows() && o.cols() == cols && o.ptr() != a.ptr();
+        long wp = fused ? floats(nw) : 0;
+        if (!fused || (a.ptr() | b.ptr() | o.ptr() | wp) % 16 != 0) {
+            Backend.super.addRmsNorm(acc, x, w, eps, out);
+            return;
+        }
+        int group = cols, block = Math.min(1024, Math.max(32, (group / 4 + 31) / 32 * 32));
+        dev.norms.launch("add_rms_norm_v4", a.rows(), 1, 1, block, 0, dev.stream, a.ptr(), b.ptr(), wp, o.ptr(), cols, eps);
+    }
+
+    /** {@code -Dkimimesh.cuda.fusedAddNorm=false}: add then RMSNorm as two launches, for comparison. */
+    private static final boolean FUSED_ADD_NORM = !"false".equals(System.getProperty("kimimesh.cuda.fusedAddNorm", "true"));
+
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
         dev.bind();

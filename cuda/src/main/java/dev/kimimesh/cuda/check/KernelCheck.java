@@ -159,6 +159,16 @@ final class KernelCheck {
             gpu.rmsNorm(a[1], nw[1], 1e-5f, o[1]);
             same("rmsNorm " + s[0] + "x" + s[1], o);
         }
+        // the residual add fused with the norm after it (add_rms_norm_v4), and a width it leaves to add + norm
+        for (int[] s : new int[][] {{1, 2304}, {5, 2304}, {2, 16384}, {3, 130}}) {
+            Weight[] nw = w(r.weight("norm" + s[1], DType.BF16, 1, 0.1, s[1]));
+            Tensor[] acc = up(r.floats(s[0] * s[1], 2), s[0], s[1]), d = up(r.floats(s[0] * s[1], 2), s[0], s[1]);
+            Tensor[] o = {cpu.allocate(s[0], s[1]), gpu.allocate(s[0], s[1])};
+            cpu.addRmsNorm(acc[0], d[0], nw[0], 1e-5f, o[0]);
+            gpu.addRmsNorm(acc[1], d[1], nw[1], 1e-5f, o[1]);
+            same("addRmsNorm " + s[0] + "x" + s[1] + " out", o);
+            same("addRmsNorm " + s[0] + "x" + s[1] + " sum", acc);
+        }
     }
 
     void elementwise() {

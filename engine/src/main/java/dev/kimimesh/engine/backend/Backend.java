@@ -68,6 +68,12 @@ public interface Backend extends AutoCloseable {
     /** {@code acc += x}. */
     void add(Tensor acc, Tensor x);
 
+    /** {@code acc += x} then {@code out = rmsNorm(acc)}: a decoder layer's residual add and the norm after it, fusable. */
+    default void addRmsNorm(Tensor acc, Tensor x, Weight w, float eps, Tensor out) {
+        add(acc, x);
+        rmsNorm(acc, w, eps, out);
+    }
+
     /** {@code out = silu(gate) * up}. {@code out} may be {@code gate}. */
     void swiglu(Tensor gate, Tensor up, Tensor out);
 

@@ -49,9 +49,13 @@ final class DecoderLayer {
                 for (int i = 0; i < s.length; i++) s[i] = states[i].mla(index);
                 mla.forward(normed, seg, s, delta, ws);
             }
-            b.add(x, delta);
-            if (obs != null) obs.afterAttention(index, x);
-            b.rmsNorm(x, postAttentionNorm, eps, normed);
+            if (obs != null) {
+                b.add(x, delta);
+                obs.afterAttention(index, x);
+                b.rmsNorm(x, postAttentionNorm, eps, normed);
+            } else {
+                b.addRmsNorm(x, delta, postAttentionNorm, eps, normed);
+            }
             ffn.forward(normed, delta, ws);
             b.add(x, delta);
             if (obs != null) obs.afterLayer(index, x);
