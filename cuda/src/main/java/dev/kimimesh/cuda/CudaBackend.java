@@ -71,6 +71,15 @@ public final class CudaBackend implements Backend {
         return t;
     }
 
+    /** {@code -Dkimimesh.cuda.zeroScratch=true}: zero-fill scratch tensors as {@link #allocate} does (for comparison). */
+    private static final boolean ZERO_SCRATCH = Boolean.getBoolean("kimimesh.cuda.zeroScratch");
+
+    /** No memset: the pool's block as it is (each one a graph node and a launch's worth of time in a decode step). */
+    @Override
+    public CudaTensor scratch(int rows, int cols) {
+        return ZERO_SCRATCH ? allocate(rows, cols) : uninitialised(rows, cols);
+    }
+
     /** A tensor whose contents are whatever the pool held (for outputs a kernel overwrites entirely). */
     CudaTensor uninitialised(int rows, int cols) {
         dev.bind();

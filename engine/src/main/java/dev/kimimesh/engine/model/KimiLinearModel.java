@@ -105,7 +105,7 @@ public final class KimiLinearModel {
                 throw new IllegalArgumentException("token id " + id + " is outside the model's vocabulary 0.." + (config.vocabSize() - 1));
             }
         }
-        Tensor x = backend.allocate(ids.length, config.hiddenSize());
+        Tensor x = backend.scratch(ids.length, config.hiddenSize()); // every row is an embedding row
         backend.embed(embedding, ids, x);
         return x;
     }
@@ -141,7 +141,7 @@ public final class KimiLinearModel {
     /** model.norm then lm_head for the given rows of the final hidden states: [rows.length, vocab]. */
     public Tensor logits(Tensor hidden, int[] rows) {
         Tensor normed = finalNorm(hidden, rows);
-        Tensor logits = backend.allocate(rows.length, config.vocabSize());
+        Tensor logits = backend.scratch(rows.length, config.vocabSize());
         backend.matmul(normed, lmHead, logits);
         backend.release(normed);
         return logits;
@@ -150,7 +150,7 @@ public final class KimiLinearModel {
     /** model.norm of the given rows (the input of lm_head). */
     public Tensor finalNorm(Tensor hidden, int[] rows) {
         if (lmHead == null) throw new IllegalStateException("this shard [" + from + ", " + to + ") has no lm_head");
-        Tensor sel = backend.allocate(rows.length, config.hiddenSize());
+        Tensor sel = backend.scratch(rows.length, config.hiddenSize());
         backend.gatherRows(hidden, rows, sel);
         backend.rmsNorm(sel, finalNorm, config.rmsNormEps(), sel);
         return sel;

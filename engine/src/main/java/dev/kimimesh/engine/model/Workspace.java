@@ -15,7 +15,8 @@ final class Workspace implements AutoCloseable {
     }
 
     Tensor tensor(int rows, int cols) {
-        Tensor t = backend.allocate(rows, cols);
+        // every temporary of a step is an output written in full before it is read
+        Tensor t = backend.scratch(rows, cols);
         owned.add(t);
         return t;
     }
