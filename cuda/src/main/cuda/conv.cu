@@ -13,10 +13,9 @@ __device__ __forceinline__ void conv_tail_update(const float* x, float* tail, in
     for (int r = 0; r < K - 1; r++) tail[(long)r * P + c] = buf[r];
 }
 
-extern "C" __global__ void short_conv_silu(const float* x, const float* w, const long long* tails, const int* start,
-                                           const int* len, float* out, int P, int K, int withTail) {
+__device__ __forceinline__ void conv_segment(const float* x, const float* w, const long long* tails, const int* start,
+                                             const int* len, float* out, int P, int K, int withTail, int s) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
-    int s = blockIdx.y;
     int t0 = blockIdx.z * 64;
     int L = len[s];
     if (c >= P || t0 >= L) return;
@@ -35,6 +34,25 @@ extern "C" __global__ void short_conv_silu(const float* x, const float* w, const
         out[(long)(row0 + t) * P + c] = acc / (1.0f + expf(-acc));
     }
     if (withTail) conv_tail_update(x, (float*)tails[s], row0, L, c, P, K);
+}
+
+extern "C" __global__ void short_conv_silu(const float* x, const float* w, const long long* tails, const int* start,
+                                           const int* len, float* out, int P, int K, int withTail) {
+    conv_segment(x, w, tails, start, len, out, P, K, withTail, blockIdx.y);
+}
+
+// KDA's q, k and v convolutions of one step in one launch (three short launches of a decode step were latency, not
+// work): grid.y = 3 x segments, block row y is convolution y / S of segment y % S; tails holds the three
+// convolutions' tail pointers, S each, then the shared starts and lengths follow as for short_conv_silu.
+extern "C" __global__ void short_conv_silu3(const float* x0, const float* x1, const float* x2, const float* w0,
+                                            const float* w1, const float* w2, float* o0, float* o1, float* o2,
+                                            const long long* tails, const int* start, const int* len, int P, int K,
+                                            int withTail, int S) {
+    int which = blockIdx.y / S, s = blockIdx.y - which * S;
+    const float* x = which == 0 ? x0 : which == 1 ? x1 : x2;
+    const float* w = which == 0 ? w0 : which == 1 ? w1 : w2;
+    float* o = which == 0 ? o0 : which == 1 ? o1 : o2;
+    conv_segment(x, w, tails + (long) which * S, start, len, o, P, K, withTail, s);
 }
 
 extern "C" __global__ void short_conv_tail(const float* x, const long long* tails, const int* start, const int* len, int P, int K) {

@@ -443,6 +443,49 @@ public final class CudaBackend implements Backend {
         dev.free(tab);
     }
 
+    /** KDA's three convolutions of a decode step (segments of at most 64 rows) in one launch (short_conv_silu3). */
+    @Override
+    public void shortConvSilus(Tensor[] x, Weight[] conv, Segments seg, Tensor[][] tails, Tensor[] out) {
+        dev.bind();
+        int maxLen = 0;
+        for (int i = 0; i < seg.count(); i++) maxLen = Math.max(maxLen, seg.length(i));
+        boolean fused = FUSED_CONV && x.length == 3 && conv.length == 3 && tails.length == 3 && out.length == 3 && maxLen <= 64;
+        CudaTensor[] a = new CudaTensor[3], o = new CudaTensor[3];
+        CudaWeight[] w = new CudaWeight[3];
+        int p = 0, k = 0;
+        for (int j = 0; fused && j < 3; j++) {
+            a[j] = CudaTensor.cast(x[j]);
+            o[j] = CudaTensor.cast(out[j]);
+            w[j] = CudaWeight.cast(conv[j]);
+            if (j == 0) {
+                p = a[0].cols();
+                k = w[0].cols();
+            }
+            fused = a[j].cols() == p && w[j].rows() == p && w[j].cols() == k && k > 1 && k <= 8 && tails[j].length == seg.count()
+                    && o[j].rows() == a[j].rows() && o[j].cols() == p;
+            for (int i = 0; fused && i < seg.count(); i++) {
+                CudaTensor tl = CudaTensor.cast(tails[j][i]);
+                fused = tl.rows() == k - 1 && tl.cols() == p;
+            }
+        }
+        if (!fused) {
+            Backend.super.shortConvSilus(x, conv, seg, tails, out);
+            return;
+        }
+        int n = seg.count();
+        long[] tp = new long[3 * n];
+        for (int j = 0; j < 3; j++) for (int i = 0; i < n; i++) tp[j * n + i] = CudaTensor.cast(tails[j][i]).ptr();
+        int[] st = starts(seg), ln = seg.lengths();
+        DeviceBuffer tab = dev.table(tp, st, ln);
+        long ds = tab.ptr + 8L * tp.length, dl = ds + 4L * st.length;
+        dev.conv.launch("short_conv_silu3", (p + 255) / 256, 3 * n, (maxLen + 63) / 64, 256, 0, dev.stream, a[0].ptr(), a[1].ptr(),
+                a[2].ptr(), floats(w[0]), floats(w[1]), floats(w[2]), o[0].ptr(), o[1].ptr(), o[2].ptr(), tab.ptr, ds, dl, p, k, 1, n);
+        dev.free(tab);
+    }
+
+    /** {@code -Dkimimesh.cuda.fusedConv=false}: one short_conv_silu launch per convolution, for comparison. */
+    private static final boolean FUSED_CONV = !"false".equals(System.getProperty("kimimesh.cuda.fusedConv", "true"));
+
     static int[] starts(Segments seg) {
         int[] s = new int[seg.count()];
         for (int i = 1; i < s.length; i++) s[i] = s[i - 1] + seg.length(i - 1);

@@ -206,6 +206,9 @@ final class KernelCheck {
         conv(new int[] {1, 5, 70}, new int[] {3, 0, 9}); // a segment over 64 rows: convolution, then the tail update
         conv(new int[] {1, 1, 1}, new int[] {7, 0, 2}); // decode: one launch does both
         conv(new int[] {2, 64, 1}, new int[] {5, 1, 0}); // one launch, a segment shorter than the tail
+        convs(new int[] {1, 1, 1, 1}, new int[] {7, 0, 2, 300}); // decode: q, k, v in one launch
+        convs(new int[] {2, 64, 1}, new int[] {5, 1, 0});
+        convs(new int[] {1, 70}, new int[] {3, 0}); // over 64 rows: one convolution at a time
     }
 
     void conv(int[] lens, int[] positions) {
@@ -224,6 +227,36 @@ final class KernelCheck {
         gpu.shortConvSilu(x[1], cw[1], seg, tails[1], o[1]);
         same("shortConvSilu out " + Arrays.toString(lens), o);
         for (int i = 0; i < lens.length; i++) same("shortConvSilu tail " + i, new Tensor[] {tails[0][i], tails[1][i]});
+    }
+
+    /** Three convolutions of one step (shortConvSilus: KDA's q, k, v), one launch on the device for short segments. */
+    void convs(int[] lens, int[] positions) {
+        int p = 300, k = 4;
+        Segments seg = new Segments(lens, positions);
+        int t = seg.totalRows();
+        Tensor[][] x = new Tensor[2][3], o = new Tensor[2][3];
+        Weight[][] cw = new Weight[2][3];
+        Tensor[][][] tails = new Tensor[2][3][lens.length];
+        for (int j = 0; j < 3; j++) {
+            Tensor[] xj = up(r.floats(t * p, 1), t, p);
+            Weight[] wj = w(r.weight("conv" + j, DType.BF16, 0, 0.5, p, 1, k));
+            for (int side = 0; side < 2; side++) {
+                x[side][j] = xj[side];
+                cw[side][j] = wj[side];
+                o[side][j] = side == 0 ? cpu.allocate(t, p) : gpu.allocate(t, p);
+            }
+            for (int i = 0; i < lens.length; i++) {
+                Tensor[] tl = up(r.floats((k - 1) * p, 1), k - 1, p);
+                tails[0][j][i] = tl[0];
+                tails[1][j][i] = tl[1];
+            }
+        }
+        cpu.shortConvSilus(x[0], cw[0], seg, tails[0], o[0]);
+        gpu.shortConvSilus(x[1], cw[1], seg, tails[1], o[1]);
+        for (int j = 0; j < 3; j++) {
+            same("shortConvSilus conv " + j + " out " + Arrays.toString(lens), new Tensor[] {o[0][j], o[1][j]});
+            for (int i = 0; i < lens.length; i++) same("shortConvSilus conv " + j + " tail " + i, new Tensor[] {tails[0][j][i], tails[1][j][i]});
+        }
     }
 
     /** KDA in the given form vs the CPU backend; aLogMean sets how strongly the gate decays (-1 mild, 2.5 strong). */

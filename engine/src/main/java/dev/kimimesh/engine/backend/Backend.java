@@ -114,6 +114,18 @@ public interface Backend extends AutoCloseable {
     void shortConvSilu(Tensor x, Weight conv, Segments seg, Tensor[] tails, Tensor out);
 
     /**
+     * Several {@link #shortConvSilu} of one step at once (KDA's q, k and v): {@code tails[j]} are convolution j's
+     * tails per segment. A device backend may run them as one launch.
+     */
+    default void shortConvSilus(Tensor[] x, Weight[] conv, Segments seg, Tensor[][] tails, Tensor[] out) {
+        if (x.length != conv.length || x.length != tails.length || x.length != out.length) {
+            throw new IllegalArgumentException("shortConvSilus: " + x.length + " inputs, " + conv.length + " weights, " + tails.length
+                    + " tail sets, " + out.length + " outputs");
+        }
+        for (int j = 0; j < x.length; j++) shortConvSilu(x[j], conv[j], seg, tails[j], out[j]);
+    }
+
+    /**
      * Per-channel log decay {@code g = -exp(A_log[head]) * softplus(f + dt_bias)}; f and g are [T, heads * headDim]
      * head-major, A_log has one value per head. {@code g} may be {@code f}.
      */

@@ -48,9 +48,10 @@ final class KdaAttention {
         Tensor qPre = ws.tensor(t, width), kPre = ws.tensor(t, width), vPre = ws.tensor(t, width);
         Tensor fLow = ws.tensor(t, fA.rows()), gLow = ws.tensor(t, gA.rows()), beta = ws.tensor(t, heads);
         b.matmuls(x, new Weight[] {qProj, kProj, vProj, fA, gA, bProj}, new Tensor[] {qPre, kPre, vPre, fLow, gLow, beta});
-        Tensor q = convolved(qPre, qConv, seg, states, 0, ws);
-        Tensor k = convolved(kPre, kConv, seg, states, 1, ws);
-        Tensor v = convolved(vPre, vConv, seg, states, 2, ws);
+        Tensor q = ws.tensor(t, width), k = ws.tensor(t, width), v = ws.tensor(t, width);
+        Tensor[][] tails = new Tensor[3][states.length];
+        for (int i = 0; i < states.length; i++) for (int j = 0; j < 3; j++) tails[j][i] = states[i].convTails()[j];
+        b.shortConvSilus(new Tensor[] {qPre, kPre, vPre}, new Weight[] {qConv, kConv, vConv}, seg, tails, new Tensor[] {q, k, v});
 
         Tensor g = ws.tensor(t, width);
         b.matmul(fLow, fB, g);
@@ -66,13 +67,5 @@ final class KdaAttention {
         b.matmul(gLow, gB, gate);
         b.gatedRmsNorm(o, oNorm, eps, gate, o);
         b.matmul(o, oProj, out);
-    }
-
-    private Tensor convolved(Tensor pre, Weight conv, Segments seg, KdaState[] states, int which, Workspace ws) {
-        Tensor[] tails = new Tensor[states.length];
-        for (int i = 0; i < tails.length; i++) tails[i] = states[i].convTails()[which];
-        Tensor post = ws.tensor(pre.rows(), width);
-        b.shortConvSilu(pre, conv, seg, tails, post);
-        return post;
     }
 }
