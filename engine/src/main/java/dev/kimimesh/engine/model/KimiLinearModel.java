@@ -151,6 +151,13 @@ public final class KimiLinearModel {
     public Tensor finalNorm(Tensor hidden, int[] rows) {
         if (lmHead == null) throw new IllegalStateException("this shard [" + from + ", " + to + ") has no lm_head");
         Tensor sel = backend.scratch(rows.length, config.hiddenSize());
+        boolean all = rows.length == hidden.rows();
+        for (int i = 0; all && i < rows.length; i++) all = rows[i] == i;
+        if (all) {
+            // every row, in order (a decode step): the norm reads them in place, no gather
+            backend.rmsNorm(hidden, finalNorm, config.rmsNormEps(), sel);
+            return sel;
+        }
         backend.gatherRows(hidden, rows, sel);
         backend.rmsNorm(sel, finalNorm, config.rmsNormEps(), sel);
         return sel;
