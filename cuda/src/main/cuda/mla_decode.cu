@@ -44,40 +44,59 @@ extern "C" __global__ void __launch_bounds__(MLA_CHUNK) mla_decode_split(
     }
     int r4 = tid, R4 = R >> 2;   // this thread's four context columns (R <= 4 * MLA_CHUNK)
     for (int c0 = first; c0 < last; c0 += MLA_CHUNK) {
-        int n = min(MLA_CHUNK, last - c0), t = c0 + tid;
-        float s[MLA_HG];
+        int n = min(MLA_CHUNK, last - c0);
+        // scores: eight lanes per position, each a 16-byte column slice of its row, so a warp's load takes four
+        // whole 128-byte lines (a row per lane took 32); partial dots added over the eight lanes, then kept in sp
+        for (int base = warp * 4; base < n; base += MLA_CHUNK / 8) {
+            int row = base + (lane >> 3), part = lane & 7;
+            const float4* k4 = (const float4*) (lat + (long) (c0 + min(row, n - 1)) * R);
+            const float4* kr = (const float4*) (rot + (long) (c0 + min(row, n - 1)) * rope);
+            float d[MLA_HG];
 #pragma unroll
-        for (int g = 0; g < MLA_HG; g++) s[g] = 0.0f;
-        if (tid < n) {
-            const float4* k4 = (const float4*) (lat + (long) t * R);
-            for (int j = 0; j < R4; j++) {
+            for (int g = 0; g < MLA_HG; g++) d[g] = 0.0f;
+#pragma unroll 4
+            for (int j = part; j < R4; j += 8) {
                 float4 k = k4[j];
 #pragma unroll
                 for (int g = 0; g < MLA_HG; g++) {
                     if (g < hg) {
                         float4 qq = ((const float4*) (sq + g * w))[j];
-                        s[g] = fmaf(qq.x, k.x, s[g]);
-                        s[g] = fmaf(qq.y, k.y, s[g]);
-                        s[g] = fmaf(qq.z, k.z, s[g]);
-                        s[g] = fmaf(qq.w, k.w, s[g]);
+                        d[g] = fmaf(qq.x, k.x, d[g]);
+                        d[g] = fmaf(qq.y, k.y, d[g]);
+                        d[g] = fmaf(qq.z, k.z, d[g]);
+                        d[g] = fmaf(qq.w, k.w, d[g]);
                     }
                 }
             }
-            const float4* r4p = (const float4*) (rot + (long) t * rope);
-            for (int j = 0; j < (rope >> 2); j++) {
-                float4 k = r4p[j];
+            for (int j = part; j < (rope >> 2); j += 8) {
+                float4 k = kr[j];
 #pragma unroll
                 for (int g = 0; g < MLA_HG; g++) {
                     if (g < hg) {
                         float4 qq = ((const float4*) (sq + g * w + R))[j];
-                        s[g] = fmaf(qq.x, k.x, s[g]);
-                        s[g] = fmaf(qq.y, k.y, s[g]);
-                        s[g] = fmaf(qq.z, k.z, s[g]);
-                        s[g] = fmaf(qq.w, k.w, s[g]);
+                        d[g] = fmaf(qq.x, k.x, d[g]);
+                        d[g] = fmaf(qq.y, k.y, d[g]);
+                        d[g] = fmaf(qq.z, k.z, d[g]);
+                        d[g] = fmaf(qq.w, k.w, d[g]);
                     }
                 }
             }
+#pragma unroll
+            for (int g = 0; g < MLA_HG; g++) {
+                d[g] += __shfl_xor_sync(0xffffffff, d[g], 4);
+                d[g] += __shfl_xor_sync(0xffffffff, d[g], 2);
+                d[g] += __shfl_xor_sync(0xffffffff, d[g], 1);
+            }
+            if (part == 0 && row < n) {
+#pragma unroll
+                for (int g = 0; g < MLA_HG; g++) sp[row * MLA_HG + g] = d[g];
+            }
         }
+        __syncthreads();
+        float s[MLA_HG];
+#pragma unroll
+        for (int g = 0; g < MLA_HG; g++) s[g] = tid < n ? sp[tid * MLA_HG + g] : 0.0f;
+        __syncthreads();   // sp is overwritten with the probabilities below
         // the sub-chunk's max per head, then the running max
         float mx[MLA_HG];
 #pragma unroll
@@ -118,6 +137,7 @@ extern "C" __global__ void __launch_bounds__(MLA_CHUNK) mla_decode_split(
         // context columns: acc[g][r] += sum_t p[t][g] latent[t][r]
         if (r4 < R4) {
             const float4* col = (const float4*) (lat + (long) c0 * R) + r4;
+#pragma unroll 8
             for (int i = 0; i < n; i++) {
                 float4 k = col[(long) i * R4];
                 float4 p0 = ((const float4*) sp)[i * 2], p1 = ((const float4*) sp)[i * 2 + 1];
