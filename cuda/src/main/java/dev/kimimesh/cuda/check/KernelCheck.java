@@ -56,7 +56,7 @@ final class KernelCheck {
         kda(2, 128, KdaForm.CHUNKED, new int[] {16384}, new int[] {0}, -1);
         mla(4, 32, 16, 32, 64, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
         mla(8, 128, 64, 128, 512, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
-        // decode batches (the batched absorbed kernels): positions differ per sequence, heads not a multiple of 8
+        // decode batches (mla_decode.cu): positions differ per sequence, heads not a multiple of 8
         mla(4, 32, 16, 32, 64, new int[] {1, 1, 1, 1, 1}, new int[] {0, 7, 130, 64, 3});
         mla(12, 128, 64, 128, 512, new int[] {1, 1, 1}, new int[] {300, 0, 4100});
         mla(32, 128, 64, 128, 512, new int[] {1, 1}, new int[] {63, 64});
