@@ -21,7 +21,8 @@ public interface Backend extends AutoCloseable {
 
     /**
      * A tensor for a result that is written in full before anything reads it (a step's temporaries, a matmul's
-     * output): zero-filled here; a device backend may skip the fill (one memset per temporary, about 70 a decode step).
+     * output): zero-filled here; a device backend may skip the fill (one memset per temporary: about 60 in a decode
+     * step of the 4-layer bench model).
      */
     default Tensor scratch(int rows, int cols) {
         return allocate(rows, cols);
