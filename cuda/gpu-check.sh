@@ -71,12 +71,13 @@ run)
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$out/gpu.txt"
   # KIMIMESH_JOPTS: extra JVM options, e.g. -Dkimimesh.cuda.gemm=bf16 for the bf16-compute mode
   # KIMIMESH_LIB: another folder of jars (e.g. a baseline build's, timed beside the current one in the same call)
+  # KERNEL_GROUP: one group of the kernels part (matmul, norms, elementwise, conv, kda, mla, moe, sampler), default all
   jopts=(${KIMIMESH_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "${KIMIMESH_LIB:-$here/lib}/*")
   rc=0
   for p in "${parts[@]}"; do
     echo "===== $p"
     case "$p" in
-      kernels) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck kernels 2>&1 | tee "$out/kernels.log" ;;
+      kernels) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck kernels ${KERNEL_GROUP:-all} 2>&1 | tee "$out/kernels.log" ;;
       goldens) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck goldens "$here/fixtures/tiny" 2>&1 | tee "$out/goldens.log" ;;
       # every goldens directory of the family fixtures through the verify verb on the CUDA backend
       family)

@@ -43,10 +43,25 @@ final class KernelCheck {
     }
 
     void run() {
-        matmul();
-        norms();
-        elementwise();
-        conv();
+        run("all");
+    }
+
+    /** group: all, or one of matmul, norms, elementwise, conv, kda, mla, moe, sampler (a shorter run on the device). */
+    void run(String group) {
+        java.util.List<String> groups = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler");
+        if (!groups.contains(group)) throw new IllegalArgumentException("kernel group must be one of " + groups + ", not " + group);
+        boolean all = group.equals("all");
+        if (all || group.equals("matmul")) matmul();
+        if (all || group.equals("norms")) norms();
+        if (all || group.equals("elementwise")) elementwise();
+        if (all || group.equals("conv")) conv();
+        if (all || group.equals("kda")) kdaCases();
+        if (all || group.equals("mla")) mlaCases();
+        if (all || group.equals("moe")) moe();
+        if (all || group.equals("sampler")) new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
+    }
+
+    private void kdaCases() {
         for (int d : new int[] {64, 128}) for (KdaForm f : KdaForm.values()) kda(4, d, f, new int[] {1, 7, 65, 130}, new int[] {5, 0, 64, 1}, -1);
         // the chunk kernels: head dims 32 and 96, several segments with short last chunks, strong decays (A_log about
         // 2.5: per-step log decays near -16 and below) and a long prompt whose state carries through 256 chunks
@@ -54,6 +69,9 @@ final class KernelCheck {
         kda(3, 96, KdaForm.CHUNKED, new int[] {129, 2, 300}, new int[] {0, 0, 17}, -1);
         kda(2, 128, KdaForm.CHUNKED, new int[] {1000, 2500, 63, 640}, new int[] {0, 64, 3, 0}, 2.5);
         kda(2, 128, KdaForm.CHUNKED, new int[] {16384}, new int[] {0}, -1);
+    }
+
+    private void mlaCases() {
         mla(4, 32, 16, 32, 64, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
         mla(8, 128, 64, 128, 512, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
         // decode batches (the batched absorbed kernels): positions differ per sequence, heads not a multiple of 8
@@ -63,8 +81,12 @@ final class KernelCheck {
         // a prompt longer than one score tile (2^28 floats / (heads x keys) = 8142 queries here): the causal key range
         // grows from tile to tile, and the second tile holds 50 queries
         mla(4, 32, 16, 32, 64, new int[] {8192}, new int[] {50});
-        moe();
-        new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
+        // the bf16-compute prefill (MLA_BF16 tolerance: q, k, v and the probabilities rounded to bf16): the fused flash
+        // kernel at Kimi Linear's head dims, with query blocks cut short, keys before the segment and single tokens
+        // between (absorbed, fp32); then a shape the flash kernel does not take (two cuBLAS products, one-read softmax)
+        mlaBf16(4, 128, 64, 128, 512, new int[] {1, 300, 9, 129, 64}, new int[] {10, 0, 5, 70, 1});
+        mlaBf16(3, 128, 64, 128, 512, new int[] {2000}, new int[] {37});
+        mlaBf16(4, 32, 16, 32, 64, new int[] {33, 200}, new int[] {5, 0});
     }
 
     void matmul() {
@@ -248,6 +270,31 @@ final class KernelCheck {
         cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
         gpu.mlaAttention(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
         same("mla heads=" + heads + " nope=" + nope + " R=" + rank + " " + Arrays.toString(lens) + " at " + Arrays.toString(pos), out);
+    }
+
+    /** Tolerance of the bf16-compute attention: bf16 operands (8 significant bits) and probabilities, fp32 sums. */
+    static final double MLA_BF16 = 1e-2;
+
+    void mlaBf16(int heads, int nope, int rope, int vDim, int rank, int[] lens, int[] pos) {
+        Segments seg = new Segments(lens, pos);
+        int t = seg.totalRows(), qw = nope + rope;
+        Tensor[] q = up(r.floats(t * heads * qw, 1), t, heads * qw), out = {cpu.allocate(t, heads * vDim), gpu.allocate(t, heads * vDim)};
+        Weight[] kvB = w(r.weight("kv_b_proj", DType.BF16, 0, 0.1, heads * (nope + vDim), rank));
+        Tensor[][] lat = new Tensor[2][lens.length], rot = new Tensor[2][lens.length];
+        for (int i = 0; i < lens.length; i++) {
+            int total = pos[i] + lens[i] + 3;
+            Tensor[] l = up(r.floats(total * rank, 1), total, rank), kr = up(r.floats(total * rope, 1), total, rope);
+            lat[0][i] = l[0];
+            lat[1][i] = l[1];
+            rot[0][i] = kr[0];
+            rot[1][i] = kr[1];
+        }
+        // a larger scale than 1/sqrt(qw) sharpens the softmax, so that a wrong mask or key shows as a large error
+        float scale = (float) (4 / Math.sqrt(qw));
+        cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
+        gpu.mlaAttentionBf16(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
+        cmp.check("mla bf16 prefill heads=" + heads + " nope=" + nope + " " + Arrays.toString(lens) + " at " + Arrays.toString(pos),
+                gpu.download(out[1]), cpu.download(out[0]), MLA_BF16);
     }
 
     void moe() {

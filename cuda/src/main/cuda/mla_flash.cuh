@@ -1,0 +1,219 @@
+// Flash attention for MLA prefill in the bf16-compute mode (kimimesh.cuda.gemm=bf16), included by mla.cu so that it
+// loads with the MLA module. One block = 64 queries of one head, 4 warps of 16 queries; keys in tiles of 64 through
+// shared memory (cp.async, two stages), bf16 mma.sync m16n8k16 with fp32 accumulation, online softmax in fp32 (the
+// base-2 exponent with log2(e) folded into the scale), causal tiles past the block's last query never loaded.
+// Replaces the materialised fp32 score rows, the softmax pass and the two cuBLAS products of the unfused path.
+// Shapes: qk head dim 192 = 128 (k_nope, per head from the expanded kv) + 64 (k_rot, shared by all heads), v 128.
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+namespace mla_flash {
+constexpr int NOPE = 128, ROPE = 64, QK = NOPE + ROPE, VD = 128;
+constexpr int BM = 64, BN = 64, WARPS = 4, THREADS = WARPS * 32;
+// shared-memory row strides in bf16 elements: 8 elements (16 bytes) of padding make consecutive rows start 4 banks
+// apart, so each 8-row ldmatrix phase touches 32 distinct banks
+constexpr int QS = QK + 8, KS = QK + 8, VS = VD + 8;
+constexpr int SMEM_BYTES = 2 * (BM * QS + 2 * BN * KS + 2 * BN * VS);
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+// 16 bytes global -> shared; rows past the end (valid false) are filled with zeros, so no uninitialised value meets an mma
+__device__ __forceinline__ void cp16(void* dst, const void* src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr(p)));
+}
+// c += a b: A 16x16 row-major bf16, B 16x8 column-major bf16, C 16x8 fp32
+__device__ __forceinline__ void mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+}  // namespace mla_flash
+
+// q: [len, heads * 192] bf16 (q_nope | q_rope per head); kv: [total, heads * 256] bf16 (k_nope | v per head);
+// rot: [total, 64] bf16; out: [len, heads * 128] fp32. Query t (0-based in the segment) sees keys [0, pos + t].
+// grid (ceil(len / 64), heads), 128 threads, mla_flash::SMEM_BYTES of dynamic shared memory. Every row pointer must
+// be 16-byte aligned (row widths are multiples of 8 elements, the buffers pool allocations).
+extern "C" __global__ void __launch_bounds__(mla_flash::THREADS) mla_flash_bf16(
+    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
+    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
+    using namespace mla_flash;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __nv_bfloat16* sQ = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+    __nv_bfloat16* sK = sQ + BM * QS;          // two stages of [BN][KS]
+    __nv_bfloat16* sV = sK + 2 * BN * KS;      // two stages of [BN][VS]
+    const int h = blockIdx.y;
+    // the longest query blocks (the last ones) start first, so the short ones fill the tail of the grid
+    const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int total = pos + len;
+    const long qStride = (long)heads * QK, kvStride = (long)heads * (NOPE + VD);
+    const int kEnd = pos + min(q0 + BM, len);  // keys the block's last query sees
+    const int tiles = (kEnd + BN - 1) / BN;
+
+    // Q tile: 64 rows x 24 chunks of 8 elements
+    for (int c = tid; c < BM * (QK / 8); c += THREADS) {
+        int r = c / (QK / 8), k8 = c % (QK / 8);
+        bool ok = q0 + r < len;
+        const __nv_bfloat16* src = q + (ok ? (long)(q0 + r) * qStride + (long)h * QK + k8 * 8 : 0);
+        cp16(sQ + r * QS + k8 * 8, src, ok);
+    }
+    auto load_kv = [&](int tile, int stage) {
+        int k0 = tile * BN;
+        __nv_bfloat16* dK = sK + stage * BN * KS;
+        __nv_bfloat16* dV = sV + stage * BN * VS;
+        for (int c = tid; c < BN * (QK / 8); c += THREADS) {
+            int r = c / (QK / 8), k8 = c % (QK / 8), key = k0 + r;
+            bool ok = key < total;
+            const __nv_bfloat16* src = !ok ? kv
+                                     : k8 < NOPE / 8 ? kv + (long)key * kvStride + (long)h * (NOPE + VD) + k8 * 8
+                                                     : rot + (long)key * ROPE + (k8 - NOPE / 8) * 8;
+            cp16(dK + r * KS + k8 * 8, src, ok);
+        }
+        for (int c = tid; c < BN * (VD / 8); c += THREADS) {
+            int r = c / (VD / 8), k8 = c % (VD / 8), key = k0 + r;
+            bool ok = key < total;
+            const __nv_bfloat16* src = ok ? kv + (long)key * kvStride + (long)h * (NOPE + VD) + NOPE + k8 * 8 : kv;
+            cp16(dV + r * VS + k8 * 8, src, ok);
+        }
+    };
+    load_kv(0, 0);
+    cp_commit();
+
+    // per thread: rows g and g + 8 of the warp's 16 queries, columns 2 * tig, 2 * tig + 1 of each 8-wide tile
+    const int g = lane >> 2, tig = lane & 3;
+    const int qRow0 = q0 + warp * 16 + g;            // segment index of the thread's first row
+    const int qAbs0 = pos + qRow0, qAbs1 = qAbs0 + 8;  // absolute positions: a key k is visible when k <= qAbs
+    float o[VD / 8][4];
+#pragma unroll
+    for (int i = 0; i < VD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+    // ldmatrix lane addresses. A (Q, 16x16 at rows warp*16, dims kk*16): matrices (rows 0-7 | 8-15) x (dims 0-7 | 8-15)
+    const int aRow = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, aCol = (lane >> 4) * 8;
+    // B from K ([key][dim], two 8-key n-tiles x two 8-dim halves): key offset, dim offset
+    const int bKey = (lane & 7) + (lane >> 4) * 8, bDim = ((lane >> 3) & 1) * 8;
+    // B from V ([key][vdim], transposed load: two 8-key halves x two 8-wide v tiles): key offset, vdim offset
+    const int vKey = (lane & 7) + ((lane >> 3) & 1) * 8, vCol = (lane >> 4) * 8;
+
+    for (int j = 0; j < tiles; j++) {
+        const int stage = j & 1;
+        if (j + 1 < tiles) {
+            load_kv(j + 1, stage ^ 1);
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads();
+        const __nv_bfloat16* cK = sK + stage * BN * KS;
+        const __nv_bfloat16* cV = sV + stage * BN * VS;
+
+        // S = Q K^T for the warp's 16 queries x 64 keys
+        float s[BN / 8][4];
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < QK / 16; kk++) {
+            uint32_t a0, a1, a2, a3;
+            ldsm_x4(a0, a1, a2, a3, sQ + aRow * QS + kk * 16 + aCol);
+#pragma unroll
+            for (int np = 0; np < BN / 16; np++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4(b0, b1, b2, b3, cK + (np * 16 + bKey) * KS + kk * 16 + bDim);
+                mma(s[2 * np], a0, a1, a2, a3, b0, b1);
+                mma(s[2 * np + 1], a0, a1, a2, a3, b2, b3);
+            }
+        }
+
+        // scale, causal mask (only tiles that reach past the warp's first query need it), online softmax
+        const int k0 = j * BN;
+        const bool masked = k0 + BN - 1 > pos + q0 + warp * 16;
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int key = k0 + i * 8 + 2 * tig + e;
+                float x0 = s[i][e] * scaleLog2, x1 = s[i][2 + e] * scaleLog2;
+                if (masked) {
+                    if (key > qAbs0) x0 = -INFINITY;
+                    if (key > qAbs1) x1 = -INFINITY;
+                }
+                s[i][e] = x0;
+                s[i][2 + e] = x1;
+                mx0 = fmaxf(mx0, x0);
+                mx1 = fmaxf(mx1, x1);
+            }
+        }
+#pragma unroll
+        for (int d = 1; d < 4; d <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffff, mx0, d));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffff, mx1, d));
+        }
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        // a row with no visible key yet keeps max -inf: use 0 as the reference so that exp2 gives 0, not NaN
+        const float r0 = n0 == -INFINITY ? 0.0f : n0, r1 = n1 == -INFINITY ? 0.0f : n1;
+        const float al0 = exp2f(m0 - r0), al1 = exp2f(m1 - r1);
+        m0 = n0;
+        m1 = n1;
+        l0 *= al0;
+        l1 *= al1;
+#pragma unroll
+        for (int i = 0; i < VD / 8; i++) {
+            o[i][0] *= al0;
+            o[i][1] *= al0;
+            o[i][2] *= al1;
+            o[i][3] *= al1;
+        }
+        uint32_t p[BN / 16][4];  // P as the A operand of P V, 16 keys per k-step
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+            float e0 = exp2f(s[i][0] - r0), e1 = exp2f(s[i][1] - r0), e2 = exp2f(s[i][2] - r1), e3 = exp2f(s[i][3] - r1);
+            l0 += e0 + e1;
+            l1 += e2 + e3;
+            p[i >> 1][(i & 1) * 2] = pack_bf16(e0, e1);
+            p[i >> 1][(i & 1) * 2 + 1] = pack_bf16(e2, e3);
+        }
+        // O += P V
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++) {
+#pragma unroll
+            for (int vp = 0; vp < VD / 16; vp++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4_t(b0, b1, b2, b3, cV + (kk * 16 + vKey) * VS + vp * 16 + vCol);
+                mma(o[2 * vp], p[kk][0], p[kk][1], p[kk][2], p[kk][3], b0, b1);
+                mma(o[2 * vp + 1], p[kk][0], p[kk][1], p[kk][2], p[kk][3], b2, b3);
+            }
+        }
+        __syncthreads();  // every warp is done with this stage before the next iteration's load overwrites it
+    }
+
+#pragma unroll
+    for (int d = 1; d < 4; d <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffff, l0, d);
+        l1 += __shfl_xor_sync(0xffffffff, l1, d);
+    }
+    const float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
+    const long oStride = (long)heads * VD;
+#pragma unroll
+    for (int i = 0; i < VD / 8; i++) {
+        int col = h * VD + i * 8 + 2 * tig;
+        if (qRow0 < len) *reinterpret_cast<float2*>(out + (long)qRow0 * oStride + col) = make_float2(o[i][0] * inv0, o[i][1] * inv0);
+        if (qRow0 + 8 < len) *reinterpret_cast<float2*>(out + (long)(qRow0 + 8) * oStride + col) = make_float2(o[i][2] * inv1, o[i][3] * inv1);
+    }
+}
