@@ -38,6 +38,17 @@ extern "C" __global__ void mla_softmax(float* scores, int T, int total, int pos,
     softmax_row(row, min(total, pos + rowOffset + t + 1), total, scale);
 }
 
+// Exact-mode prefill: each head's full key rows [k_nope_h | k_rot] side by side, so that the score product is one
+// GEMM over qk = nope + rope instead of a nope product and a rope product that re-reads and re-writes every score.
+// kv [total, heads * per] (k_nope first in each head's per columns), rot [total, rope] -> kcat [heads, total, nope + rope].
+// grid (total, heads)
+extern "C" __global__ void mla_k_concat(const float* kv, const float* rot, float* kcat, int total, int heads, int nope, int rope, int per) {
+    int t = blockIdx.x, h = blockIdx.y, w = nope + rope;
+    const float* src = kv + (long)t * heads * per + (long)h * per;
+    float* dst = kcat + ((long)h * total + t) * w;
+    for (int c = threadIdx.x; c < w; c += blockDim.x) dst[c] = c < nope ? src[c] : rot[(long)t * rope + c - nope];
+}
+
 // ---- absorbed MLA decode for a batch of single-token sequences, each over its own latent cache ----
 // table: per sequence b, three 8-byte slots (latent cache address, k_rot cache address, visible positions);
 // scores [B * heads, maxTotal], row (b, h) holding the sequence's raw q.k products in its first `total` columns.

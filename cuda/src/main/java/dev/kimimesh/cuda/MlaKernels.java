@@ -16,12 +16,13 @@ final class MlaKernels {
     private static final long SCORE_BUDGET = 1L << 28; // floats per score tile (1 GiB)
 
     /**
-     * {@code -Dkimimesh.cuda.mlaPrefill}: {@code fast} (default: flash attention in the bf16 mode, one-read softmax),
-     * {@code unfused} (one-read softmax, no flash kernel), {@code loop} (the earlier three-pass softmax, no flash
-     * kernel): the last two keep the earlier paths measurable beside the new ones in one build.
+     * {@code -Dkimimesh.cuda.mlaPrefill}: {@code fast} (default: flash attention in the bf16 mode; one-read softmax and
+     * one score GEMM over [k_nope | k_rot] in the exact mode), {@code unfused} (as fast without the flash kernel),
+     * {@code loop} (the earlier paths: three-pass softmax, separate rope product, no flash kernel): the last two keep
+     * the earlier paths measurable beside the new ones in one build.
      */
     private static final String PREFILL = prefillMode(System.getProperty("kimimesh.cuda.mlaPrefill", "fast"));
-    private static final boolean FLASH = PREFILL.equals("fast"), ONE_READ = !PREFILL.equals("loop");
+    private static final boolean FLASH = PREFILL.equals("fast"), ONE_READ = !PREFILL.equals("loop"), FUSED_ROPE = !PREFILL.equals("loop");
 
     /** The widest score row the one-read softmax holds (SOFTMAX_RPT x 1024 in mla.cu); longer rows use the loop. */
     static final int ONE_READ_MAX = 32 * 1024;
@@ -169,16 +170,29 @@ final class MlaKernels {
         cb.gemmRowMajor(total, heads * per, r, lat.ptr(), Cublas.R_32F, r, wkv, Cublas.R_32F, r, true, kv.ptr(), heads * per, false);
         int tile = (int) Math.max(1, Math.min(len, SCORE_BUDGET / ((long) heads * total)));
         CudaTensor sc = be.uninitialised(heads * tile, total);
+        // with a rope part, each head's keys [k_nope | k_rot] side by side: one score GEMM over qw (the rope product
+        // would otherwise re-read and re-write every score, about a sixth of an exact 32k prefill's attention time)
+        CudaTensor kcat = null;
+        if (rope > 0 && FUSED_ROPE) {
+            kcat = be.uninitialised(heads * total, qw);
+            dev.mla.launch("mla_k_concat", total, heads, 1, 64, 0, dev.stream, kv.ptr(), rot.ptr(), kcat.ptr(), total, heads, nope, rope, per);
+        }
         for (int t0 = 0; t0 < len; t0 += tile) {
             int tl = Math.min(tile, len - t0);
             // causal: the tile's last query sees keys [0, pos + t0 + tl), so later keys are neither scored nor summed
             // (about half the products and softmax traffic of a long prompt); the score rows are packed kEnd wide
             int kEnd = pos + t0 + tl;
             long qp = q.at(t0, 0);
-            // scores_h [tl, kEnd] = q_nope_h k_nope_h^T (+ q_rope_h k_rot^T)
-            cb.gemmRowMajorBatched(tl, kEnd, nope, qp, Cublas.R_32F, heads * qw, qw, kv.ptr(), Cublas.R_32F, heads * per, per,
-                    true, sc.ptr(), kEnd, (long) tl * kEnd, heads, false);
-            if (rope > 0) {
+            if (kcat != null) {
+                // scores_h [tl, kEnd] = q_h [k_nope_h | k_rot]^T
+                cb.gemmRowMajorBatched(tl, kEnd, qw, qp, Cublas.R_32F, heads * qw, qw, kcat.ptr(), Cublas.R_32F, qw, (long) total * qw,
+                        true, sc.ptr(), kEnd, (long) tl * kEnd, heads, false);
+            } else {
+                // scores_h [tl, kEnd] = q_nope_h k_nope_h^T (+ q_rope_h k_rot^T)
+                cb.gemmRowMajorBatched(tl, kEnd, nope, qp, Cublas.R_32F, heads * qw, qw, kv.ptr(), Cublas.R_32F, heads * per, per,
+                        true, sc.ptr(), kEnd, (long) tl * kEnd, heads, false);
+            }
+            if (rope > 0 && kcat == null) {
                 cb.gemmRowMajorBatched(tl, kEnd, rope, qp + 4L * nope, Cublas.R_32F, heads * qw, qw, rot.ptr(), Cublas.R_32F, rope,
                         0, true, sc.ptr(), kEnd, (long) tl * kEnd, heads, true);
             }
@@ -193,6 +207,7 @@ final class MlaKernels {
         }
         be.release(sc);
         be.release(kv);
+        if (kcat != null) be.release(kcat);
     }
 
     /**
