@@ -55,7 +55,8 @@ run)
     parts+=("$1"); shift
   done
   [ ${#parts[@]} -gt 0 ] || parts=(kernels goldens family bench)
-  mkdir -p /tmp/kimi-jre && tar xJf "$here/jre.tar.xz" -C /tmp/kimi-jre
+  # unpacked once per machine: several runs in one call (old and new, both modes) share it
+  [ -x /tmp/kimi-jre/jre/bin/java ] || { mkdir -p /tmp/kimi-jre && tar xJf "$here/jre.tar.xz" -C /tmp/kimi-jre; }
   java=/tmp/kimi-jre/jre/bin/java
   # cuBLAS: the loader's path first, then the CUDA toolkit next to nvcc / CUDA_HOME, then a search
   if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13'; then

@@ -422,7 +422,7 @@ public final class CudaBackend implements Backend {
                 CudaTensor.cast(out), true);
     }
 
-    /** Raises an MLA kernel's dynamic shared memory limit once (the flash kernel takes 109 KiB, two blocks an SM). */
+    /** Raises an MLA kernel's dynamic shared memory limit once, with the largest carveout (flash kernels: 67..137 KiB). */
     void mlaShared(String kernel, int bytes) {
         if (bytes > 48 * 1024 && sharedRaised.add(kernel)) {
             Driver.setMaxDynamicShared(dev.mla.function(kernel), bytes);

@@ -265,8 +265,16 @@ final class MlaKernels {
         return nope == 128 && rope == 64 && vDim == 128;
     }
 
-    /** mla_flash.cuh's block: 64 queries, 4 warps; shared memory for Q [64][200] and two stages of K [64][200], V [64][136]. */
-    private static final int FLASH_ROWS = 64, FLASH_THREADS = 128, FLASH_SHARED = 2 * (64 * 200 + 2 * 64 * 200 + 2 * 64 * 136);
+    /** One compiled variant of mla_flash.cuh: its kernel, queries per block (64 x MR) and dynamic shared memory. */
+    private record FlashKernel(String name, int rows, int shared) {
+        /** 4 warps of 16 x mr queries; shared memory for Q [64 mr][200] and `stages` of K [64][200] and V [64][136] (bf16). */
+        static FlashKernel of(String name, int mr, int stages) {
+            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * 64 * (200 + 136)));
+        }
+    }
+
+    private static final FlashKernel FLASH_KERNEL = FlashKernel.of("mla_flash_bf16", 1, 2);
+    private static final int FLASH_THREADS = 128;
     private static final float LOG2E = 1.4426950408889634f;
 
     /**
@@ -279,8 +287,9 @@ final class MlaKernels {
         if (out.ptr() % 16 != 0 || q % 16 != 0 || kv % 16 != 0 || rot % 16 != 0) {
             throw new IllegalArgumentException("mla flash: operands must be 16-byte aligned (out " + out + ")");
         }
-        be.mlaShared("mla_flash_bf16", FLASH_SHARED);
-        dev.mla.launch("mla_flash_bf16", (len + FLASH_ROWS - 1) / FLASH_ROWS, heads, 1, FLASH_THREADS, FLASH_SHARED, dev.stream, q, kv, rot,
-                out.ptr(), len, pos, heads, scale * LOG2E);
+        FlashKernel f = FLASH_KERNEL;
+        be.mlaShared(f.name(), f.shared());
+        dev.mla.launch(f.name(), (len + f.rows() - 1) / f.rows(), heads, 1, FLASH_THREADS, f.shared(), dev.stream, q, kv, rot, out.ptr(),
+                len, pos, heads, scale * LOG2E);
     }
 }
