@@ -61,6 +61,7 @@ typedef void (*FlashKernel)(const __nv_bfloat16*, const __nv_bfloat16*, const __
 struct Variant { const char* name; FlashKernel fn; int rows, smem; };
 static const Variant VARIANTS[] = {
     {"mr1s2", mla_flash_bf16, 64, smem_bytes<1, 2>()},
+    {"mr1s2q", mla_flash_bf16_q, 64, smem_bytes<1, 2>()},
     {"mr1s1", mla_flash_bf16_s1, 64, smem_bytes<1, 1>()},
     {"mr2s2", mla_flash_bf16_m2, 128, smem_bytes<2, 2>()},
     {"mr2s1", mla_flash_bf16_m2s1, 128, smem_bytes<2, 1>()},

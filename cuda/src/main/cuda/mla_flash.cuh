@@ -46,7 +46,7 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-template <int MR, int STAGES>
+template <int MR, int STAGES, bool QREG>
 __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv,
                                             const __nv_bfloat16* __restrict__ rot, float* __restrict__ out, int len, int pos,
                                             int heads, float scaleLog2) {
@@ -113,6 +113,7 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     // B from V ([key][vdim], transposed load: two 8-key halves x two 8-wide v tiles): key offset, vdim offset
     const int vKey = (lane & 7) + ((lane >> 3) & 1) * 8, vCol = (lane >> 4) * 8;
 
+    uint32_t qf[QREG ? QK / 16 : 1][4];
     for (int j = 0; j < tiles; j++) {
         const int stage = STAGES == 1 ? 0 : j & 1;
         if (STAGES == 2 && j + 1 < tiles) {
@@ -126,6 +127,10 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
         const __nv_bfloat16* cK = sK + stage * BN * KS;
         const __nv_bfloat16* cV = sV + stage * BN * VS;
 
+        if (QREG && j == 0) {  // the warp's Q fragments, read from shared memory once (MR 1 only: 48 registers)
+#pragma unroll
+            for (int kk = 0; kk < QK / 16; kk++) ldsm_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], sQ + aRow * QS + kk * 16 + aCol);
+        }
         // S = Q K^T for the warp's MR x 16 queries x 64 keys
         float s[MR][BN / 8][4];
 #pragma unroll
@@ -136,7 +141,13 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
         for (int kk = 0; kk < QK / 16; kk++) {
             uint32_t a[MR][4];
 #pragma unroll
-            for (int m = 0; m < MR; m++) ldsm_x4(a[m][0], a[m][1], a[m][2], a[m][3], sQ + (aRow + 16 * m) * QS + kk * 16 + aCol);
+            for (int m = 0; m < MR; m++) {
+                if (QREG) {
+                    a[m][0] = qf[kk][0]; a[m][1] = qf[kk][1]; a[m][2] = qf[kk][2]; a[m][3] = qf[kk][3];
+                } else {
+                    ldsm_x4(a[m][0], a[m][1], a[m][2], a[m][3], sQ + (aRow + 16 * m) * QS + kk * 16 + aCol);
+                }
+            }
 #pragma unroll
             for (int np = 0; np < BN / 16; np++) {
                 uint32_t b0, b1, b2, b3;
@@ -250,25 +261,30 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
 // rot: [total, 64] bf16; out: [len, heads * 128] fp32. Query t (0-based in the segment) sees keys [0, pos + t].
 // grid (ceil(len / (64 MR)), heads), 128 threads, mla_flash::smem_bytes<MR, STAGES>() of dynamic shared memory.
 // Every row must start on a 16-byte boundary (row widths are multiples of 8 elements, the buffers pool allocations).
-// mla_flash_bf16: MR 1, two stages (2 blocks an SM); _s1: MR 1, one stage (3 blocks); _m2: MR 2, two stages (1 block);
-// _m2s1: MR 2, one stage (2 blocks).
+// mla_flash_bf16: MR 1, two stages (2 blocks an SM); _q: the same with the warp's Q fragments kept in registers;
+// _s1: MR 1, one stage (3 blocks); _m2: MR 2, two stages (1 block); _m2s1: MR 2, one stage (2 blocks).
 extern "C" __global__ void __launch_bounds__(mla_flash::THREADS) mla_flash_bf16(
     const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
     float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<1, 2>(q, kv, rot, out, len, pos, heads, scaleLog2);
+    mla_flash::flash_block<1, 2, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
 }
 extern "C" __global__ void __launch_bounds__(mla_flash::THREADS) mla_flash_bf16_s1(
     const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
     float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<1, 1>(q, kv, rot, out, len, pos, heads, scaleLog2);
+    mla_flash::flash_block<1, 1, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
 }
 extern "C" __global__ void __launch_bounds__(mla_flash::THREADS, 1) mla_flash_bf16_m2(
     const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
     float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<2, 2>(q, kv, rot, out, len, pos, heads, scaleLog2);
+    mla_flash::flash_block<2, 2, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
 }
 extern "C" __global__ void __launch_bounds__(mla_flash::THREADS, 1) mla_flash_bf16_m2s1(
     const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
     float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<2, 1>(q, kv, rot, out, len, pos, heads, scaleLog2);
+    mla_flash::flash_block<2, 1, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
+}
+extern "C" __global__ void __launch_bounds__(mla_flash::THREADS) mla_flash_bf16_q(
+    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
+    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
+    mla_flash::flash_block<1, 2, true>(q, kv, rot, out, len, pos, heads, scaleLog2);
 }
