@@ -13,7 +13,12 @@ import dev.kimimesh.engine.backend.Tensor;
  * products around a softmax.
  */
 final class MlaKernels {
-    private static final long SCORE_BUDGET = 1L << 28; // floats per score tile (1 GiB)
+    /**
+     * Floats per score tile ({@code -Dkimimesh.cuda.mlaScoreFloats}, default 2^28 = 1 GiB): a tile holds
+     * budget / (heads x keys) queries, so larger budgets mean fewer, larger GEMMs and a little more work past the
+     * causal diagonal inside each tile.
+     */
+    private static final long SCORE_BUDGET = Long.getLong("kimimesh.cuda.mlaScoreFloats", 1L << 28);
 
     /**
      * {@code -Dkimimesh.cuda.mlaPrefill}: {@code fast} (default: flash attention in the bf16 mode; one-read softmax and
