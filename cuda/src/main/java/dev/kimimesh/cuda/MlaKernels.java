@@ -278,7 +278,9 @@ final class MlaKernels {
         }
     }
 
-    private static final FlashKernel FLASH_KERNEL = FlashKernel.of("mla_flash_bf16", 1, 2);
+    // the fastest of the compiled variants on an H100 (docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against
+    // 54-60 ms for the others): two query tiles a warp share each K / V fragment, one stage, two blocks an SM
+    private static final FlashKernel FLASH_KERNEL = FlashKernel.of("mla_flash_bf16_m2s1", 2, 1);
     private static final int FLASH_THREADS = 128;
     private static final float LOG2E = 1.4426950408889634f;
 
