@@ -46,19 +46,20 @@ final class KernelCheck {
         run("all");
     }
 
-    /** group: all, or one of matmul, norms, elementwise, conv, kda, mla, moe, sampler (a shorter run on the device). */
-    void run(String group) {
-        java.util.List<String> groups = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler");
-        if (!groups.contains(group)) throw new IllegalArgumentException("kernel group must be one of " + groups + ", not " + group);
-        boolean all = group.equals("all");
-        if (all || group.equals("matmul")) matmul();
-        if (all || group.equals("norms")) norms();
-        if (all || group.equals("elementwise")) elementwise();
-        if (all || group.equals("conv")) conv();
-        if (all || group.equals("kda")) kdaCases();
-        if (all || group.equals("mla")) mlaCases();
-        if (all || group.equals("moe")) moe();
-        if (all || group.equals("sampler")) new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
+    /** groups: all, or a comma-separated list of matmul, norms, elementwise, conv, kda, mla, moe, sampler (a shorter run). */
+    void run(String groups) {
+        java.util.List<String> known = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler");
+        java.util.List<String> g = java.util.Arrays.asList(groups.split(","));
+        for (String one : g) if (!known.contains(one)) throw new IllegalArgumentException("kernel group must be one of " + known + ", not " + one);
+        boolean all = g.contains("all");
+        if (all || g.contains("matmul")) matmul();
+        if (all || g.contains("norms")) norms();
+        if (all || g.contains("elementwise")) elementwise();
+        if (all || g.contains("conv")) conv();
+        if (all || g.contains("kda")) kdaCases();
+        if (all || g.contains("mla")) mlaCases();
+        if (all || g.contains("moe")) moe();
+        if (all || g.contains("sampler")) new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
     }
 
     private void kdaCases() {
@@ -324,12 +325,32 @@ final class KernelCheck {
         cpu.moeExperts(x[0], routing, ex[0], out[0]);
         gpu.moeExperts(x[1], routing, ex[1], out[1]);
         same("moeExperts (some experts elsewhere)", out);
+        hostRoutedExperts(10000, 64, 8, h, inter); // about 70,000 pairs: more than one batched-glue group (65,536 pairs)
         // routing kept on the device, experts grouped: few rows per expert, many (> 8, two row groups), one row
         for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
             grouped(c[0], c[1], c[2], h, inter);
         }
         // the bench model's expert shape (hidden 2304, intermediate 1024) at each token-group width of the tiled kernels
         for (int tt : new int[] {1, 2, 3, 6}) grouped(tt, 16, 4, 2304, 1024);
+    }
+
+    /** Host routing, experts through the prefill path (batched gather / SwiGLU / ordered scatter over expert groups). */
+    void hostRoutedExperts(int t, int e, int k, int h, int inter) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        Routing routing = cpu.route(logits[0], bias[0], new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED));
+        ExpertWeights[][] ex = new ExpertWeights[2][e];
+        for (int i = 0; i < e; i++) {
+            if (i % 7 == 2) continue; // served elsewhere
+            Weight[] g = w(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = w(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
+            Weight[] dn = w(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
+            ex[0][i] = new ExpertWeights(g[0], u[0], dn[0]);
+            ex[1][i] = new ExpertWeights(g[1], u[1], dn[1]);
+        }
+        Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
+        cpu.moeExperts(x[0], routing, ex[0], out[0]);
+        gpu.moeExperts(x[1], routing, ex[1], out[1]);
+        same("moeExperts T=" + t + " E=" + e + " k=" + k + " (two glue groups)", out);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {
