@@ -145,10 +145,10 @@ final class MoeKernels {
     }
 
     /**
-     * {@code -Dkimimesh.cuda.moeGlue}: {@code batched} (one gather, one SwiGLU and one ordered scatter for a group of
-     * experts) or {@code per-expert} (default until the batched form has run on a GPU: three launches per expert).
+     * {@code -Dkimimesh.cuda.moeGlue}: {@code batched} (default: one gather, one SwiGLU and one ordered scatter for a
+     * group of experts) or {@code per-expert} (three launches per expert, the earlier path, kept for comparison).
      */
-    private static final boolean BATCHED_GLUE = glueMode(System.getProperty("kimimesh.cuda.moeGlue", "per-expert"));
+    private static final boolean BATCHED_GLUE = glueMode(System.getProperty("kimimesh.cuda.moeGlue", "batched"));
 
     /** Routed (row, expert) pairs whose gathered rows one batched-glue group holds (65,536 x 2304 floats = 604 MB). */
     static final int GLUE_PAIRS = 1 << 16;
