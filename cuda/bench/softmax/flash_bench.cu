@@ -57,6 +57,18 @@ static void fill(std::vector<__nv_bfloat16>& v, unsigned seed, float amp) {
     for (auto& x : v) x = __float2bfloat16(((rand() / (float)RAND_MAX) - 0.5f) * 2 * amp);
 }
 
+// the variants the backend does not launch (mla_flash.cuh keeps mla_flash_bf16_m2s1): MR x STAGES, Q in registers
+#define FLASH_VARIANT(name, mr, stages, qreg, minBlocks)                                                                 \
+    __global__ void __launch_bounds__(THREADS, minBlocks) name(const __nv_bfloat16* __restrict__ q,                       \
+        const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot, float* __restrict__ out, int len,     \
+        int pos, int heads, float scaleLog2) {                                                                          \
+        flash_block<mr, stages, qreg>(q, kv, rot, out, len, pos, heads, scaleLog2);                                       \
+    }
+FLASH_VARIANT(mla_flash_bf16, 1, 2, false, 0)
+FLASH_VARIANT(mla_flash_bf16_q, 1, 2, true, 0)
+FLASH_VARIANT(mla_flash_bf16_s1, 1, 1, false, 0)
+FLASH_VARIANT(mla_flash_bf16_m2, 2, 2, false, 1)
+
 typedef void (*FlashKernel)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, float*, int, int, int, float);
 struct Variant { const char* name; FlashKernel fn; int rows, smem; };
 static const Variant VARIANTS[] = {

@@ -259,32 +259,12 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
 
 // q: [len, heads * 192] bf16 (q_nope | q_rope per head); kv: [total, heads * 256] bf16 (k_nope | v per head);
 // rot: [total, 64] bf16; out: [len, heads * 128] fp32. Query t (0-based in the segment) sees keys [0, pos + t].
-// grid (ceil(len / (64 MR)), heads), 128 threads, mla_flash::smem_bytes<MR, STAGES>() of dynamic shared memory.
+// grid (ceil(len / 128), heads), 128 threads, mla_flash::smem_bytes<2, 1>() (94,208 bytes) of dynamic shared memory.
 // Every row must start on a 16-byte boundary (row widths are multiples of 8 elements, the buffers pool allocations).
-// mla_flash_bf16: MR 1, two stages (2 blocks an SM); _q: the same with the warp's Q fragments kept in registers;
-// _s1: MR 1, one stage (3 blocks); _m2: MR 2, two stages (1 block); _m2s1: MR 2, one stage (2 blocks).
-extern "C" __global__ void __launch_bounds__(mla_flash::THREADS) mla_flash_bf16(
-    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
-    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<1, 2, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
-}
-extern "C" __global__ void __launch_bounds__(mla_flash::THREADS) mla_flash_bf16_s1(
-    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
-    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<1, 1, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
-}
-extern "C" __global__ void __launch_bounds__(mla_flash::THREADS, 1) mla_flash_bf16_m2(
-    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
-    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<2, 2, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
-}
+// MR 2, one stage, two blocks an SM: the fastest variant on an H100 (cuda/bench/softmax/flash_bench.cu compiles and
+// times the others: MR 1 with one or two stages, Q fragments in registers, MR 2 with two stages).
 extern "C" __global__ void __launch_bounds__(mla_flash::THREADS, 1) mla_flash_bf16_m2s1(
     const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
     float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
     mla_flash::flash_block<2, 1, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
-}
-extern "C" __global__ void __launch_bounds__(mla_flash::THREADS) mla_flash_bf16_q(
-    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
-    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
-    mla_flash::flash_block<1, 2, true>(q, kv, rot, out, len, pos, heads, scaleLog2);
 }

@@ -9,7 +9,7 @@ import dev.kimimesh.engine.backend.Tensor;
  * MQA over the latent cache. Longer segments expand the cache (k_nope | v = latent W_kvb^T) and attend per head,
  * in query tiles that bound the score buffer, the softmax reading each score row once ({@code mla_softmax_1r}). In the
  * bf16-compute mode ({@code kimimesh.cuda.gemm=bf16}) the prefill's attention runs on bf16 tensor cores: fused
- * (flash attention, {@code mla_flash_bf16}: no score matrix) for the Kimi Linear head shape, else as two cuBLAS
+ * (flash attention, {@code mla_flash_bf16_m2s1} in mla_flash.cuh: no score matrix) for the Kimi Linear head shape, else as two cuBLAS
  * products around a softmax.
  */
 final class MlaKernels {
