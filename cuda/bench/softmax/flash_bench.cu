@@ -58,16 +58,20 @@ static void fill(std::vector<__nv_bfloat16>& v, unsigned seed, float amp) {
 }
 
 // the variants the backend does not launch (mla_flash.cuh keeps mla_flash_bf16_m2s1): MR x STAGES, Q in registers
-#define FLASH_VARIANT(name, mr, stages, qreg, minBlocks)                                                                 \
+#define FLASH_VARIANT(name, mr, stages, qreg, minBlocks, bn)                                                             \
     __global__ void __launch_bounds__(THREADS, minBlocks) name(const __nv_bfloat16* __restrict__ q,                       \
         const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot, float* __restrict__ out, int len,     \
         int pos, int heads, float scaleLog2) {                                                                          \
-        flash_block<mr, stages, qreg>(q, kv, rot, out, len, pos, heads, scaleLog2);                                       \
+        flash_block<mr, stages, qreg, bn>(q, kv, rot, out, len, pos, heads, scaleLog2);                                   \
     }
-FLASH_VARIANT(mla_flash_bf16, 1, 2, false, 0)
-FLASH_VARIANT(mla_flash_bf16_q, 1, 2, true, 0)
-FLASH_VARIANT(mla_flash_bf16_s1, 1, 1, false, 0)
-FLASH_VARIANT(mla_flash_bf16_m2, 2, 2, false, 1)
+FLASH_VARIANT(mla_flash_bf16, 1, 2, false, 0, 64)
+FLASH_VARIANT(mla_flash_bf16_q, 1, 2, true, 0, 64)
+FLASH_VARIANT(mla_flash_bf16_s1, 1, 1, false, 0, 64)
+FLASH_VARIANT(mla_flash_bf16_m2, 2, 2, false, 1, 64)
+// not yet run on a GPU: 32 keys a tile halve the score and probability registers (mr2s1 spills 80 bytes at 64), at
+// twice the barriers per key; with two stages the 32-key tiles still fit two blocks an SM
+FLASH_VARIANT(mla_flash_bf16_m2s1k32, 2, 1, false, 1, 32)
+FLASH_VARIANT(mla_flash_bf16_m2s2k32, 2, 2, false, 1, 32)
 
 typedef void (*FlashKernel)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, float*, int, int, int, float);
 struct Variant { const char* name; FlashKernel fn; int rows, smem; };
@@ -77,6 +81,8 @@ static const Variant VARIANTS[] = {
     {"mr1s1", mla_flash_bf16_s1, 64, smem_bytes<1, 1>()},
     {"mr2s2", mla_flash_bf16_m2, 128, smem_bytes<2, 2>()},
     {"mr2s1", mla_flash_bf16_m2s1, 128, smem_bytes<2, 1>()},
+    {"mr2s1k32", mla_flash_bf16_m2s1k32, 128, smem_bytes<2, 1, 32>()},
+    {"mr2s2k32", mla_flash_bf16_m2s2k32, 128, smem_bytes<2, 2, 32>()},
 };
 
 // checks every variant against the reference on the sampled rows (inputs and reference made once); true when all match

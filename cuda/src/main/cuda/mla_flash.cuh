@@ -12,11 +12,11 @@
 
 namespace mla_flash {
 constexpr int NOPE = 128, ROPE = 64, QK = NOPE + ROPE, VD = 128;
-constexpr int BN = 64, WARPS = 4, THREADS = WARPS * 32;
+constexpr int WARPS = 4, THREADS = WARPS * 32;  // keys per tile (BN) is a template parameter, 64 by default
 // shared-memory row strides in bf16 elements: 8 elements (16 bytes) of padding make consecutive rows start 4 banks
 // apart, so each 8-row ldmatrix phase touches 32 distinct banks
 constexpr int QS = QK + 8, KS = QK + 8, VS = VD + 8;
-template <int MR, int STAGES> constexpr int smem_bytes() { return 2 * (WARPS * 16 * MR * QS + STAGES * BN * (KS + VS)); }
+template <int MR, int STAGES, int BN = 64> constexpr int smem_bytes() { return 2 * (WARPS * 16 * MR * QS + STAGES * BN * (KS + VS)); }
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
@@ -46,7 +46,7 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-template <int MR, int STAGES, bool QREG>
+template <int MR, int STAGES, bool QREG, int BN = 64>
 __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv,
                                             const __nv_bfloat16* __restrict__ rot, float* __restrict__ out, int len, int pos,
                                             int heads, float scaleLog2) {
