@@ -121,7 +121,9 @@ final class GpuBench {
         for (int prefillTokens : prefills) {
             int[] prompt = new int[prefillTokens];
             for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(c.vocabSize());
-            for (int rep = 0; rep < 2; rep++) {
+            // a cold run (first use of each kernel and buffer size), then two warm ones: the spread of the warm pair
+            // says how far one figure can be trusted
+            for (int rep = 0; rep < 3; rep++) {
                 SequenceState st = model.newState();
                 be.synchronize();
                 long p0 = System.nanoTime();
