@@ -1,9 +1,11 @@
-// Candidate replacement of mla_decode.cu's split and combine (same arguments, same partial layout), not yet used by
-// the backend: the Nsight profile of the graph run (docs/gpu-logs/profile-decode-b1-graph.txt) put the current pair
-// at 63.6 + 23.1 us for one MLA layer at batch 1 and context 4k, latency-bound: about 140 blocks of 4 warps, one per
-// SM, with at most four 16-byte loads in flight per lane (about 8 KB per SM). Here a block has 8 warps, a lane issues
-// all of its row's loads before the first product (up to 16 x 16 bytes), the context pass splits the positions over
-// two thread halves, and the combine computes each range's weight once. Check and time: run.sh beside this file.
+// Replacement of mla_decode.cu's split and combine (same arguments, same partial layout), used by the backend with
+// -Dkimimesh.cuda.mlaDecode=v2 (MlaKernels): the Nsight profile of the graph run (docs/gpu-logs/profile-decode-b1-graph.txt)
+// put the current pair at 63.6 + 23.1 us for one MLA layer at batch 1 and context 4k, latency-bound: about 140 blocks of
+// 4 warps, one per SM, with at most four 16-byte loads in flight per lane (about 8 KB per SM). Here a block has 8 warps,
+// a lane issues all of its row's loads before the first product (up to 16 x 16 bytes), the context pass splits the
+// positions over two thread halves, and the combine computes each range's weight once. Limits (checked by MlaKernels):
+// R <= 512 and rope <= 64, both multiples of 4, at most 8 heads a block, at most 1024 ranges. Standalone check and
+// timing against mla_decode.cu: cuda/bench/mla-decode/run.sh.
 
 #define V2_CHUNK 128     // positions per sub-chunk
 #define V2_THREADS 256   // 8 warps
