@@ -63,7 +63,9 @@ final class MlaKernels {
 
     /** Whether mla_decode.cu takes these widths: a thread's four context columns cover R; 16-byte rows; 48 KiB shared. */
     private static boolean decodeKernel(int r, int rope, int heads) {
-        return KERNEL && r % 4 == 0 && r <= 512 && rope % 4 == 0 && sharedBytes(group(heads), r, rope) <= 48 * 1024;
+        // v2 holds a cached row's k_rot part in two float4 per lane of eight: rope <= 64
+        return KERNEL && r % 4 == 0 && r <= 512 && rope % 4 == 0 && (!V2 || rope <= 64)
+                && sharedBytes(group(heads), r, rope) <= 48 * 1024;
     }
 
     private static final int CHUNK = 128, MAX_GROUP = 8;
