@@ -139,11 +139,16 @@ extern "C" __global__ void __launch_bounds__(SPLIT_NT) sample_split_lse(const fl
     __shared__ double red[SPLIT_NT / 32];
     int blk = blockIdx.x, row = blockIdx.y, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     if (!(params[row].flags & 2)) return;
+    // every warp reduces the row's partials itself (a few loads a lane, no barrier)
     float m = __int_as_float(0xff800000);
     int nan = 0;
-    for (int j = 0; j < nb; j++) {
+    for (int j = lane; j < nb; j += 32) {
         m = fmaxf(m, pmax[(long) row * nb + j]);
         nan |= pnan[(long) row * nb + j];
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        nan |= __shfl_xor_sync(0xffffffffu, nan, o);
     }
     if (nan || m == __int_as_float(0xff800000) || m == __int_as_float(0x7f800000)) return;
     int slice = (vocab + nb - 1) / nb, lo = min(vocab, blk * slice), hi = min(vocab, lo + slice);
