@@ -55,7 +55,8 @@ run)
     parts+=("$1"); shift
   done
   [ ${#parts[@]} -gt 0 ] || parts=(kernels goldens family bench)
-  mkdir -p /tmp/kimi-jre && tar xJf "$here/jre.tar.xz" -C /tmp/kimi-jre
+  # unpacked once per machine: several runs in one call (old and new, both modes) share it
+  [ -x /tmp/kimi-jre/jre/bin/java ] || { mkdir -p /tmp/kimi-jre && tar xJf "$here/jre.tar.xz" -C /tmp/kimi-jre; }
   java=/tmp/kimi-jre/jre/bin/java
   # cuBLAS: the loader's path first, then the CUDA toolkit next to nvcc / CUDA_HOME, then a search
   if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13'; then
@@ -71,12 +72,13 @@ run)
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$out/gpu.txt"
   # KIMIMESH_JOPTS: extra JVM options, e.g. -Dkimimesh.cuda.gemm=bf16 for the bf16-compute mode
   # KIMIMESH_LIB: another folder of jars (e.g. a baseline build's, timed beside the current one in the same call)
+  # KERNEL_GROUP: groups of the kernels part, comma-separated (matmul, norms, elementwise, conv, kda, mla, moe, sampler), default all
   jopts=(${KIMIMESH_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "${KIMIMESH_LIB:-$here/lib}/*")
   rc=0
   for p in "${parts[@]}"; do
     echo "===== $p"
     case "$p" in
-      kernels) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck kernels 2>&1 | tee "$out/kernels.log" ;;
+      kernels) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck kernels ${KERNEL_GROUP:-all} 2>&1 | tee "$out/kernels.log" ;;
       goldens) "$java" "${jopts[@]}" dev.kimimesh.cuda.check.GpuCheck goldens "$here/fixtures/tiny" 2>&1 | tee "$out/goldens.log" ;;
       # every goldens directory of the family fixtures through the verify verb on the CUDA backend
       family)

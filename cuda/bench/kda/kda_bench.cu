@@ -1,11 +1,14 @@
-// Standalone check and timing of the KDA chunk kernels: the current kernels of kda.cu against the earlier, verified
-// ones (kda_old.cuh), on fresh random inputs shaped like the model's (L2-normalised q and k, per-channel log decays
+// Standalone check and timing of the KDA chunk kernels: the current kernels of kda.cu (raw q and k in, the norms taken
+// in the prep; Qp = Qg - M W and o0 = M u0 formed in the prep) against the verified v2 ones (kda_v2.cuh: a separate
+// L2-norm pass, M U in the scan), on fresh random inputs shaped like the model's (raw q and k, per-channel log decays
 // down to about -35 a step, beta in (0, 1), a random initial state), one case at a time:
-//   prep:  new kda_chunk_prep vs old, on every workspace value the scan reads;
-//   scan:  new kda_chunk_scan on the OLD prep's workspace vs the old scan (outputs and final states);
-//   full:  new prep + new scan vs old prep + old scan;
+//   prep:  Kd and decay must equal v2's bit for bit (same norms, same element-wise step); u0 and W too with the v2
+//          diagonal step (variant "prep/v2diag"), close with the 2 x 2 one; every region the scan reads finite, and
+//          zero past each chunk's end;
+//   full:  new prep + new scan vs v2 (outputs and final states), also the variants (prep/v2diag, scan with 512
+//          threads); the new path twice gives the same bits;
 // then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
-// Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_old.cuh beside it)
+// Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_v2.cuh beside it)
 //        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
 // Run:   ./kda_bench            (all cases; "time": timings only)
 #include <cstdio>
@@ -17,8 +20,7 @@
 #include <string>
 #include <cuda_runtime.h>
 #include "kda.cu"
-#include "kda_old.cuh"
-#include "kda_v1.cuh"
+#include "kda_v2.cuh"
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(2); } } while (0)
 #define CKL() do { CK(cudaGetLastError()); } while (0)
@@ -72,16 +74,26 @@ __global__ void cmp(const float* a, const float* b, long n, double* err, unsigne
     atomicMax(&m[2], __float_as_uint(mr));
     atomicAdd(&m[3], bad);
 }
-// copies the workspace regions the scan reads (rows < c of u0 W Qg Kd, all of M, decay) into a dense array
-__global__ void wsValid(const float* ws, const int* chunkLen, float* dst, int chunks, int heads, int d) {
-    long wsz = 4L * CH * d + CH * CH + d;
-    long n = (long)chunks * heads * wsz;
+// copies [off, off + len) of each (chunk, head) record of a workspace into a dense array; mode 0 keeps rows (of rowLen
+// floats) before the chunk's end, 1 everything, 2 the rows past the end (zeros elsewhere)
+__global__ void wsPart(const float* ws, long wsz, long off, long len, long rowLen, int mode, const int* chunkLen, float* dst, int chunks, int heads) {
+    long n = (long)chunks * heads * len;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
-        long rc = i / wsz, o = i % wsz;
-        int ci = (int)(rc / heads), c = chunkLen[ci];
-        bool keep = o >= 4L * CH * d || ((o % ((long)CH * d)) / d) < c;
-        dst[i] = keep ? ws[i] : 0.0f;
+        long rc = i / len, o = i % len;
+        int c = chunkLen[(int)(rc / heads)];
+        bool before = (o % (CH * rowLen)) / rowLen < c;
+        bool keep = mode == 1 || (mode == 0 ? before : !before);
+        dst[i] = keep ? ws[rc * wsz + off + o] : 0.0f;
     }
+}
+// the variants timed beside the kernels in use
+extern "C" __global__ void __launch_bounds__(256, 2) prep_v2diag(const float* q, const float* k, const float* v, const float* g, const float* beta,
+                                                                 const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
+    kda_chunk_prep_body<false>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+}
+extern "C" __global__ void __launch_bounds__(512, 1) scan_512(const float* ws, const long long* states, const int* segChunk0, const int* segChunks,
+                                                              const int* chunkRow, const int* chunkLen, float* out, int heads, int d) {
+    kda_chunk_scan_body<512>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
 }
 
 struct Err { double nrel; float maxAbs, maxRef, maxRel; unsigned bad; };
@@ -142,15 +154,17 @@ int main(int argc, char** argv) {
             start += l;
         }
         int chunks = (int)rows.size();
-        long wsz = 4L * CH * d + CH * CH + d, wsn = wsz * chunks * H;
-        float *q, *k, *qn, *kn, *v, *g, *beta, *outOld, *outNew, *wsOld, *wsNew, *st0, *stOld, *stNew, *va, *vb;
+        long wsz2 = 4L * CH * d + CH * CH + d, wsn2 = wsz2 * chunks * H;
+        long wsz = kda_ws_floats(d), wsn = wsz * chunks * H;
+        float *q, *k, *qn, *kn, *v, *g, *beta, *outRef, *outNew, *wsRef, *wsNew, *st0, *stRef, *stNew, *va, *vb;
         long sn = (long)H * d * d * segs;
         CK(cudaMalloc(&q, n * 4)); CK(cudaMalloc(&k, n * 4)); CK(cudaMalloc(&qn, n * 4)); CK(cudaMalloc(&kn, n * 4));
         CK(cudaMalloc(&v, n * 4)); CK(cudaMalloc(&g, n * 4)); CK(cudaMalloc(&beta, (long)T * H * 4));
-        CK(cudaMalloc(&outOld, n * 4)); CK(cudaMalloc(&outNew, n * 4));
-        CK(cudaMalloc(&wsOld, wsn * 4)); CK(cudaMalloc(&wsNew, wsn * 4));
-        CK(cudaMalloc(&st0, sn * 4)); CK(cudaMalloc(&stOld, sn * 4)); CK(cudaMalloc(&stNew, sn * 4));
-        CK(cudaMalloc(&va, wsn * 4)); CK(cudaMalloc(&vb, wsn * 4));
+        CK(cudaMalloc(&outRef, n * 4)); CK(cudaMalloc(&outNew, n * 4));
+        CK(cudaMalloc(&wsRef, wsn2 * 4)); CK(cudaMalloc(&wsNew, wsn * 4));
+        CK(cudaMalloc(&st0, sn * 4)); CK(cudaMalloc(&stRef, sn * 4)); CK(cudaMalloc(&stNew, sn * 4));
+        CK(cudaMalloc(&va, std::max(wsn, n) * 4)); CK(cudaMalloc(&vb, std::max(wsn, n) * 4));
+        // raw projections: N(0, 1) q and k of norm about sqrt(d), as the model's are before normalisation
         fill<<<2048, 256>>>(q, n, 0, 1.0f, seed++, H, d);
         fill<<<2048, 256>>>(k, n, 0, 1.0f, seed++, H, d);
         fill<<<2048, 256>>>(v, n, 0, 1.0f, seed++, H, d);
@@ -158,8 +172,7 @@ int main(int argc, char** argv) {
         fill<<<2048, 256>>>(beta, (long)T * H, 2, 0.0f, seed++, H, d);
         fill<<<2048, 256>>>(st0, sn, 0, 0.3f, seed++, H, d);
         CKL();
-        kda_l2norm<<<dim3(T, H), 128>>>(q, k, qn, kn, H, d, 1.0f / sqrtf((float)d));
-        CKL();
+        float scale = 1.0f / sqrtf((float)d);
         int *dRow, *dLen, *dFirst, *dCount;
         long long* dSt;
         CK(cudaMalloc(&dRow, chunks * 4)); CK(cudaMalloc(&dLen, chunks * 4));
@@ -173,74 +186,95 @@ int main(int argc, char** argv) {
             for (int i = 0; i < segs; i++) p[i] = (long long)(base + (long)i * H * d * d);
             CK(cudaMemcpy(dSt, p.data(), segs * 8, cudaMemcpyHostToDevice));
         };
-        int oldPrepSh = (3 * CH * (d + 1) + CH * CH) * 4;
-        int oldStage = 3 * CH * d + CH * CH + d;
-        int oldScanSh = (((oldStage + 3) & ~3) + d * 32 + CH * 33) * 4;
-        int v1PrepSh = (3 * CH * (d + 4) + CH * (CH + 4) + 7 * d + CH) * 4;
-        int newPrepSh = (3 * CH * d + CH * CH) * 4;
-        int newScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
-        CK(cudaFuncSetAttribute(old_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute(old_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute(kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute(kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute(v1_kda_chunk_prep, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute(v1_kda_chunk_scan, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        // as KdaKernels does: the largest shared-memory carveout, so that two prep blocks fit an SM
-        for (const void* f : {(const void*)kda_chunk_prep, (const void*)kda_chunk_scan, (const void*)v1_kda_chunk_prep, (const void*)v1_kda_chunk_scan,
-                              (const void*)old_kda_chunk_prep, (const void*)old_kda_chunk_scan})
+        int prepSh = (3 * CH * d + CH * CH) * 4;
+        int v2ScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
+        int scanSh = kda_scan_shared_floats(d) * 4;
+        for (const void* f : {(const void*)v2_kda_chunk_prep, (const void*)v2_kda_chunk_scan, (const void*)kda_chunk_prep, (const void*)kda_chunk_scan,
+                              (const void*)prep_v2diag, (const void*)scan_512}) {
+            CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+            // as KdaKernels does: the largest shared-memory carveout, so that two prep blocks fit an SM
             CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
-        auto v1Prep = [&](float* ws) { v1_kda_chunk_prep<<<dim3(chunks, H), 256, v1PrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
-        auto v1Scan = [&](float* ws, float* out) { v1_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, newScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
-        auto oldPrep = [&](float* ws) { old_kda_chunk_prep<<<dim3(chunks, H), 256, oldPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
-        auto newPrep = [&](float* ws) { kda_chunk_prep<<<dim3(chunks, H), 256, newPrepSh>>>(qn, kn, v, g, beta, dRow, dLen, ws, H, d); CKL(); };
-        auto oldScan = [&](float* ws, float* out) { old_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, oldScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
-        auto newScan = [&](float* ws, float* out) { kda_chunk_scan<<<dim3(H, segs, d / 32), 256, newScanSh>>>(ws, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+        }
+        auto refNorm = [&] { v2_kda_l2norm<<<dim3(T, H), 128>>>(q, k, qn, kn, H, d, scale); CKL(); };
+        auto refPrep = [&] { v2_kda_chunk_prep<<<dim3(chunks, H), 256, prepSh>>>(qn, kn, v, g, beta, dRow, dLen, wsRef, H, d); CKL(); };
+        auto refScan = [&](float* out) { v2_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, v2ScanSh>>>(wsRef, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+        auto newPrep = [&](bool v2diag) {
+            if (v2diag) prep_v2diag<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+            else kda_chunk_prep<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+            CKL();
+        };
+        auto newScan = [&](bool t512, float* out) {
+            if (t512) scan_512<<<dim3(H, segs, d / 32), 512, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
+            else kda_chunk_scan<<<dim3(H, segs, d / 32), 256, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
+            CKL();
+        };
         printf("case %s: %d heads x %d, %d segments (", cs.name.c_str(), H, d, segs);
         for (int l : cs.lens) printf(" %d", l);
         int occ = 0;
-        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kda_chunk_prep, 256, newPrepSh));
-        printf(" ), %d chunks; shared prep %d -> %d B (%d blocks/SM), scan %d -> %d B\n", chunks, oldPrepSh, newPrepSh, occ, oldScanSh, newScanSh);
+        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kda_chunk_prep, 256, prepSh));
+        printf(" ), %d chunks; shared prep %d B (%d blocks/SM), scan %d -> %d B\n", chunks, prepSh, occ, v2ScanSh, scanSh);
         const double tol = 2e-5;
-        if (!onlyTime) {
-            // reference: old prep + old scan
-            poison<<<1024, 256>>>(wsOld, wsn); poison<<<1024, 256>>>(outOld, n); CKL();
-            CK(cudaMemcpy(stOld, st0, sn * 4, cudaMemcpyDeviceToDevice));
-            oldPrep(wsOld);
-            setStates(stOld);
-            oldScan(wsOld, outOld);
-            CK(cudaDeviceSynchronize());
-            // prep
-            poison<<<1024, 256>>>(wsNew, wsn); CKL();
-            newPrep(wsNew);
-            wsValid<<<2048, 256>>>(wsOld, dLen, va, chunks, H, d);
-            wsValid<<<2048, 256>>>(wsNew, dLen, vb, chunks, H, d);
+        auto part = [&](const float* ws, long wz, long off, long len, long rowLen, int mode, float* dst) {
+            wsPart<<<2048, 256>>>(ws, wz, off, len, rowLen, mode, dLen, dst, chunks, H);
             CKL();
-            allOk &= report(cs.name.c_str(), "prep workspace (read part)", compare(vb, va, wsn), tol);
-            // the new prep must also write zeros (not poison) past each chunk's end
-            allOk &= report(cs.name.c_str(), "prep workspace (all, finite)", compare(wsNew, wsNew, wsn), 0.0);
-            // scan on the old workspace
+            return (long)chunks * H * len;
+        };
+        const char* nm = cs.name.c_str();
+        if (!onlyTime) {
+            // reference: the v2 path
+            poison<<<1024, 256>>>(wsRef, wsn2); poison<<<1024, 256>>>(outRef, n); CKL();
+            CK(cudaMemcpy(stRef, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            refNorm();
+            refPrep();
+            setStates(stRef);
+            refScan(outRef);
+            CK(cudaDeviceSynchronize());
+            for (int variant = 0; variant < 2; variant++) {
+                bool v2diag = variant == 1;
+                std::string tag = v2diag ? "prep/v2diag " : "prep ";
+                poison<<<1024, 256>>>(wsNew, wsn); CKL();
+                newPrep(v2diag);
+                long m;
+                // u0 and W (the first 2 CH d floats of both layouts), Kd, decay
+                m = part(wsRef, wsz2, 0, 2L * CH * d, d, 0, va); part(wsNew, wsz, 0, 2L * CH * d, d, 0, vb);
+                allOk &= report(nm, (tag + "u0 | W").c_str(), compare(vb, va, m), v2diag ? 0.0 : tol);
+                m = part(wsRef, wsz2, 3L * CH * d, (long)CH * d, d, 0, va); part(wsNew, wsz, 3L * CH * d, (long)CH * d, d, 0, vb);
+                allOk &= report(nm, (tag + "Kd (bits)").c_str(), compare(vb, va, m), 0.0);
+                m = part(wsRef, wsz2, 4L * CH * d + CH * CH, d, 1L << 40, 1, va); part(wsNew, wsz, 5L * CH * d + CH * CH, d, 1L << 40, 1, vb);
+                allOk &= report(nm, (tag + "decay (bits)").c_str(), compare(vb, va, m), 0.0);
+                // every region the scan reads is finite, and zero past the chunk's end
+                m = part(wsNew, wsz, 0, 5L * CH * d, d, 1, vb);
+                allOk &= report(nm, (tag + "scan's regions finite").c_str(), compare(vb, vb, m), 0.0);
+                m = part(wsNew, wsz, 0, 5L * CH * d, d, 2, vb);
+                Err z = compare(vb, vb, m);
+                bool zok = z.bad == 0 && z.maxRef == 0.0f;
+                printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, (tag + "zero past the end").c_str(), z.maxRef, z.bad, zok ? "ok" : "FAIL");
+                allOk &= zok;
+                // full path, with the scan in use and the 256-thread variant
+                for (int sv = 0; sv < 2; sv++) {
+                    std::string t2 = tag + (sv ? "+ scan/512 " : "+ scan ");
+                    poison<<<1024, 256>>>(outNew, n); CKL();
+                    CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+                    setStates(stNew);
+                    newScan(sv == 1, outNew);
+                    CK(cudaDeviceSynchronize());
+                    allOk &= report(nm, (t2 + "out").c_str(), compare(outNew, outRef, n), tol);
+                    allOk &= report(nm, (t2 + "states").c_str(), compare(stNew, stRef, sn), tol);
+                }
+            }
+            // run-to-run: the path in use twice from the same inputs gives the same bits
             poison<<<1024, 256>>>(outNew, n); CKL();
             CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
             setStates(stNew);
-            newScan(wsOld, outNew);
-            CK(cudaDeviceSynchronize());
-            allOk &= report(cs.name.c_str(), "scan (old prep) out", compare(outNew, outOld, n), tol);
-            allOk &= report(cs.name.c_str(), "scan (old prep) states", compare(stNew, stOld, sn), tol);
-            // full new path
-            poison<<<1024, 256>>>(outNew, n); CKL();
-            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
-            newScan(wsNew, outNew);
-            CK(cudaDeviceSynchronize());
-            allOk &= report(cs.name.c_str(), "full new out", compare(outNew, outOld, n), tol);
-            allOk &= report(cs.name.c_str(), "full new states", compare(stNew, stOld, sn), tol);
-            // run-to-run: the new path again from the same inputs must give the same bits
+            newPrep(false);
+            newScan(false, outNew);
             float* out2 = va;
             poison<<<1024, 256>>>(out2, n); CKL();
             CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
-            newPrep(wsNew);
-            newScan(wsNew, out2);
+            newPrep(false);
+            newScan(false, out2);
             CK(cudaDeviceSynchronize());
-            allOk &= report(cs.name.c_str(), "new twice (bits)", compare(out2, outNew, n), 0.0);
+            allOk &= report(nm, "new twice (bits)", compare(out2, outNew, n), 0.0);
         }
         if (cs.timed) {
             cudaEvent_t e0, e1;
@@ -260,39 +294,40 @@ int main(int argc, char** argv) {
                 std::sort(ms.begin(), ms.end());
                 return ms;
             };
-            setStates(stOld);
-            auto op = timeIt([&] { oldPrep(wsOld); });
-            auto os = timeIt([&] { oldScan(wsOld, outOld); });
+            setStates(stRef);
+            auto rn = timeIt([&] { refNorm(); });
+            auto rp = timeIt([&] { refPrep(); });
+            auto rs = timeIt([&] { refScan(outRef); });
             setStates(stNew);
-            auto vp = timeIt([&] { v1Prep(wsNew); });
-            auto vs = timeIt([&] { v1Scan(wsNew, outNew); });
 #ifdef KDA_PROFILE
             unsigned long long z[16] = {0};
             CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
 #endif
-            auto np = timeIt([&] { newPrep(wsNew); });
-            auto ns = timeIt([&] { newScan(wsNew, outNew); });
+            auto np = timeIt([&] { newPrep(false); });
+            auto ns = timeIt([&] { newScan(false, outNew); });
 #ifdef KDA_PROFILE
             unsigned long long pr[16];
             CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
             double runs = 8.0, pb = (double)chunks * H * runs, sbk = (double)H * segs * (d / 32) * runs;
-            printf("  profile %s (cycles per block, thread 0): prep load+cumsum %.0f | diag %.0f | elementwise %.0f | off-diag %.0f | solve %.0f | products %.0f\n",
-                   cs.name.c_str(), pr[0] / pb, pr[1] / pb, pr[2] / pb, pr[3] / pb, pr[4] / pb, pr[5] / pb);
-            printf("  profile %s (cycles per block over all chunks): scan wait before X %.0f | X %.0f | Y %.0f\n", cs.name.c_str(), pr[8] / sbk,
+            printf("  profile %s (cycles per block, thread 0): prep load+norm+cumsum %.0f | diag %.0f | elementwise %.0f | off-diag %.0f | solve %.0f | T product %.0f | M product %.0f\n",
+                   nm, pr[0] / pb, pr[1] / pb, pr[2] / pb, pr[3] / pb, pr[4] / pb, pr[5] / pb, pr[6] / pb);
+            printf("  profile %s (cycles per block over all chunks): scan wait before X %.0f | X %.0f | Y %.0f\n", nm, pr[8] / sbk,
                    pr[9] / sbk, pr[10] / sbk);
 #endif
-            auto op2 = timeIt([&] { oldPrep(wsOld); });
+            auto pv = timeIt([&] { newPrep(true); });
+            auto s2 = timeIt([&] { newScan(true, outNew); });
+            auto rp2 = timeIt([&] { refPrep(); });
             char buf[768];
-            snprintf(buf, sizeof buf, "| %-6s | %7.3f (%.3f..%.3f) | %7.3f (%.3f..%.3f) | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f (%.3f..%.3f) | %7.3f (%.3f..%.3f) | %7.3f | %.3f |",
-                     cs.name.c_str(), op[3], op[0], op[6], os[3], os[0], os[6], op[3] + os[3], vp[3], vs[3], vp[3] + vs[3], np[3], np[0], np[6],
-                     ns[3], ns[0], ns[6], np[3] + ns[3], op2[3]);
+            snprintf(buf, sizeof buf, "| %-6s | %6.3f | %6.3f | %6.3f | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %6.3f | %6.3f | %6.3f |",
+                     nm, rn[3], rp[3], rs[3], rn[3] + rp[3] + rs[3], np[3], np[0], np[6], ns[3], ns[0], ns[6], np[3] + ns[3], pv[3], s2[3], rp2[3]);
             table.push_back(buf);
         }
-        for (float* p : {q, k, qn, kn, v, g, beta, outOld, outNew, wsOld, wsNew, st0, stOld, stNew, va, vb}) CK(cudaFree(p));
+        for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb}) CK(cudaFree(p));
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
     }
     printf("\nms, median of 7 (min..max), %s\n", prop.name);
-    printf("| case | old prep | old scan | old total | v1 prep | v1 scan | v1 total | new prep | new scan | new total | old prep again |\n");
+    printf("| case | v2 norm | v2 prep | v2 scan | v2 total | new prep | new scan | new total | prep/v2diag | scan/512 | v2 prep again |\n");
+    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (auto& s : table) printf("%s\n", s.c_str());
     printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
     return allOk ? 0 : 1;

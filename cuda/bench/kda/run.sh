@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs the standalone KDA chunk-kernel check and timing (kda_bench.cu) on a GPU machine with nvcc.
+# Builds and runs the standalone KDA chunk-kernel check and timing (kda_bench.cu: kda.cu vs kda_v2.cuh) on a GPU
+# machine with nvcc.
 # Usage: cuda/bench/kda/run.sh [time]   (from anywhere; copies nothing; the log goes to stdout)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Builds and runs the one-read softmax check and timing (softmax_bench.cu) on a GPU machine with nvcc.
+# Builds and runs, on a GPU machine with nvcc, the one-read softmax check and timing (softmax_bench.cu) and the fused
+# flash-attention check and timing (flash_bench.cu), both against the backend's kernels in mla.cu.
 # Usage: cuda/bench/softmax/run.sh   (the log goes to stdout)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$here/../../src/main/cuda
-[ -f "$here/mla.cu" ] && src=$here   # a copy carried to the GPU machine holds mla.cu beside this script
+[ -f "$here/mla.cu" ] && src=$here   # a copy carried to the GPU machine holds mla.cu and mla_flash.cuh beside this script
 tmp=$(mktemp -d)
 nvcc -arch=sm_90 -O3 -std=c++17 -I "$src" -o "$tmp/softmax_bench" "$here/softmax_bench.cu"
-"$tmp/softmax_bench"
+nvcc -arch=sm_90 -O3 -std=c++17 -I "$src" -o "$tmp/flash_bench" "$here/flash_bench.cu"
+rc=0
+"$tmp/softmax_bench" || rc=1
+"$tmp/flash_bench" || rc=1
+exit $rc

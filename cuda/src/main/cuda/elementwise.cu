@@ -61,6 +61,19 @@ extern "C" __global__ void scatter_add_rows(const float* src, const int* rows, c
     for (int c = threadIdx.x; c < cols; c += blockDim.x) dst[c] += w * src[(long)i * cols + c];
 }
 
+// The batched form of scatter_add_rows over a group of experts: table holds, per touched row i, (k + 1) ints: the row,
+// then up to k pair indices into src / weights in ascending expert order, -1 past the last. The row's contributions
+// are added in that order, each as `dst += w * src` like one scatter_add_rows launch per expert. grid: touched rows
+extern "C" __global__ void scatter_add_pairs(const float* src, const int* table, const float* weights, float* out, int k, int cols) {
+    const int* t = table + (long)blockIdx.x * (k + 1);
+    float* dst = out + (long)t[0] * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float acc = dst[c];
+        for (int j = 1; j <= k && t[j] >= 0; j++) acc += weights[t[j]] * src[(long)t[j] * cols + c];
+        dst[c] = acc;
+    }
+}
+
 // x = hi + mid + lo exactly (each bf16, 8 significant bits; the two remainders are exact in fp32), written as three
 // consecutive [n] blocks: a bf16 x bf16 tensor-core GEMM of the stacked [3T, K] matrix against a bf16 weight then
 // gives three fp32 products whose sum is x W^T to fp32 accuracy (the products of bf16 pairs are exact in fp32).

@@ -4,36 +4,11 @@
 #define MAXD 128
 #define CH 64
 
-// qn = q / sqrt(|q|^2 + 1e-6) * scale, kn = k / sqrt(|k|^2 + 1e-6); one block (128 threads) per (row, head).
-extern "C" __global__ void kda_l2norm(const float* q, const float* k, float* qn, float* kn, int heads, int d, float scale) {
-    __shared__ float red[2][4];
-    long base = (long)blockIdx.x * heads * d + (long)blockIdx.y * d;
-    float qs = 0.0f, ks = 0.0f;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        float a = q[base + i], b = k[base + i];
-        qs += a * a;
-        ks += b * b;
-    }
-    for (int o = 16; o > 0; o >>= 1) {
-        qs += __shfl_xor_sync(0xffffffff, qs, o);
-        ks += __shfl_xor_sync(0xffffffff, ks, o);
-    }
-    int warp = threadIdx.x >> 5;
-    if ((threadIdx.x & 31) == 0) { red[0][warp] = qs; red[1][warp] = ks; }
-    __syncthreads();
-    qs = 0.0f; ks = 0.0f;
-    for (int w = 0; w < (blockDim.x >> 5); w++) { qs += red[0][w]; ks += red[1][w]; }
-    float qi = 1.0f / sqrtf(qs + 1e-6f) * scale, ki = 1.0f / sqrtf(ks + 1e-6f);
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        qn[base + i] = q[base + i] * qi;
-        kn[base + i] = k[base + i] * ki;
-    }
-}
-
 // Token-by-token recurrence. grid (heads, segments, d/32), block 256 = 8 warps: lane j owns column j0 + j, warp w owns
 // rows w, w + 8, ... of S, held in registers for the whole segment.
-// With normalize = 1, q and k are the raw projections and each token's L2 norms are taken here, in exactly the order
-// kda_l2norm takes them (so both paths give the same bits); the decode step then needs one launch per layer.
+// With normalize = 1, q and k are the raw projections and each token's L2 norms are taken here (element i squared,
+// an xor tree over each 32 elements, the quarters summed in order: the order kda_chunk_prep uses, so both forms see
+// the same normalised q and k); the decode step then needs one launch per layer.
 extern "C" __global__ void kda_recurrent(const float* qn, const float* kn, const float* v, const float* g, const float* beta,
                                          const long long* states, const int* start, const int* len, float* out,
                                          int heads, int d, int normalize, float scale) {
@@ -59,8 +34,8 @@ extern "C" __global__ void kda_recurrent(const float* qn, const float* kn, const
         }
         __syncthreads();
         if (normalize) {
-            // kda_l2norm's order: element i's square in thread i of a 128-thread block, xor-tree per warp, warps summed
-            // in order (warps past d add zeros)
+            // element i's square in thread i of a 128-thread block, xor-tree per warp, warps summed in order (warps
+            // past d add zeros)
             int wq = warp & 3, idx = wq * 32 + lane;
             float a = idx < d ? (warp < 4 ? sq[idx] : sk[idx]) : 0.0f;
             a = 0.0f + a * a;
@@ -118,9 +93,13 @@ extern "C" __global__ void kda_recurrent(const float* qn, const float* kn, const
 // L[t,s] = sum_i k_t k_s e^{G_t - G_s} (s < t) and M[t,s] = sum_i q_t k_s e^{G_t - G_s} (s <= t):
 //   u0 = T v,  W = T (e^G k)  with  T = (I + Diag(b) L)^-1 Diag(b)   (so u = u0 - W S0),
 //   Qg_t = e^{G_t} q_t,  Kd_t = e^{G_last - G_t} k_t,  decay = e^{G_last}.
-// Workspace per (chunk, head), floats, row-major: u0 [CH][d] | W [CH][d] | Qg [CH][d] | Kd [CH][d] | M [CH][CH] |
-// decay [d]. Rows t >= c of u0, W, Qg, Kd and M are written as zeros.
+// The output o = Qg S0 + M u = (Qg - M W) S0 + M u0, so the prep also forms Qp = Qg - M W and o0 = M u0: the scan
+// then needs neither M nor the M u product on its sequential path.
+// Workspace per (chunk, head), floats, row-major: u0 [CH][d] | W [CH][d] | Qp [CH][d] | Kd [CH][d] | o0 [CH][d] |
+// M [CH][CH] (the prep's own scratch; the scan does not read it) | decay [d]. Rows t >= c of u0, W, Qp, Kd and o0
+// are written as zeros.
 #define SB 16   // sub-chunk of the factorised decays
+__host__ __device__ __forceinline__ long kda_ws_floats(int d) { return 5L * CH * d + CH * CH + d; }
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
     unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -146,27 +125,47 @@ __device__ unsigned long long kda_prof[2][8];
 __device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
 __device__ __forceinline__ void st4(float* p, float4 x) { *reinterpret_cast<float4*>(p) = x; }
 __device__ __forceinline__ float comp(const float4& x, int k) { return k == 0 ? x.x : k == 1 ? x.y : k == 2 ? x.z : x.w; }
+// N = 2 or 4 consecutive floats from (or to) 8- or 16-byte aligned memory
+template <int N> __device__ __forceinline__ void ldn(const float* p, float* x) {
+    if constexpr (N == 4) {
+        float4 v = ld4(p);
+        x[0] = v.x; x[1] = v.y; x[2] = v.z; x[3] = v.w;
+    } else {
+        float2 v = *reinterpret_cast<const float2*>(p);
+        x[0] = v.x; x[1] = v.y;
+    }
+}
+template <int N> __device__ __forceinline__ void stn(float* p, const float* x) {
+    if constexpr (N == 4) st4(p, make_float4(x[0], x[1], x[2], x[3]));
+    else *reinterpret_cast<float2*>(p) = make_float2(x[0], x[1]);
+}
+
+// the chunk kernels' dynamic shared memory
+extern __shared__ float4 kda_smem[];
 
 // e^{G_t - G_s} for s <= t overflows float32 when taken apart (e^{-G_s} with G_s near -1000), so it is factorised
 // only across sub-chunks of SB rows, through reference rows where every factor is <= 1:
 //   t in sub-chunk bt > bs, s in bs:  e^{G_t - G_s} = A_t * D_{bt,bs} * B_s  with  A_t = e^{G_t - G_{SB bt}},
 //   D_{bt,bs} = e^{G_{SB bt} - G_{SB (bs+1)}},  B_s = e^{G_{SB (bs+1)} - G_s}   (all exponents <= 0);
 // within a sub-chunk the decays are taken pairwise. Then L and M off the diagonal sub-blocks are plain products.
-// Shared floats: G, K, Q [CH][d] | L, later T [CH][CH] = 112 KB at d = 128, so that two blocks share an SM (one
-// block's loads and stores overlap the other's arithmetic). Rows of G, K, Q are unpadded: their 16-byte groups are
-// XOR-swizzled by the row (at()), so reads of one column group from several rows hit different banks. The small
+// Shared floats: G, K, Q [CH][d] | L, later T, later M [CH][CH] = 112 KB at d = 128, so that two blocks share an SM
+// (one block's loads and stores overlap the other's arithmetic). Rows of G, K, Q are unpadded: their 16-byte groups
+// are XOR-swizzled by the row (at()), so reads of one column group from several rows hit different banks. The small
 // vectors (D [3][d], E [4][d], beta [CH]) live in the upper-right 32 x 32 block of L, which L never uses and T
 // overwrites only after they are read.
-extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float* qn, const float* kn, const float* v, const float* g,
-                                                                    const float* beta, const int* chunkRow, const int* chunkLen,
-                                                                    float* ws, int heads, int d) {
-    extern __shared__ float4 sm4[];
-    float* sm = reinterpret_cast<float*>(sm4);
+// q and k come in raw: each row is L2-normalised here (q also scaled by d^-1/2; the sums in kda_recurrent's order, so
+// both forms see the same bits), so that no separate pass writes and re-reads normalised copies.
+// DIAG22: the diagonal sub-blocks in 2 x 2 blocks of pairs (each loaded row serves two pairs), else one pair per
+// thread pair (the v2 form, kept for the harness's comparison).
+template <bool DIAG22>
+__device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float* k, const float* v, const float* g, const float* beta,
+                                                    const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
+    float* sm = reinterpret_cast<float*>(kda_smem);
     const int d4 = d / 4;
-    float* Gs = sm;               // G; then B; then v
-    float* Ks = Gs + CH * d;      // k; then A k; then e^G k
+    float* Gs = sm;               // G; then B; then v; then u0
+    float* Ks = Gs + CH * d;      // k; then A k; then e^G k; then W
     float* Qs = Ks + CH * d;      // q; then A q
-    float* Lm = Qs + CH * d;      // L [CH][CH]; then T
+    float* Lm = Qs + CH * d;      // L [CH][CH]; then T; then M
     auto at = [d](int t, int i) { return t * d + ((((i >> 2) ^ (t & 7)) << 2) | (i & 3)); };
     auto vec = [Lm](int x) { return Lm + (x >> 5) * CH + 32 + (x & 31); };
     const int DV = 0, EV = 3 * d, SBV = 7 * d;   // D for the sub-block pairs (2,0), (3,1), (3,0) (the others are 1);
@@ -174,13 +173,13 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
     int ci = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
     int c = chunkLen[ci], row0 = chunkRow[ci];
     int P = heads * d;
-    long wsz = 4L * CH * d + CH * CH + d;
-    float* base = ws + ((long)ci * heads + h) * wsz;
+    float* base = ws + ((long)ci * heads + h) * kda_ws_floats(d);
     float* U0 = base;
     float* W = base + (long)CH * d;
-    float* QG = base + 2L * CH * d;
+    float* QP = base + 2L * CH * d;   // Qg first (step 3), Qg - M W at the end
     float* KD = base + 3L * CH * d;
-    float* M = base + 4L * CH * d;
+    float* O0 = base + 4L * CH * d;
+    float* M = base + 5L * CH * d;
     float* DEC = M + CH * CH;
     const float4 zero4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     KDA_T0
@@ -190,8 +189,8 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
         int t = x / d4, i = 4 * (x % d4), o = at(t, i);
         if (t < c) {
             long ro = (long)(row0 + t) * P + (long)h * d + i;
-            cp_async16(Ks + o, kn + ro);
-            cp_async16(Qs + o, qn + ro);
+            cp_async16(Ks + o, k + ro);
+            cp_async16(Qs + o, q + ro);
             cp_async16(Gs + o, g + ro);
         } else {
             st4(Ks + o, zero4);
@@ -203,43 +202,143 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
     if (tid < CH) *vec(SBV + tid) = tid < c ? beta[(long)(row0 + tid) * heads + h] : 0.0f;
     cp_async_wait<0>();
     __syncthreads();
-    // cumulative sum, one channel per thread, in token order (the same float sums as the recurrent form)
-    for (int i = tid; i < d; i += blockDim.x) {
-        float acc = 0.0f;
+    if (tid < 128) {
+        // cumulative sum, one channel per thread, in token order (the same float sums as the recurrent form)
+        if (tid < d) {
+            float acc = 0.0f;
 #pragma unroll 16
-        for (int t = 0; t < CH; t++) {
-            acc += Gs[at(t, i)];
-            Gs[at(t, i)] = acc;
+            for (int t = 0; t < CH; t++) {
+                acc += Gs[at(t, tid)];
+                Gs[at(t, tid)] = acc;
+            }
+        }
+    } else {
+        // L2 norms of the rows of q and k. The recurrent kernel sums the squares of each 32 elements by a warp's xor
+        // tree (all lanes end with lane 0's value: (x0 + x16) + (x8 + x24) + ...), then the quarters in order; here one
+        // thread takes one quarter of one row through that same tree in registers (independent rows in flight, where
+        // a warp per row waited on five rounds of shuffles), and the four lanes of a row combine their quarters.
+        // Task id = (tid - 128) + 128 r: quarter id & 3, row (id >> 2) & 63, q for r < 2 and k after.
+        const int lane = tid & 31;
+#pragma unroll 1
+        for (int r = 0; r < 4; r++) {
+            int id = tid - 128 + 128 * r, j = id & 3, t = (id >> 2) & (CH - 1);
+            float* X = r < 2 ? Qs : Ks;
+            // the tree's first level in the loads: a[l] = x_l^2 + x_{l+16}^2 (each square rounded, as in the
+            // recurrent kernel: __fmul_rn keeps the compiler from fusing a square into the add)
+            float a[16];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float4 x = 32 * j < d ? ld4(X + at(t, 32 * j + 4 * e)) : zero4;
+                float4 y = 32 * j < d ? ld4(X + at(t, 32 * j + 16 + 4 * e)) : zero4;
+                a[4 * e] = __fmul_rn(x.x, x.x) + __fmul_rn(y.x, y.x);
+                a[4 * e + 1] = __fmul_rn(x.y, x.y) + __fmul_rn(y.y, y.y);
+                a[4 * e + 2] = __fmul_rn(x.z, x.z) + __fmul_rn(y.z, y.z);
+                a[4 * e + 3] = __fmul_rn(x.w, x.w) + __fmul_rn(y.w, y.w);
+            }
+#pragma unroll
+            for (int l = 0; l < 8; l++) a[l] += a[l + 8];
+#pragma unroll
+            for (int l = 0; l < 4; l++) a[l] += a[l + 4];
+            a[0] += a[2];
+            a[1] += a[3];
+            a[0] += a[1];
+            float sum = 0.0f;
+#pragma unroll
+            for (int jj = 0; jj < 4; jj++) sum += __shfl_sync(0xffffffffu, a[0], (lane & ~3) + jj);
+            float f = r < 2 ? 1.0f / sqrtf(sum + 1e-6f) * scale : 1.0f / sqrtf(sum + 1e-6f);
+            if (32 * j < d && t < c) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    float* p = X + at(t, 32 * j + 4 * e);
+                    float4 x = ld4(p);
+                    st4(p, make_float4(x.x * f, x.y * f, x.z * f, x.w * f));
+                }
+            }
         }
     }
     __syncthreads();
     KDA_MARK(0, 0)
 
-    // 2. the diagonal sub-blocks, pairwise: 4 x 136 pairs (s <= t), each over one half of the channels (alternate
-    // groups of 4)
-    for (int it = tid; it < 4 * 136 * 2; it += blockDim.x) {
-        int pair = it >> 1, half = it & 1;
-        int blk = pair / 136, p = pair - blk * 136;
-        int tl = (int)((sqrtf(8.0f * p + 1.0f) - 1.0f) * 0.5f);
-        while ((tl + 1) * (tl + 2) / 2 <= p) tl++;
-        while (tl * (tl + 1) / 2 > p) tl--;
-        int t = blk * SB + tl, s = blk * SB + (p - tl * (tl + 1) / 2);
-        float l = 0.0f, m = 0.0f;
-        for (int i = 4 * half; i < d; i += 8) {
-            int ot = at(t, i), os = at(s, i);
-            float4 a = ld4(Gs + ot), b = ld4(Gs + os), ka = ld4(Ks + ot), kb = ld4(Ks + os), qa = ld4(Qs + ot);
+    // 2. the diagonal sub-blocks, pairwise (s <= t)
+    if constexpr (DIAG22) {
+        // in 2 x 2 blocks of pairs (t1, t1+1) x (s1, s1+1), so that each row loaded serves two pairs: 4 sub-blocks x
+        // 36 blocks (s1 <= t1), each over a quarter of the channels (every fourth group of 4, so that the four lanes
+        // of a block read different banks). Pairs with s > t are computed and dropped (their exponent may overflow).
+        for (int it = tid; it < 4 * 36 * 4; it += blockDim.x) {
+            int qq = it & 3, rest = it >> 2;
+            int blk = rest / 36, p = rest - blk * 36;
+            int bt = (int)((sqrtf(8.0f * p + 1.0f) - 1.0f) * 0.5f);
+            while ((bt + 1) * (bt + 2) / 2 <= p) bt++;
+            while (bt * (bt + 1) / 2 > p) bt--;
+            int t1 = blk * SB + 2 * bt, s1 = blk * SB + 2 * (p - bt * (bt + 1) / 2);
+            float l[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}}, m[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+            for (int i = 4 * qq; i < d; i += 16) {
+                float4 gt[2], kt[2], qt[2], gs[2], ks[2];
 #pragma unroll
-            for (int k = 0; k < 4; k++) {
-                float ke = comp(kb, k) * __expf(comp(a, k) - comp(b, k));
-                l += comp(ka, k) * ke;
-                m += comp(qa, k) * ke;
+                for (int a = 0; a < 2; a++) {
+                    int ot = at(t1 + a, i), os = at(s1 + a, i);
+                    gt[a] = ld4(Gs + ot); kt[a] = ld4(Ks + ot); qt[a] = ld4(Qs + ot);
+                    gs[a] = ld4(Gs + os); ks[a] = ld4(Ks + os);
+                }
+#pragma unroll
+                for (int a = 0; a < 2; a++)
+#pragma unroll
+                    for (int b = 0; b < 2; b++)
+#pragma unroll
+                        for (int kk = 0; kk < 4; kk++) {
+                            float ke = comp(ks[b], kk) * __expf(comp(gt[a], kk) - comp(gs[b], kk));
+                            l[a][b] += comp(kt[a], kk) * ke;
+                            m[a][b] += comp(qt[a], kk) * ke;
+                        }
+            }
+#pragma unroll
+            for (int a = 0; a < 2; a++)
+#pragma unroll
+                for (int b = 0; b < 2; b++) {
+                    l[a][b] += __shfl_xor_sync(0xffffffffu, l[a][b], 1);
+                    l[a][b] += __shfl_xor_sync(0xffffffffu, l[a][b], 2);
+                    m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 1);
+                    m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 2);
+                }
+            if (qq == 0) {
+#pragma unroll
+                for (int a = 0; a < 2; a++)
+#pragma unroll
+                    for (int b = 0; b < 2; b++) {
+                        int t = t1 + a, s = s1 + b;
+                        if (s <= t) {
+                            Lm[t * CH + s] = s < t ? l[a][b] : 0.0f;
+                            M[t * CH + s] = m[a][b];
+                        }
+                    }
             }
         }
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        m += __shfl_xor_sync(0xffffffffu, m, 1);
-        if (half == 0) {
-            Lm[t * CH + s] = s < t ? l : 0.0f;
-            M[t * CH + s] = m;
+    } else {
+        // 4 x 136 pairs, each over one half of the channels (alternate groups of 4)
+        for (int it = tid; it < 4 * 136 * 2; it += blockDim.x) {
+            int pair = it >> 1, half = it & 1;
+            int blk = pair / 136, p = pair - blk * 136;
+            int tl = (int)((sqrtf(8.0f * p + 1.0f) - 1.0f) * 0.5f);
+            while ((tl + 1) * (tl + 2) / 2 <= p) tl++;
+            while (tl * (tl + 1) / 2 > p) tl--;
+            int t = blk * SB + tl, s = blk * SB + (p - tl * (tl + 1) / 2);
+            float l = 0.0f, m = 0.0f;
+            for (int i = 4 * half; i < d; i += 8) {
+                int ot = at(t, i), os = at(s, i);
+                float4 a = ld4(Gs + ot), b = ld4(Gs + os), ka = ld4(Ks + ot), kb = ld4(Ks + os), qa = ld4(Qs + ot);
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    float ke = comp(kb, kk) * __expf(comp(a, kk) - comp(b, kk));
+                    l += comp(ka, kk) * ke;
+                    m += comp(qa, kk) * ke;
+                }
+            }
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            m += __shfl_xor_sync(0xffffffffu, m, 1);
+            if (half == 0) {
+                Lm[t * CH + s] = s < t ? l : 0.0f;
+                M[t * CH + s] = m;
+            }
         }
     }
     __syncthreads();
@@ -268,7 +367,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
             KDA_ELEM(x) KDA_ELEM(y) KDA_ELEM(z) KDA_ELEM(w)
 #undef KDA_ELEM
             st4(KD + t * d + i, kd);
-            st4(QG + t * d + i, qg);
+            st4(QP + t * d + i, qg);
             st4(Ks + o, ak);
             st4(Qs + o, aq);
             breg[r] = bb;
@@ -293,7 +392,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
     // 4. the off-diagonal sub-blocks: 6 pairs x 16 tiles of 4 x 4, each over a quarter of the channels (every fourth
     // group of 4)
     for (int it = tid; it < 6 * 16 * 4; it += blockDim.x) {
-        int q = it & 3, tile = (it >> 2) & 15, pr = it >> 6;
+        int qq = it & 3, tile = (it >> 2) & 15, pr = it >> 6;
         // pairs (bt, bs) = (1,0) (2,0) (2,1) (3,0) (3,1) (3,2), packed a nibble each; ds: which D (-1: D = 1)
         int bt = (0x333221 >> (4 * pr)) & 15, bs_ = (0x210100 >> (4 * pr)) & 15, ds = ((0x023010 >> (4 * pr)) & 15) - 1;
         int t0 = bt * SB + 4 * (tile >> 2), s0 = bs_ * SB + 4 * (tile & 3);
@@ -302,7 +401,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
         for (int a = 0; a < 4; a++)
 #pragma unroll
             for (int b = 0; b < 4; b++) l[a][b] = m[a][b] = 0.0f;
-        for (int i = 4 * q; i < d; i += 16) {
+        for (int i = 4 * qq; i < d; i += 16) {
             float4 ka[4], qa[4], bs[4];
 #pragma unroll
             for (int a = 0; a < 4; a++) {
@@ -318,13 +417,13 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
                 }
             }
 #pragma unroll
-            for (int k = 0; k < 4; k++)
+            for (int kk = 0; kk < 4; kk++)
 #pragma unroll
                 for (int a = 0; a < 4; a++)
 #pragma unroll
                     for (int b = 0; b < 4; b++) {
-                        l[a][b] += comp(ka[a], k) * comp(bs[b], k);
-                        m[a][b] += comp(qa[a], k) * comp(bs[b], k);
+                        l[a][b] += comp(ka[a], kk) * comp(bs[b], kk);
+                        m[a][b] += comp(qa[a], kk) * comp(bs[b], kk);
                     }
         }
 #pragma unroll
@@ -336,7 +435,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
                 m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 1);
                 m[a][b] += __shfl_xor_sync(0xffffffffu, m[a][b], 2);
             }
-        if (q == 0) {
+        if (qq == 0) {
 #pragma unroll
             for (int a = 0; a < 4; a++) {
                 st4(Lm + (t0 + a) * CH + s0, make_float4(l[a][0], l[a][1], l[a][2], l[a][3]));
@@ -348,56 +447,57 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
     KDA_MARK(0, 3)
 
     // 5. T by forward substitution, one column per thread of warps 0-1, held in registers; meanwhile the other warps
-    // fetch v (into G's place), turn A k into e^G k and zero M above the diagonal
-    float x[CH];
-    if (tid < CH) {
-        const int j = tid;
+    // fetch v (into G's place) and turn A k into e^G k
+    {
+        float x[CH];
+        if (tid < CH) {
+            const int j = tid;
 #pragma unroll
-        for (int t = 0; t < CH; t++) {
-            float a0 = t == j ? 1.0f : 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+            for (int t = 0; t < CH; t++) {
+                float a0 = t == j ? 1.0f : 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
 #pragma unroll
-            for (int s = 0; s < t; s += 4) {
-                float4 l4 = ld4(Lm + t * CH + s);
-                a0 -= l4.x * x[s];
-                if (s + 1 < t) a1 -= l4.y * x[s + 1];
-                if (s + 2 < t) a2 -= l4.z * x[s + 2];
-                if (s + 3 < t) a3 -= l4.w * x[s + 3];
+                for (int s = 0; s < t; s += 4) {
+                    float4 l4 = ld4(Lm + t * CH + s);
+                    a0 -= l4.x * x[s];
+                    if (s + 1 < t) a1 -= l4.y * x[s + 1];
+                    if (s + 2 < t) a2 -= l4.z * x[s + 2];
+                    if (s + 3 < t) a3 -= l4.w * x[s + 3];
+                }
+                x[t] = *vec(SBV + t) * ((a0 + a1) + (a2 + a3));
             }
-            x[t] = *vec(SBV + t) * ((a0 + a1) + (a2 + a3));
+        } else {
+            int o = tid - CH, n = blockDim.x - CH;
+            for (int y = o; y < CH * d4; y += n) {
+                int t = y / d4, i = 4 * (y % d4), oo = at(t, i);
+                if (t < c) cp_async16(Gs + oo, v + (long)(row0 + t) * P + (long)h * d + i);
+                else st4(Gs + oo, zero4);
+                float4 e = ld4(vec(EV + (t / SB) * d + i)), kk = ld4(Ks + oo);
+                st4(Ks + oo, make_float4(kk.x * e.x, kk.y * e.y, kk.z * e.z, kk.w * e.w));
+            }
+            cp_async_commit();
+            cp_async_wait<0>();
         }
-    } else {
-        int o = tid - CH, n = blockDim.x - CH;
-        for (int y = o; y < CH * d4; y += n) {
-            int t = y / d4, i = 4 * (y % d4), oo = at(t, i);
-            if (t < c) cp_async16(Gs + oo, v + (long)(row0 + t) * P + (long)h * d + i);
-            else st4(Gs + oo, zero4);
-            float4 e = ld4(vec(EV + (t / SB) * d + i)), k = ld4(Ks + oo);
-            st4(Ks + oo, make_float4(k.x * e.x, k.y * e.y, k.z * e.z, k.w * e.w));
-        }
-        cp_async_commit();
-        for (int y = o; y < CH * CH; y += n) {
-            int t = y / CH, s = y % CH;
-            if (s > t) M[y] = 0.0f;
-        }
-        cp_async_wait<0>();
-    }
-    __syncthreads();
-    KDA_MARK(0, 4)
-    if (tid < CH) {
+        __syncthreads();
+        KDA_MARK(0, 4)
+        if (tid < CH) {
 #pragma unroll
-        for (int t = 0; t < CH; t++) Lm[t * CH + tid] = x[t];
+            for (int t = 0; t < CH; t++) Lm[t * CH + tid] = x[t];
+        }
     }
     __syncthreads();
 
-    // 6. [u0 | W] = T [v | e^G k]: warp -> 8 rows (T is lower triangular: s <= the last row), lane -> 8 columns.
-    // Rows are paired across the warps that share a scheduler (w and w + 4) so that each pair has the same work.
+    // 6. [u0 | W] = T [v | e^G k]; 7. [o0 | M W] = M [u0 | W], the same product with M (lower triangular, its
+    // diagonal included) in T's place and u0, W in v's and e^G k's. Warp -> 8 rows (s up to the last row), lane -> 8
+    // columns of the 2d. Rows are paired across the warps that share a scheduler (w and w + 4) so that each pair has
+    // the same work.
     int warp = tid >> 5, lane = tid & 31;
     int tg = warp < 4 ? warp : 11 - warp;
-    if (lane < d / 4 && warp < 8) {
-        int col = 8 * lane;
-        const float* R = col < d ? Gs : Ks;
-        int rc = col < d ? col : col - d;
-        float acc[8][8];
+    bool prod = lane < d / 4 && warp < 8;
+    int col = 8 * lane;
+    float* R = col < d ? Gs : Ks;
+    int rc = col < d ? col : col - d;
+    float acc[8][8];
+    auto product = [&]() {
 #pragma unroll
         for (int a = 0; a < 8; a++)
 #pragma unroll
@@ -408,16 +508,19 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
 #pragma unroll
             for (int a = 0; a < 8; a++) tv[a] = ld4(Lm + (8 * tg + a) * CH + s);
 #pragma unroll
-            for (int k = 0; k < 4; k++) {
-                float4 r0 = ld4(R + at(s + k, rc)), r1 = ld4(R + at(s + k, rc + 4));
+            for (int kk = 0; kk < 4; kk++) {
+                float4 r0 = ld4(R + at(s + kk, rc)), r1 = ld4(R + at(s + kk, rc + 4));
 #pragma unroll
                 for (int a = 0; a < 8; a++) {
-                    float tk = comp(tv[a], k);
+                    float tk = comp(tv[a], kk);
                     acc[a][0] += tk * r0.x; acc[a][1] += tk * r0.y; acc[a][2] += tk * r0.z; acc[a][3] += tk * r0.w;
                     acc[a][4] += tk * r1.x; acc[a][5] += tk * r1.y; acc[a][6] += tk * r1.z; acc[a][7] += tk * r1.w;
                 }
             }
         }
+    };
+    if (prod) {
+        product();
         float* dst = col < d ? U0 + col : W + (col - d);
 #pragma unroll
         for (int a = 0; a < 8; a++) {
@@ -427,159 +530,203 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
         }
     }
     KDA_MARK(0, 5)
+    __syncthreads();
+    // u0 and W into v's and e^G k's places; M (written by steps 2 and 4) into T's, zero above the diagonal
+    if (prod) {
+#pragma unroll
+        for (int a = 0; a < 8; a++) {
+            int t = 8 * tg + a;
+            st4(R + at(t, rc), make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+            st4(R + at(t, rc + 4), make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
+        }
+    }
+    for (int y = tid; y < CH * CH / 4; y += blockDim.x) {
+        int t = y / (CH / 4), s = 4 * (y % (CH / 4));
+        float4 m4 = s <= t ? __ldcg(reinterpret_cast<const float4*>(M + t * CH + s)) : zero4;
+        if (s + 1 > t) m4.y = 0.0f;
+        if (s + 2 > t) m4.z = 0.0f;
+        if (s + 3 > t) m4.w = 0.0f;
+        st4(Lm + t * CH + s, m4);
+    }
+    __syncthreads();
+    if (prod) {
+        product();
+#pragma unroll
+        for (int a = 0; a < 8; a++) {
+            int t = 8 * tg + a;
+            if (col < d) {
+                st4(O0 + t * d + col, make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+                st4(O0 + t * d + col + 4, make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
+            } else {
+                float* qp = QP + t * d + rc;
+                float4 g0 = __ldcg(reinterpret_cast<const float4*>(qp)), g1 = __ldcg(reinterpret_cast<const float4*>(qp + 4));
+                st4(qp, make_float4(g0.x - acc[a][0], g0.y - acc[a][1], g0.z - acc[a][2], g0.w - acc[a][3]));
+                st4(qp + 4, make_float4(g1.x - acc[a][4], g1.y - acc[a][5], g1.z - acc[a][6], g1.w - acc[a][7]));
+            }
+        }
+    }
+    KDA_MARK(0, 6)
+}
+extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float* q, const float* k, const float* v, const float* g,
+                                                                    const float* beta, const int* chunkRow, const int* chunkLen,
+                                                                    float* ws, int heads, int d, float scale) {
+    kda_chunk_prep_body<true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
 }
 
-// The state-carrying pass: the chunks of one segment in order. grid (heads, segments, d/32), block 256; the block
-// carries a [d, 32] column tile of S. Per chunk, two phases between barriers:
-//   X: U = u0 - W S and o = Qg S, in one pass over S;   Y: o += M U (then stored), S = decay * S + Kd^T U.
-// Each phase's operands are fetched with cp.async while the other phase runs (W | u0 | Qg for X when Y starts, M | Kd |
-// decay for Y when X starts). Shared floats: W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][32] | S [d][32] | decay [d].
-// X and the M U part of Y: thread -> rows 4ty..4ty+3, columns 2tx, 2tx+1; the S update: thread -> S rows 4ti..,
-// columns 4tj.. (kept in registers across chunks). The sums run in the same order as the earlier kernels' (i, then s,
-// ascending): fed the same workspace, this scan gives their bits (cuda/bench/kda checks it). Its time is bound by the
-// 120 KB of workspace a block streams per chunk, not by its arithmetic (docs/benchmarks-gpu.md, the v3 experiment).
-extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws, const long long* states, const int* segChunk0,
-                                                                 const int* segChunks, const int* chunkRow, const int* chunkLen,
-                                                                 float* out, int heads, int d) {
-    extern __shared__ float4 sm4[];
-    float* sm = reinterpret_cast<float*>(sm4);
-    const int LDW = d + 4, LDM = CH + 4, d4 = d / 4;
+// The scan's X phase for one half of the block: acc (NEG: -=, else +=) A S, A's rows ty + 16 a (a < 4: the warp's
+// rows are then consecutive, so its 16-byte loads of them hit different banks) over the d rows of the S tile [d][32],
+// columns CX tx..
+template <bool NEG, int CX>
+__device__ __forceinline__ void kda_scan_x(const float* A, const float* S, int LDW, int d, int ty, int tx, float (&acc)[4][CX]) {
+#pragma unroll 2
+    for (int i = 0; i < d; i += 4) {
+        float4 w[4];
+        float sv[4][CX];
+#pragma unroll
+        for (int a = 0; a < 4; a++) w[a] = ld4(A + (ty + 16 * a) * LDW + i);
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) ldn<CX>(S + (i + kk) * 32 + CX * tx, sv[kk]);
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+            for (int a = 0; a < 4; a++)
+#pragma unroll
+                for (int b = 0; b < CX; b++) {
+                    if (NEG) acc[a][b] -= comp(w[a], kk) * sv[kk][b];
+                    else acc[a][b] += comp(w[a], kk) * sv[kk][b];
+                }
+    }
+}
+
+// The state-carrying pass: the chunks of one segment in order. grid (heads, segments, d/32), block THREADS (256 in
+// use); the block carries a [d, 32] column tile of S. Per chunk, two phases between barriers:
+//   X: U = u0 - W S (the first half of the threads) and o = o0 + Qp S (the second half, then stored);
+//   Y: S = decay * S + Kd^T U.
+// Each phase's operands are fetched with cp.async while the other phase runs (W | Qp | u0 | o0 for X when Y starts,
+// Kd | decay for Y when X starts). Shared floats: W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d].
+// X: thread -> rows ty, ty + 16, ty + 32, ty + 48, CX columns; Y: thread -> S rows 4ti.., CY columns (kept in registers
+// across chunks). 256 threads (4 x 4 tiles) ran faster than 512 (4 x 2 tiles, more shared-memory loads per product).
+template <int THREADS>
+__device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long long* states, const int* segChunk0, const int* segChunks,
+                                                    const int* chunkRow, const int* chunkLen, float* out, int heads, int d) {
+    constexpr int HT = THREADS / 2;       // threads per product in X
+    constexpr int CX = 512 / HT;          // X columns per thread: 16 row groups x 32 / CX column groups = HT
+    constexpr int CY = 1024 / THREADS;    // Y columns per thread: 32 row groups x 32 / CY column groups = THREADS
+    float* sm = reinterpret_cast<float*>(kda_smem);
+    const int LDW = d + 4, d4 = d / 4;
     float* Wb = sm;
-    float* QGb = Wb + CH * LDW;
-    float* KDb = QGb + CH * LDW;
-    float* Mb = KDb + CH * LDW;
-    float* U0b = Mb + CH * LDM;
-    float* U = U0b + CH * 32;
+    float* QPb = Wb + CH * LDW;
+    float* KDb = QPb + CH * LDW;
+    float* U0b = KDb + CH * LDW;
+    float* O0b = U0b + CH * 32;
+    float* U = O0b + CH * 32;
     float* S = U + CH * 32;
     float* DECb = S + d * 32;
     int h = blockIdx.x, sg = blockIdx.y, j0 = blockIdx.z * 32, tid = threadIdx.x;
-    long wsz = 4L * CH * d + CH * CH + d;
+    long wsz = kda_ws_floats(d);
     int P = heads * d;
     int first = segChunk0[sg], n = segChunks[sg];
     float* st = (float*)states[sg] + (long)h * d * d;
-    int ti = tid >> 3, tj = tid & 7, ty = tid >> 4, tx = tid & 15;
+    const bool isU = tid < HT;
+    int ty = (tid % HT) / (32 / CX), tx = tid % (32 / CX);
+    int ti = tid / (32 / CY), tj = tid % (32 / CY);
     bool own = 4 * ti < d;
     KDA_T0
-    float sr[4][4];
+    float sr[4][CY];
     if (own) {
 #pragma unroll
         for (int a = 0; a < 4; a++) {
-            float4 x = ld4(st + (long)(4 * ti + a) * d + j0 + 4 * tj);
-            sr[a][0] = x.x; sr[a][1] = x.y; sr[a][2] = x.z; sr[a][3] = x.w;
-            st4(S + (4 * ti + a) * 32 + 4 * tj, x);
+            ldn<CY>(st + (long)(4 * ti + a) * d + j0 + CY * tj, sr[a]);
+            stn<CY>(S + (4 * ti + a) * 32 + CY * tj, sr[a]);
         }
     }
     auto rec = [&](int cc) { return ws + ((long)(first + cc) * heads + h) * wsz; };
     auto issueX = [&](int cc) {
         if (cc < n) {
             const float* b = rec(cc);
-            for (int x = tid; x < CH * d4; x += 256) {
+            for (int x = tid; x < CH * d4; x += THREADS) {
                 int t = x / d4, i = 4 * (x % d4);
                 cp_async16(Wb + t * LDW + i, b + (long)CH * d + t * d + i);
-                cp_async16(QGb + t * LDW + i, b + 2L * CH * d + t * d + i);
+                cp_async16(QPb + t * LDW + i, b + 2L * CH * d + t * d + i);
             }
-            for (int x = tid; x < CH * 8; x += 256) cp_async16(U0b + (x >> 3) * 32 + 4 * (x & 7), b + (x >> 3) * d + j0 + 4 * (x & 7));
+            for (int x = tid; x < CH * 8; x += THREADS) {
+                int o = (x >> 3) * 32 + 4 * (x & 7);
+                long gsrc = (long)(x >> 3) * d + j0 + 4 * (x & 7);
+                cp_async16(U0b + o, b + gsrc);
+                cp_async16(O0b + o, b + 4L * CH * d + gsrc);
+            }
         }
         cp_async_commit();
     };
     auto issueY = [&](int cc) {
         const float* b = rec(cc);
-        for (int x = tid; x < CH * d4; x += 256) {
+        for (int x = tid; x < CH * d4; x += THREADS) {
             int t = x / d4, i = 4 * (x % d4);
             cp_async16(KDb + t * LDW + i, b + 3L * CH * d + t * d + i);
         }
-        for (int x = tid; x < CH * CH / 4; x += 256) cp_async16(Mb + (x >> 4) * LDM + 4 * (x & 15), b + 4L * CH * d + 4 * x);
-        for (int x = tid; x < d4; x += 256) cp_async16(DECb + 4 * x, b + 4L * CH * d + CH * CH + 4 * x);
+        for (int x = tid; x < d4; x += THREADS) cp_async16(DECb + 4 * x, b + 5L * CH * d + CH * CH + 4 * x);
         cp_async_commit();
     };
     issueX(0);
     for (int cc = 0; cc < n; cc++) {
         int ci = first + cc, c = chunkLen[ci], row0 = chunkRow[ci];
-        // X: U = u0 - W S (rows past c set to 0: M U and Kd^T U then need no bounds), o = Qg S
         cp_async_wait<0>();
         __syncthreads();
         KDA_MARK(1, 0)
         issueY(cc);
-        float au[4][2], ao[4][2];
+        // X: U = u0 - W S (rows past c set to 0: Kd^T U then needs no bounds), o = o0 + Qp S
+        float acc[4][CX];
 #pragma unroll
-        for (int a = 0; a < 4; a++) {
-            float2 u = *reinterpret_cast<const float2*>(U0b + (4 * ty + a) * 32 + 2 * tx);
-            au[a][0] = u.x; au[a][1] = u.y;
-            ao[a][0] = ao[a][1] = 0.0f;
-        }
-#pragma unroll 2
-        for (int i = 0; i < d; i += 4) {
-            float4 w[4], q[4];
-            float2 sv[4];
+        for (int a = 0; a < 4; a++) ldn<CX>((isU ? U0b : O0b) + (ty + 16 * a) * 32 + CX * tx, acc[a]);
+        if (isU) {
+            kda_scan_x<true, CX>(Wb, S, LDW, d, ty, tx, acc);
 #pragma unroll
             for (int a = 0; a < 4; a++) {
-                w[a] = ld4(Wb + (4 * ty + a) * LDW + i);
-                q[a] = ld4(QGb + (4 * ty + a) * LDW + i);
-            }
+                int t = ty + 16 * a;
+                if (t >= c) {
 #pragma unroll
-            for (int k = 0; k < 4; k++) sv[k] = *reinterpret_cast<const float2*>(S + (i + k) * 32 + 2 * tx);
-#pragma unroll
-            for (int k = 0; k < 4; k++)
-#pragma unroll
-                for (int a = 0; a < 4; a++) {
-                    au[a][0] -= comp(w[a], k) * sv[k].x;
-                    au[a][1] -= comp(w[a], k) * sv[k].y;
-                    ao[a][0] += comp(q[a], k) * sv[k].x;
-                    ao[a][1] += comp(q[a], k) * sv[k].y;
+                    for (int b = 0; b < CX; b++) acc[a][b] = 0.0f;
                 }
-        }
+                stn<CX>(U + t * 32 + CX * tx, acc[a]);
+            }
+        } else {
+            kda_scan_x<false, CX>(QPb, S, LDW, d, ty, tx, acc);
 #pragma unroll
-        for (int a = 0; a < 4; a++) {
-            int t = 4 * ty + a;
-            *reinterpret_cast<float2*>(U + t * 32 + 2 * tx) = t < c ? make_float2(au[a][0], au[a][1]) : make_float2(0.0f, 0.0f);
+            for (int a = 0; a < 4; a++) {
+                int t = ty + 16 * a;
+                if (t < c) stn<CX>(out + (long)(row0 + t) * P + (long)h * d + j0 + CX * tx, acc[a]);
+            }
         }
-        // Y: o += M U; S = decay * S + Kd^T U
+        // Y: S = decay * S + Kd^T U
         cp_async_wait<0>();
         __syncthreads();
         KDA_MARK(1, 1)
         issueX(cc + 1);
-        int c4 = (c + 3) & ~3;
-        for (int s2 = 0; s2 < c4; s2 += 4) {
-            float4 w[4];
-            float2 u[4];
-#pragma unroll
-            for (int a = 0; a < 4; a++) w[a] = ld4(Mb + (4 * ty + a) * LDM + s2);
-#pragma unroll
-            for (int k = 0; k < 4; k++) u[k] = *reinterpret_cast<const float2*>(U + (s2 + k) * 32 + 2 * tx);
-#pragma unroll
-            for (int k = 0; k < 4; k++)
-#pragma unroll
-                for (int a = 0; a < 4; a++) {
-                    ao[a][0] += comp(w[a], k) * u[k].x;
-                    ao[a][1] += comp(w[a], k) * u[k].y;
-                }
-        }
-#pragma unroll
-        for (int a = 0; a < 4; a++) {
-            int t = 4 * ty + a;
-            if (t < c) *reinterpret_cast<float2*>(out + (long)(row0 + t) * P + (long)h * d + j0 + 2 * tx) = make_float2(ao[a][0], ao[a][1]);
-        }
         if (own) {
-            float sacc[4][4];
+            float sacc[4][CY];
 #pragma unroll
             for (int a = 0; a < 4; a++)
 #pragma unroll
-                for (int b = 0; b < 4; b++) sacc[a][b] = 0.0f;
-#pragma unroll 4
-            for (int s2 = 0; s2 < c; s2++) {
-                float4 kd = ld4(KDb + s2 * LDW + 4 * ti), u = ld4(U + s2 * 32 + 4 * tj);
+                for (int b = 0; b < CY; b++) sacc[a][b] = 0.0f;
+            int c4 = (c + 3) & ~3;   // Kd and U rows past c are zeros
+            for (int s2 = 0; s2 < c4; s2 += 4) {
 #pragma unroll
-                for (int a = 0; a < 4; a++) {
-                    float k = comp(kd, a);
-                    sacc[a][0] += k * u.x; sacc[a][1] += k * u.y; sacc[a][2] += k * u.z; sacc[a][3] += k * u.w;
+                for (int kk = 0; kk < 4; kk++) {
+                    float4 kd = ld4(KDb + (s2 + kk) * LDW + 4 * ti);
+                    float u[CY];
+                    ldn<CY>(U + (s2 + kk) * 32 + CY * tj, u);
+#pragma unroll
+                    for (int a = 0; a < 4; a++)
+#pragma unroll
+                        for (int b = 0; b < CY; b++) sacc[a][b] += comp(kd, a) * u[b];
                 }
             }
 #pragma unroll
             for (int a = 0; a < 4; a++) {
                 float dec = DECb[4 * ti + a];
 #pragma unroll
-                for (int b = 0; b < 4; b++) sr[a][b] = dec * sr[a][b] + sacc[a][b];
-                st4(S + (4 * ti + a) * 32 + 4 * tj, make_float4(sr[a][0], sr[a][1], sr[a][2], sr[a][3]));
+                for (int b = 0; b < CY; b++) sr[a][b] = dec * sr[a][b] + sacc[a][b];
+                stn<CY>(S + (4 * ti + a) * 32 + CY * tj, sr[a]);
             }
         }
         KDA_MARK(1, 2)
@@ -587,6 +734,13 @@ extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws
     cp_async_wait<0>();
     if (own) {
 #pragma unroll
-        for (int a = 0; a < 4; a++) st4(st + (long)(4 * ti + a) * d + j0 + 4 * tj, make_float4(sr[a][0], sr[a][1], sr[a][2], sr[a][3]));
+        for (int a = 0; a < 4; a++) stn<CY>(st + (long)(4 * ti + a) * d + j0 + CY * tj, sr[a]);
     }
+}
+// shared floats of kda_chunk_scan (KdaKernels.java computes the same)
+__host__ __device__ __forceinline__ int kda_scan_shared_floats(int d) { return 3 * CH * (d + 4) + 3 * CH * 32 + d * 32 + d; }
+extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws, const long long* states, const int* segChunk0,
+                                                                    const int* segChunks, const int* chunkRow, const int* chunkLen,
+                                                                    float* out, int heads, int d) {
+    kda_chunk_scan_body<256>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
 }

@@ -533,6 +533,25 @@ public final class CudaBackend implements Backend {
                 CudaTensor.cast(out));
     }
 
+    /**
+     * {@link #mlaAttention} with the bf16-compute prefill path (the fused flash kernel for Kimi Linear's head dims)
+     * whatever {@code kimimesh.cuda.gemm} says, so that the kernel checks reach it in the default mode.
+     */
+    public void mlaAttentionBf16(Tensor q, Tensor[] latents, Tensor[] kRots, Weight kvB, int heads, int nope, int rope, int vDim,
+                                 float scale, Segments seg, Tensor out) {
+        dev.bind();
+        MlaKernels.run(this, CudaTensor.cast(q), latents, kRots, CudaWeight.cast(kvB), heads, nope, rope, vDim, scale, seg,
+                CudaTensor.cast(out), true);
+    }
+
+    /** Raises an MLA kernel's dynamic shared memory limit once, with the largest carveout (flash kernels: 67..137 KiB). */
+    void mlaShared(String kernel, int bytes) {
+        if (bytes > 48 * 1024 && sharedRaised.add(kernel)) {
+            Driver.setMaxDynamicShared(dev.mla.function(kernel), bytes);
+            Driver.preferMaxShared(dev.mla.function(kernel));
+        }
+    }
+
     // ---- MoE ----
 
     @Override

@@ -7,9 +7,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Drives the KDA kernels: L2 normalisation, then single tokens (or every token for RECURRENT) through the recurrent
- * kernel and longer segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the
- * state-carrying scan per segment).
+ * Drives the KDA kernels: single tokens (or every token for RECURRENT) through the recurrent kernel and longer
+ * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
+ * per segment). Both take q and k raw and L2-normalise them on the fly.
  */
 final class KdaKernels {
     static final int CHUNK = 64;
@@ -41,12 +41,8 @@ final class KdaKernels {
             (c ? chunked : rec).add(i);
         }
         float scale = (float) (1.0 / Math.sqrt(d));
-        // all-recurrent (decode): the recurrent kernel normalises q and k itself, one launch per layer
-        boolean fused = chunked.isEmpty();
-        CudaTensor qn = fused ? q : be.uninitialised(t, width), kn = fused ? k : be.uninitialised(t, width);
-        if (!fused) {
-            dev.kda.launch("kda_l2norm", t, heads, 1, 128, 0, dev.stream, q.ptr(), k.ptr(), qn.ptr(), kn.ptr(), heads, d, scale);
-        }
+        // q and k go in raw: the recurrent kernel and the chunk prep each take the L2 norms themselves (the same sums),
+        // so no pass writes and re-reads normalised copies
         if (!rec.isEmpty()) {
             long[] sp = new long[rec.size()];
             int[] st = new int[rec.size()], ln = new int[rec.size()];
@@ -58,8 +54,8 @@ final class KdaKernels {
             }
             DeviceBuffer tab = dev.table(sp, st, ln);
             long stp = tab.ptr + 8L * sp.length, lnp = stp + 4L * st.length;
-            dev.kda.launch("kda_recurrent", heads, sp.length, d / 32, 256, 0, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
-                    beta.ptr(), tab.ptr, stp, lnp, out.ptr(), heads, d, fused ? 1 : 0, scale);
+            dev.kda.launch("kda_recurrent", heads, sp.length, d / 32, 256, 0, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
+                    beta.ptr(), tab.ptr, stp, lnp, out.ptr(), heads, d, 1, scale);
             dev.free(tab);
         }
         if (!chunked.isEmpty()) {
@@ -81,27 +77,24 @@ final class KdaKernels {
             DeviceBuffer dRow = dev.ints(rows.stream().mapToInt(Integer::intValue).toArray());
             DeviceBuffer dLen = dev.ints(lens.stream().mapToInt(Integer::intValue).toArray());
             DeviceBuffer ds = dev.longs(sp), dFirst = dev.ints(first), dCount = dev.ints(count);
-            long wsz = 4L * CHUNK * d + (long) CHUNK * CHUNK + d;
+            // per chunk and head, as laid out in kda.cu: u0 | W | Qp | Kd | o0 [CH][d] | M [CH][CH] | decay [d]
+            long wsz = 5L * CHUNK * d + (long) CHUNK * CHUNK + d;
             DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
             // the chunk kernels read and write rows with 16-byte copies (cp.async): every row start must be 16-byte aligned
-            for (CudaTensor x : new CudaTensor[] {qn, kn, v, g, out}) {
+            for (CudaTensor x : new CudaTensor[] {q, k, v, g, out}) {
                 if (x.ptr() % 16 != 0) throw new IllegalArgumentException("kda: " + x + " is not 16-byte aligned");
             }
             // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d] | L [CH][CH];
-            // scan W, Qg, Kd [CH][d+4] | M [CH][CH+4] | u0, U [CH][32] | S [d][32] | decay [d]
+            // scan W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d]
             int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
             be.kdaShared("kda_chunk_prep", shared);
-            int scanShared = (3 * CHUNK * (d + 4) + CHUNK * (CHUNK + 4) + 2 * CHUNK * 32 + d * 32 + d) * 4;
+            int scanShared = (3 * CHUNK * (d + 4) + 3 * CHUNK * 32 + d * 32 + d) * 4;
             be.kdaShared("kda_chunk_scan", scanShared);
-            dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, qn.ptr(), kn.ptr(), v.ptr(), g.ptr(),
-                    beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d);
+            dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
+                    beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d, scale);
             dev.kda.launch("kda_chunk_scan", heads, sp.length, d / 32, 256, scanShared, dev.stream, ws.ptr, ds.ptr, dFirst.ptr, dCount.ptr,
                     dRow.ptr, dLen.ptr, out.ptr(), heads, d);
             for (DeviceBuffer b : new DeviceBuffer[] {dRow, dLen, ds, dFirst, dCount, ws}) dev.free(b);
-        }
-        if (!fused) {
-            be.release(qn);
-            be.release(kn);
         }
     }
 }

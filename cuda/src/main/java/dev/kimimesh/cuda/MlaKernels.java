@@ -7,16 +7,51 @@ import dev.kimimesh.engine.backend.Tensor;
  * MLA on the device with cuBLAS fp32 products and a masked-softmax kernel. Single-token segments (decode) use the
  * absorbed form: kv_b_proj folded into the query (q_lat = W_kb^T q_nope) and the output (o = W_vb ctx), attention as
  * MQA over the latent cache. Longer segments expand the cache (k_nope | v = latent W_kvb^T) and attend per head,
- * in query tiles that bound the score buffer. In the bf16-compute mode ({@code kimimesh.cuda.gemm=bf16}) the prefill's
- * attention products run on bf16 tensor cores (fp32 accumulation, fp32 scores and softmax).
+ * in query tiles that bound the score buffer, the softmax reading each score row once ({@code mla_softmax_1r}). In the
+ * bf16-compute mode ({@code kimimesh.cuda.gemm=bf16}) the prefill's attention runs on bf16 tensor cores: fused
+ * (flash attention, {@code mla_flash_bf16_m2s1} in mla_flash.cuh: no score matrix) for the Kimi Linear head shape, else as two cuBLAS
+ * products around a softmax.
  */
 final class MlaKernels {
-    private static final long SCORE_BUDGET = 1L << 28; // floats per score tile (1 GiB)
+    /**
+     * Floats per score tile ({@code -Dkimimesh.cuda.mlaScoreFloats}, default 2^28 = 1 GiB): a tile holds
+     * budget / (heads x keys) queries, so larger budgets mean fewer, larger GEMMs and a little more work past the
+     * causal diagonal inside each tile.
+     */
+    private static final long SCORE_BUDGET = Long.getLong("kimimesh.cuda.mlaScoreFloats", 1L << 28);
+
+    /**
+     * {@code -Dkimimesh.cuda.mlaPrefill}: {@code fast} (default: flash attention in the bf16 mode; one-read softmax and
+     * one score GEMM over [k_nope | k_rot] in the exact mode), {@code unfused} (as fast without the flash kernel),
+     * {@code loop} (the earlier paths: three-pass softmax, separate rope product, no flash kernel): the last two keep
+     * the earlier paths measurable beside the new ones in one build.
+     */
+    private static final String PREFILL = prefillMode(System.getProperty("kimimesh.cuda.mlaPrefill", "fast"));
+    private static final boolean FLASH = PREFILL.equals("fast"), ONE_READ = !PREFILL.equals("loop"), FUSED_ROPE = !PREFILL.equals("loop");
+
+    /** The widest score row the one-read softmax holds (SOFTMAX_RPT x 1024 in mla.cu); longer rows use the loop. */
+    static final int ONE_READ_MAX = 32 * 1024;
 
     private MlaKernels() {}
 
+    private static String prefillMode(String m) {
+        if (m.equals("fast") || m.equals("unfused") || m.equals("loop")) return m;
+        throw new IllegalArgumentException("kimimesh.cuda.mlaPrefill must be fast, unfused or loop, not " + m);
+    }
+
+    /** The one-read softmax's block: the smallest multiple of 32 (at least 128) holding the row at 32 values a thread. */
+    static int oneReadThreads(int width) {
+        return Math.max(128, ((width + 31) / 32 + 31) / 32 * 32);
+    }
+
     static void run(CudaBackend be, CudaTensor q, Tensor[] latents, Tensor[] kRots, CudaWeight kvB, int heads, int nope, int rope,
                     int vDim, float scale, Segments seg, CudaTensor out) {
+        run(be, q, latents, kRots, kvB, heads, nope, rope, vDim, scale, seg, out, CudaBackend.gemmMode() == Gemm.Mode.BF16);
+    }
+
+    /** bf16Prefill: segments longer than one token take the bf16-compute path whatever the GEMM mode (kernel checks). */
+    static void run(CudaBackend be, CudaTensor q, Tensor[] latents, Tensor[] kRots, CudaWeight kvB, int heads, int nope, int rope,
+                    int vDim, float scale, Segments seg, CudaTensor out, boolean bf16Prefill) {
         CudaDevice dev = be.dev;
         int per = nope + vDim, qw = nope + rope;
         if (q.cols() != heads * qw) throw new IllegalArgumentException("mla: q " + q + " is not [T, " + heads * qw + "]");
@@ -43,7 +78,7 @@ final class MlaKernels {
             if (rope > 0 && (rot.rows() < total || rot.cols() != rope)) throw new IllegalArgumentException("mla: k_rot cache " + rot);
             CudaTensor qs = q.rowSlice(starts[s], len), os = out.rowSlice(starts[s], len);
             if (len == 1) absorbed(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, pos, os);
-            else if (CudaBackend.gemmMode() == Gemm.Mode.BF16) expandedBf16(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
+            else if (bf16Prefill) expandedBf16(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
             else expanded(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
         }
     }
@@ -231,26 +266,44 @@ final class MlaKernels {
         cb.gemmRowMajor(total, heads * per, r, lat.ptr(), Cublas.R_32F, r, wkv, Cublas.R_32F, r, true, kv.ptr(), heads * per, false);
         int tile = (int) Math.max(1, Math.min(len, SCORE_BUDGET / ((long) heads * total)));
         CudaTensor sc = be.uninitialised(heads * tile, total);
+        // with a rope part, each head's keys [k_nope | k_rot] side by side: one score GEMM over qw (the rope product
+        // would otherwise re-read and re-write every score, about a sixth of an exact 32k prefill's attention time)
+        CudaTensor kcat = null;
+        if (rope > 0 && FUSED_ROPE) {
+            kcat = be.uninitialised(heads * total, qw);
+            dev.mla.launch("mla_k_concat", total, heads, 1, 64, 0, dev.stream, kv.ptr(), rot.ptr(), kcat.ptr(), total, heads, nope, rope, per);
+        }
         for (int t0 = 0; t0 < len; t0 += tile) {
             int tl = Math.min(tile, len - t0);
             // causal: the tile's last query sees keys [0, pos + t0 + tl), so later keys are neither scored nor summed
             // (about half the products and softmax traffic of a long prompt); the score rows are packed kEnd wide
             int kEnd = pos + t0 + tl;
             long qp = q.at(t0, 0);
-            // scores_h [tl, kEnd] = q_nope_h k_nope_h^T (+ q_rope_h k_rot^T)
-            cb.gemmRowMajorBatched(tl, kEnd, nope, qp, Cublas.R_32F, heads * qw, qw, kv.ptr(), Cublas.R_32F, heads * per, per,
-                    true, sc.ptr(), kEnd, (long) tl * kEnd, heads, false);
-            if (rope > 0) {
+            if (kcat != null) {
+                // scores_h [tl, kEnd] = q_h [k_nope_h | k_rot]^T
+                cb.gemmRowMajorBatched(tl, kEnd, qw, qp, Cublas.R_32F, heads * qw, qw, kcat.ptr(), Cublas.R_32F, qw, (long) total * qw,
+                        true, sc.ptr(), kEnd, (long) tl * kEnd, heads, false);
+            } else {
+                // scores_h [tl, kEnd] = q_nope_h k_nope_h^T (+ q_rope_h k_rot^T)
+                cb.gemmRowMajorBatched(tl, kEnd, nope, qp, Cublas.R_32F, heads * qw, qw, kv.ptr(), Cublas.R_32F, heads * per, per,
+                        true, sc.ptr(), kEnd, (long) tl * kEnd, heads, false);
+            }
+            if (rope > 0 && kcat == null) {
                 cb.gemmRowMajorBatched(tl, kEnd, rope, qp + 4L * nope, Cublas.R_32F, heads * qw, qw, rot.ptr(), Cublas.R_32F, rope,
                         0, true, sc.ptr(), kEnd, (long) tl * kEnd, heads, true);
             }
-            dev.mla.launch("mla_softmax", tl, heads, 1, 256, 0, dev.stream, sc.ptr(), tl, kEnd, pos, t0, scale);
+            if (ONE_READ && kEnd <= ONE_READ_MAX) {
+                dev.mla.launch("mla_softmax_1r", tl, heads, 1, oneReadThreads(kEnd), 0, dev.stream, sc.ptr(), tl, kEnd, pos, t0, scale);
+            } else {
+                dev.mla.launch("mla_softmax", tl, heads, 1, 256, 0, dev.stream, sc.ptr(), tl, kEnd, pos, t0, scale);
+            }
             // out_h [tl, vDim] = P_h [tl, kEnd] V_h [kEnd, vDim]
             cb.gemmRowMajorBatched(tl, vDim, kEnd, sc.ptr(), Cublas.R_32F, kEnd, (long) tl * kEnd, kv.ptr() + 4L * nope,
                     Cublas.R_32F, heads * per, per, false, out.at(t0, 0), heads * vDim, vDim, heads, false);
         }
         be.release(sc);
         be.release(kv);
+        if (kcat != null) be.release(kcat);
     }
 
     /**
@@ -271,6 +324,11 @@ final class MlaKernels {
         be.release(kv);
         dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(qN), 1, 1, 256, 0, dev.stream, q.ptr(), qb.ptr, qN);
         if (rope > 0) dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(rotN), 1, 1, 256, 0, dev.stream, rot.ptr(), rotb.ptr, rotN);
+        if (FLASH && flashShape(nope, rope, vDim)) {
+            flash(be, dev, qb.ptr, kvb.ptr, rotb.ptr, out, len, pos, heads, scale);
+            for (DeviceBuffer b : new DeviceBuffer[] {kvb, qb, rotb}) dev.free(b);
+            return;
+        }
         int ldMax = (total + 7) & ~7;
         int tile = (int) Math.max(1, Math.min(len, SCORE_BUDGET / ((long) heads * ldMax)));
         DeviceBuffer sc = dev.scratch(4L * heads * tile * ldMax), pb = dev.scratch(2L * heads * tile * ldMax);
@@ -285,11 +343,51 @@ final class MlaKernels {
                 cb.gemmRowMajorBatched(tl, kEnd, rope, qp + 2L * nope, Cublas.R_16BF, heads * qw, qw, rotb.ptr, Cublas.R_16BF, rope,
                         0, true, sc.ptr, ld, (long) tl * ld, heads, true);
             }
-            dev.mla.launch("mla_softmax_bf16", tl, heads, 1, 256, 0, dev.stream, sc.ptr, pb.ptr, tl, kEnd, ld, pos, t0, scale);
+            if (ONE_READ && kEnd <= ONE_READ_MAX) {
+                dev.mla.launch("mla_softmax_bf16_1r", tl, heads, 1, oneReadThreads(kEnd), 0, dev.stream, sc.ptr, pb.ptr, tl, kEnd, ld, pos,
+                        t0, scale);
+            } else {
+                dev.mla.launch("mla_softmax_bf16", tl, heads, 1, 256, 0, dev.stream, sc.ptr, pb.ptr, tl, kEnd, ld, pos, t0, scale);
+            }
             // out_h [tl, vDim] = P_h [tl, kEnd] V_h [kEnd, vDim]
             cb.gemmRowMajorBatched(tl, vDim, kEnd, pb.ptr, Cublas.R_16BF, ld, (long) tl * ld, kvb.ptr + 2L * nope, Cublas.R_16BF,
                     heads * per, per, false, out.at(t0, 0), heads * vDim, vDim, heads, false);
         }
         for (DeviceBuffer b : new DeviceBuffer[] {sc, pb, kvb, qb, rotb}) dev.free(b);
+    }
+
+    /** Head dims the flash kernel is compiled for (mla_flash.cuh: Kimi Linear's 128 + 64 and 128). */
+    static boolean flashShape(int nope, int rope, int vDim) {
+        return nope == 128 && rope == 64 && vDim == 128;
+    }
+
+    /** One compiled variant of mla_flash.cuh: its kernel, queries per block (64 x MR) and dynamic shared memory. */
+    private record FlashKernel(String name, int rows, int shared) {
+        /** 4 warps of 16 x mr queries; shared memory for Q [64 mr][200] and `stages` of K [64][200] and V [64][136] (bf16). */
+        static FlashKernel of(String name, int mr, int stages) {
+            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * 64 * (200 + 136)));
+        }
+    }
+
+    // the fastest of the compiled variants on an H100 (docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against
+    // 54-60 ms for the others): two query tiles a warp share each K / V fragment, one stage, two blocks an SM
+    private static final FlashKernel FLASH_KERNEL = FlashKernel.of("mla_flash_bf16_m2s1", 2, 1);
+    private static final int FLASH_THREADS = 128;
+    private static final float LOG2E = 1.4426950408889634f;
+
+    /**
+     * Fused causal attention over bf16 q [len, heads x 192], kv [total, heads x 256], k_rot [total, 64] into the fp32
+     * out [len, heads x 128]: scores, online softmax (fp32) and P V (bf16 probabilities, fp32 accumulation) per tile of
+     * 64 queries, never written to memory.
+     */
+    private static void flash(CudaBackend be, CudaDevice dev, long q, long kv, long rot, CudaTensor out, int len, int pos, int heads,
+                              float scale) {
+        if (out.ptr() % 16 != 0 || q % 16 != 0 || kv % 16 != 0 || rot % 16 != 0) {
+            throw new IllegalArgumentException("mla flash: operands must be 16-byte aligned (out " + out + ")");
+        }
+        FlashKernel f = FLASH_KERNEL;
+        be.mlaShared(f.name(), f.shared());
+        dev.mla.launch(f.name(), (len + f.rows() - 1) / f.rows(), heads, 1, FLASH_THREADS, f.shared(), dev.stream, q, kv, rot, out.ptr(),
+                len, pos, heads, scale * LOG2E);
     }
 }

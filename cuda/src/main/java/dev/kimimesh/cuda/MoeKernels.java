@@ -132,6 +132,12 @@ final class MoeKernels {
             }
         }
         DeviceBuffer dRows = dev.ints(rows), dW = dev.floats(weights);
+        if (BATCHED_GLUE && uniformInter(experts) > 0) {
+            batchedGlue(be, x, rows, dRows, dW, count, offset, experts, uniformInter(experts), k, out);
+            dev.free(dRows);
+            dev.free(dW);
+            return;
+        }
         for (int ex = 0; ex < e; ex++) {
             int n = count[ex];
             if (n == 0) continue;
@@ -153,5 +159,90 @@ final class MoeKernels {
         }
         dev.free(dRows);
         dev.free(dW);
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.moeGlue}: {@code batched} (default: one gather, one SwiGLU and one ordered scatter for a
+     * group of experts) or {@code per-expert} (three launches per expert, the earlier path, kept for comparison).
+     */
+    private static final boolean BATCHED_GLUE = glueMode(System.getProperty("kimimesh.cuda.moeGlue", "batched"));
+
+    /** Routed (row, expert) pairs whose gathered rows one batched-glue group holds (65,536 x 2304 floats = 604 MB). */
+    static final int GLUE_PAIRS = 1 << 16;
+
+    private static boolean glueMode(String m) {
+        if (m.equals("batched")) return true;
+        if (m.equals("per-expert")) return false;
+        throw new IllegalArgumentException("kimimesh.cuda.moeGlue must be batched or per-expert, not " + m);
+    }
+
+    /** The intermediate size shared by every present expert, or -1 when they differ (the per-expert path takes those). */
+    private static int uniformInter(ExpertWeights[] experts) {
+        int inter = -1;
+        for (ExpertWeights w : experts) {
+            if (w == null) continue;
+            if (inter < 0) inter = w.gate().rows();
+            else if (w.gate().rows() != inter) return -1;
+        }
+        return inter;
+    }
+
+    /**
+     * The per-expert loop with its glue batched over groups of consecutive experts (at most {@link #GLUE_PAIRS} pairs
+     * each, so the buffers stay bounded): one gather of the group's rows, each expert's gate / up / down GEMMs on its
+     * slice, one SwiGLU, and one scatter that adds each row's contributions in ascending expert order - the order of
+     * one scatter_add_rows launch per expert, so the result is the same. 768 glue launches of a 32k prefill become 12.
+     */
+    private static void batchedGlue(CudaBackend be, CudaTensor x, int[] rows, DeviceBuffer dRows, DeviceBuffer dW, int[] count,
+                                    int[] offset, ExpertWeights[] experts, int inter, int k, CudaTensor out) {
+        CudaDevice dev = be.dev;
+        int e = experts.length, h = x.cols();
+        int[] listed = new int[x.rows()]; // pairs listed so far per row within the group
+        for (int e0 = 0; e0 < e; ) {
+            int e1 = e0;
+            long np = 0;
+            while (e1 < e && (e1 == e0 || np + count[e1] <= GLUE_PAIRS)) np += count[e1++];
+            int p0 = offset[e0], n = offset[e1] - p0;
+            if (n > 0) {
+                CudaTensor xg = be.uninitialised(n, h), gate = be.uninitialised(n, inter), up = be.uninitialised(n, inter);
+                CudaTensor down = be.uninitialised(n, h);
+                dev.elementwise.launch("gather_rows", n, 1, 1, 256, 0, dev.stream, x.ptr(), dRows.ptr + 4L * p0, xg.ptr(), h);
+                for (int ex = e0; ex < e1; ex++) {
+                    if (count[ex] == 0) continue;
+                    int at = offset[ex] - p0;
+                    be.matmul(xg.rowSlice(at, count[ex]), experts[ex].gate(), gate.rowSlice(at, count[ex]));
+                    be.matmul(xg.rowSlice(at, count[ex]), experts[ex].up(), up.rowSlice(at, count[ex]));
+                }
+                be.swiglu(gate, up, gate);
+                for (int ex = e0; ex < e1; ex++) {
+                    if (count[ex] == 0) continue;
+                    int at = offset[ex] - p0;
+                    be.matmul(gate.rowSlice(at, count[ex]), experts[ex].down(), down.rowSlice(at, count[ex]));
+                }
+                // per touched row, its pairs in ascending expert order (pairs are grouped by expert), -1 past the last
+                java.util.Arrays.fill(listed, 0);
+                int touched = 0;
+                int[] order = new int[n];
+                for (int i = 0; i < n; i++) if (listed[rows[p0 + i]]++ == 0) order[touched++] = rows[p0 + i];
+                int[] slot = new int[x.rows()];
+                int[] table = new int[touched * (k + 1)];
+                java.util.Arrays.fill(table, -1);
+                for (int i = 0; i < touched; i++) {
+                    slot[order[i]] = i;
+                    table[i * (k + 1)] = order[i];
+                }
+                java.util.Arrays.fill(listed, 0);
+                for (int i = 0; i < n; i++) {
+                    int r = rows[p0 + i];
+                    table[slot[r] * (k + 1) + 1 + listed[r]++] = i;
+                }
+                DeviceBuffer dt = dev.ints(table);
+                dev.elementwise.launch("scatter_add_pairs", touched, 1, 1, 256, 0, dev.stream, down.ptr(), dt.ptr, dW.ptr + 4L * p0,
+                        out.ptr(), k, h);
+                dev.free(dt);
+                for (CudaTensor t : new CudaTensor[] {xg, gate, up, down}) be.release(t);
+            }
+            e0 = e1;
+        }
     }
 }

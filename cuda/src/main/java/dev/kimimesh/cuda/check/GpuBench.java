@@ -64,7 +64,7 @@ final class GpuBench {
         be.kda(q, k, v, g, beta, heads, d, seg, st, KdaForm.CHUNKED, out);
         float[] ms = new float[5];
         for (int i = 0; i < ms.length; i++) ms[i] = be.time(() -> be.kda(q, k, v, g, beta, heads, d, seg, st, KdaForm.CHUNKED, out));
-        double bytes = 6.0 * t * w * 4; // q k v g read, out written, plus the norm pass (lower bound)
+        double bytes = 5.0 * t * w * 4; // q k v g read once, out written once (the norms are taken in the prep)
         System.out.printf("kda chunked: %d heads x %d, %d tokens: %.2f ms (fla chunk_kda reference 5.9 ms; memory floor %.2f ms)%n",
                 heads, d, t, Ceilings.median(ms), bytes / (copyGBs * 1e9) * 1e3);
         for (Tensor x : new Tensor[] {q, k, v, g, beta, out}) be.release(x);
@@ -121,7 +121,9 @@ final class GpuBench {
         for (int prefillTokens : prefills) {
             int[] prompt = new int[prefillTokens];
             for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(c.vocabSize());
-            for (int rep = 0; rep < 2; rep++) {
+            // a cold run (first use of each kernel and buffer size), then two warm ones: the spread of the warm pair
+            // says how far one figure can be trusted
+            for (int rep = 0; rep < 3; rep++) {
                 SequenceState st = model.newState();
                 be.synchronize();
                 long p0 = System.nanoTime();

@@ -17,7 +17,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         List<String> a = Arrays.asList(args);
         if (a.isEmpty()) {
-            System.err.println("usage: GpuCheck kernels | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS] | profile CONFIG [--context N --batch N | --prefill N]");
+            System.err.println("usage: GpuCheck kernels [GROUP] | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS] | profile CONFIG [--context N --batch N | --prefill N]");
             System.exit(2);
         }
         CudaBackendProvider p = new CudaBackendProvider();
@@ -29,7 +29,7 @@ public final class GpuCheck {
         try (CudaBackend be = new CudaBackend()) {
             System.out.println("backend: " + be.name());
             switch (a.get(0)) {
-                case "kernels" -> new KernelCheck(be, System.nanoTime(), cmp).run();
+                case "kernels" -> new KernelCheck(be, System.nanoTime(), cmp).run(a.size() > 1 ? a.get(1) : "all");
                 case "goldens" -> new GoldenCheck(be, Path.of(a.get(1)), cmp).run();
                 case "bench" -> {
                     GpuBench b = new GpuBench(be);

@@ -43,10 +43,26 @@ final class KernelCheck {
     }
 
     void run() {
-        matmul();
-        norms();
-        elementwise();
-        conv();
+        run("all");
+    }
+
+    /** groups: all, or a comma-separated list of matmul, norms, elementwise, conv, kda, mla, moe, sampler (a shorter run). */
+    void run(String groups) {
+        java.util.List<String> known = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler");
+        java.util.List<String> g = java.util.Arrays.asList(groups.split(","));
+        for (String one : g) if (!known.contains(one)) throw new IllegalArgumentException("kernel group must be one of " + known + ", not " + one);
+        boolean all = g.contains("all");
+        if (all || g.contains("matmul")) matmul();
+        if (all || g.contains("norms")) norms();
+        if (all || g.contains("elementwise")) elementwise();
+        if (all || g.contains("conv")) conv();
+        if (all || g.contains("kda")) kdaCases();
+        if (all || g.contains("mla")) mlaCases();
+        if (all || g.contains("moe")) moe();
+        if (all || g.contains("sampler")) new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
+    }
+
+    private void kdaCases() {
         for (int d : new int[] {64, 128}) for (KdaForm f : KdaForm.values()) kda(4, d, f, new int[] {1, 7, 65, 130}, new int[] {5, 0, 64, 1}, -1);
         // the chunk kernels: head dims 32 and 96, several segments with short last chunks, strong decays (A_log about
         // 2.5: per-step log decays near -16 and below) and a long prompt whose state carries through 256 chunks
@@ -54,6 +70,9 @@ final class KernelCheck {
         kda(3, 96, KdaForm.CHUNKED, new int[] {129, 2, 300}, new int[] {0, 0, 17}, -1);
         kda(2, 128, KdaForm.CHUNKED, new int[] {1000, 2500, 63, 640}, new int[] {0, 64, 3, 0}, 2.5);
         kda(2, 128, KdaForm.CHUNKED, new int[] {16384}, new int[] {0}, -1);
+    }
+
+    private void mlaCases() {
         mla(4, 32, 16, 32, 64, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
         mla(8, 128, 64, 128, 512, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
         // decode batches (mla_decode.cu): positions differ per sequence, heads not a multiple of 8
@@ -76,8 +95,12 @@ final class KernelCheck {
         mla(32, 128, 64, 128, 512, ones40, pos40);
         appendRows(new int[] {1, 1, 1}, new int[] {0, 17, 4});
         appendRows(new int[] {1, 5, 2}, new int[] {3, 0, 9});
-        moe();
-        new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
+        // the bf16-compute prefill (MLA_BF16 tolerance: q, k, v and the probabilities rounded to bf16): the fused flash
+        // kernel at Kimi Linear's head dims, with query blocks cut short, keys before the segment and single tokens
+        // between (absorbed, fp32); then a shape the flash kernel does not take (two cuBLAS products, one-read softmax)
+        mlaBf16(4, 128, 64, 128, 512, new int[] {1, 300, 9, 129, 64}, new int[] {10, 0, 5, 70, 1});
+        mlaBf16(3, 128, 64, 128, 512, new int[] {2000}, new int[] {37});
+        mlaBf16(4, 32, 16, 32, 64, new int[] {33, 200}, new int[] {5, 0});
     }
 
     void matmul() {
@@ -325,6 +348,31 @@ final class KernelCheck {
         }
     }
 
+    /** Tolerance of the bf16-compute attention: bf16 operands (8 significant bits) and probabilities, fp32 sums. */
+    static final double MLA_BF16 = 1e-2;
+
+    void mlaBf16(int heads, int nope, int rope, int vDim, int rank, int[] lens, int[] pos) {
+        Segments seg = new Segments(lens, pos);
+        int t = seg.totalRows(), qw = nope + rope;
+        Tensor[] q = up(r.floats(t * heads * qw, 1), t, heads * qw), out = {cpu.allocate(t, heads * vDim), gpu.allocate(t, heads * vDim)};
+        Weight[] kvB = w(r.weight("kv_b_proj", DType.BF16, 0, 0.1, heads * (nope + vDim), rank));
+        Tensor[][] lat = new Tensor[2][lens.length], rot = new Tensor[2][lens.length];
+        for (int i = 0; i < lens.length; i++) {
+            int total = pos[i] + lens[i] + 3;
+            Tensor[] l = up(r.floats(total * rank, 1), total, rank), kr = up(r.floats(total * rope, 1), total, rope);
+            lat[0][i] = l[0];
+            lat[1][i] = l[1];
+            rot[0][i] = kr[0];
+            rot[1][i] = kr[1];
+        }
+        // a larger scale than 1/sqrt(qw) sharpens the softmax, so that a wrong mask or key shows as a large error
+        float scale = (float) (4 / Math.sqrt(qw));
+        cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
+        gpu.mlaAttentionBf16(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
+        cmp.check("mla bf16 prefill heads=" + heads + " nope=" + nope + " " + Arrays.toString(lens) + " at " + Arrays.toString(pos),
+                gpu.download(out[1]), cpu.download(out[0]), MLA_BF16);
+    }
+
     void moe() {
         int t = 11, e = 64, h = 128, inter = 96, k = 6;
         Tensor[] logits = up(r.floats(t * e, 2), t, e);
@@ -352,6 +400,7 @@ final class KernelCheck {
         cpu.moeExperts(x[0], routing, ex[0], out[0]);
         gpu.moeExperts(x[1], routing, ex[1], out[1]);
         same("moeExperts (some experts elsewhere)", out);
+        hostRoutedExperts(10000, 64, 8, h, inter); // about 70,000 pairs: more than one batched-glue group (65,536 pairs)
         // routing kept on the device, experts grouped: few rows per expert, many (> 8, two row groups), one row
         for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
             grouped(c[0], c[1], c[2], h, inter);
@@ -365,6 +414,25 @@ final class KernelCheck {
         grouped(1, 256, 8, 128, 64, RouterWeights.UNBIASED);
         grouped(1, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
         grouped(40, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
+    }
+
+    /** Host routing, experts through the prefill path (batched gather / SwiGLU / ordered scatter over expert groups). */
+    void hostRoutedExperts(int t, int e, int k, int h, int inter) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        Routing routing = cpu.route(logits[0], bias[0], new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED));
+        ExpertWeights[][] ex = new ExpertWeights[2][e];
+        for (int i = 0; i < e; i++) {
+            if (i % 7 == 2) continue; // served elsewhere
+            Weight[] g = w(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = w(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
+            Weight[] dn = w(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
+            ex[0][i] = new ExpertWeights(g[0], u[0], dn[0]);
+            ex[1][i] = new ExpertWeights(g[1], u[1], dn[1]);
+        }
+        Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
+        cpu.moeExperts(x[0], routing, ex[0], out[0]);
+        gpu.moeExperts(x[1], routing, ex[1], out[1]);
+        same("moeExperts T=" + t + " E=" + e + " k=" + k + " (two glue groups)", out);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {
