@@ -1,5 +1,5 @@
 // Check and timing of the MLA decode attention kernels: the backend's (mla_decode.cu) against the candidate
-// (mla_decode_v2.cu), both against a float64 CPU reference on fresh random caches, at the bench model's MLA shape
+// (mla_decode_v2.cu, -Dkimimesh.cuda.mlaDecode=v2 in the backend), both against a float64 CPU reference on fresh random caches, at the bench model's MLA shape
 // (32 heads, kv_lora_rank 512, rope 64) with the grid the backend picks (MlaKernels.splitDecode). Times are the median
 // of 21 runs of split + combine, by events. Not run yet: cuda/bench/mla-decode/run.sh on a GPU machine.
 #include <cstdio>

@@ -247,6 +247,139 @@ extern "C" __global__ void __launch_bounds__(1024) moe_route_group(
     }
 }
 
+// The top-k order of moe_route_group as one 64-bit key: the choice's float bits made monotone in the high word, the
+// index reversed in the low word, so the largest key is the largest choice with the lowest index on ties (choice is
+// a sigmoid >= +0 plus a bias, never -0.0; NaN gets key 0, below every number as no comparison ever picks it).
+__device__ __forceinline__ unsigned long long route_key(float c, int i) {
+    unsigned u = __float_as_uint(c);
+    unsigned ord = c != c ? 0u : (u & 0x80000000u) ? ~u : u | 0x80000000u;
+    return ((unsigned long long) ord << 32) | (0xFFFFFFFFu - (unsigned) i);
+}
+
+// moe_route_group with nothing global on its serial path (-Dkimimesh.cuda.fusedRoute=v2): the router logits, the bias
+// and which experts are served here (table[3e] != 0) are all loaded at the start, together; the biased weight of every
+// expert is formed before the rounds (the one-row routing waited for bias[winner] in every round when bias-corrected,
+// and read the table twice after the rounds); a round is one 64-bit warp max (route_key) instead of a value and an index
+// compared apart; the block has one warp per row up to 32 warps and at least 256 threads (one expert's table entry a
+// thread), not 1024 at batch 1. Same experts, weights (same float and double operations in the same order) and
+// grouping as moe_route_group. grid 1, block max(256, 32 * min(T, 32)), dynamic shared T * k ints.
+extern "C" __global__ void __launch_bounds__(1024) moe_route_group_v2(
+        const float* logits, const float* bias, int T, int E, int k, int renorm, int biasCorrected, float scaling,
+        int* experts, float* weights, const long long* table, int* info, int* activeExp, int* activeStart, int* pairRow,
+        int* posOf) {
+    extern __shared__ int pairExp[];
+    __shared__ int cnt[256], cur[256];
+    __shared__ unsigned char here[256];
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5, P = T * k;
+    long long served = tid < E ? table[3 * tid] : 0;   // blockDim >= 256 >= E: one expert a thread
+    for (int e = tid; e < 256; e += blockDim.x) cnt[e] = 0;
+    for (int r = warp; r < T; r += nw) {
+        const float* lg = logits + (long) r * E;
+        float lv[8], bv[8];
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int i = lane + 32 * m;
+            lv[m] = i < E ? lg[i] : 0.0f;
+            bv[m] = i < E && bias ? bias[i] : 0.0f;
+        }
+        float wt[8];
+        unsigned long long key[8];
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int i = lane + 32 * m;
+            float sc = i < E ? (float) (1.0 / (1.0 + exp(-(double) lv[m]))) : 0.0f;
+            // bv is 0.0f without a bias: sc + 0.0f == sc (sc >= +0), as moe_route_group's choice and weight
+            wt[m] = biasCorrected ? sc + bv[m] : sc;
+            key[m] = i < E ? route_key(sc + bv[m], i) : 0ull;
+        }
+        double wsum = 0.0;
+        float mine = 0.0f;
+        int myIdx = 0;
+        for (int j = 0; j < k; j++) {
+            unsigned long long best = key[0];
+#pragma unroll
+            for (int m = 1; m < 8; m++) best = key[m] > best ? key[m] : best;
+            for (int o = 16; o > 0; o >>= 1) {
+                unsigned long long other = __shfl_xor_sync(0xffffffff, best, o);
+                best = other > best ? other : best;
+            }
+            int bidx = (int) (0xFFFFFFFFu - (unsigned) (best & 0xFFFFFFFFull));
+            int owner = bidx & 31, slot = bidx >> 5;
+            float s = 0.0f;
+#pragma unroll
+            for (int m = 0; m < 8; m++) if (m == slot) s = wt[m];
+            s = __shfl_sync(0xffffffff, s, owner);
+            // the winner leaves the choice as moe_route_group's -INFINITY (same key order if every other is gone)
+            if (lane == owner) {
+#pragma unroll
+                for (int m = 0; m < 8; m++) if (m == slot) key[m] = route_key(-INFINITY, bidx);
+            }
+            wsum += s;
+            if (lane == j) {
+                mine = s;
+                myIdx = bidx;
+            }
+        }
+        if (lane < k) {
+            float w = mine;
+            if (renorm) w = (float) (w / (wsum + 1e-20));
+            experts[r * k + lane] = myIdx;
+            weights[r * k + lane] = w * scaling;
+            pairExp[r * k + lane] = myIdx;
+        }
+    }
+    if (tid < E) here[tid] = served != 0;
+    __syncthreads();
+    for (int p = tid; p < P; p += blockDim.x) {
+        int e = pairExp[p];
+        if (e >= 0 && e < E && here[e]) atomicAdd(&cnt[e], 1);
+    }
+    __syncthreads();
+    if (warp == 0) {
+        // lane l owns experts 8l .. 8l + 7: local sums, then a warp scan of pair counts and of active experts
+        int c[8], sum = 0, act = 0;
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int e = 8 * lane + m;
+            c[m] = e < E ? cnt[e] : 0;
+            sum += c[m];
+            act += c[m] > 0;
+        }
+        int incS = sum, incA = act;
+        for (int o = 1; o < 32; o <<= 1) {
+            int s = __shfl_up_sync(0xffffffff, incS, o), a = __shfl_up_sync(0xffffffff, incA, o);
+            if (lane >= o) { incS += s; incA += a; }
+        }
+        int off = incS - sum, n = incA - act;
+#pragma unroll
+        for (int m = 0; m < 8; m++) {
+            int e = 8 * lane + m;
+            if (e < E) cur[e] = off;
+            if (c[m] > 0) {
+                activeExp[n] = e;
+                activeStart[n] = off;
+                off += c[m];
+                n++;
+            }
+        }
+        if (lane == 31) {
+            activeStart[n] = off;
+            info[0] = n;
+        }
+    }
+    __syncthreads();
+    for (int p = tid; p < P; p += blockDim.x) {
+        int e = pairExp[p];
+        if (e >= 0 && e < E && here[e]) {
+            int pos = atomicAdd(&cur[e], 1);
+            pairRow[pos] = p / k;
+            posOf[p] = pos;
+        } else {
+            posOf[p] = -1;
+        }
+    }
+}
+
 #include "gemv_tile.cuh"
 
 // grid (ceil(I / (8 NR)), P), block 256: warp w of block (x, slot) computes gate and up rows n = (8x + w) NR ..

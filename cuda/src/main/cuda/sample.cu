@@ -407,3 +407,5 @@ extern "C" __global__ void __launch_bounds__(NT) sample_rows(const float* __rest
         logprobs[blockIdx.x] = lp;
     }
 }
+
+#include "sample_split.cuh"

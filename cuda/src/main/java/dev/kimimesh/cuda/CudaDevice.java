@@ -17,7 +17,7 @@ final class CudaDevice implements AutoCloseable {
     final MemorySegment stream;
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
-    final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, moe, sample;
+    final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, mlaDecodeV2, moe, sample;
     private static final long STAGING = 8L << 20;
     /** Pinned ring for small uploads (segment tables, ids, routing): pageable copies would stall the stream. */
     private MemorySegment staging;
@@ -44,6 +44,7 @@ final class CudaDevice implements AutoCloseable {
         kda = KernelModule.load("kda", ptx);
         mla = KernelModule.load("mla", ptx);
         mlaDecode = KernelModule.load("mla_decode", ptx);
+        mlaDecodeV2 = KernelModule.load("mla_decode_v2", ptx);
         moe = KernelModule.load("moe", ptx);
         sample = KernelModule.load("sample", ptx);
     }

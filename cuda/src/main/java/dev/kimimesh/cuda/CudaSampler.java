@@ -16,7 +16,21 @@ final class CudaSampler {
     /** The engine Sampler's SORT_LIMIT: nuclei with more candidates are drawn in vocabulary order (sample.cu too). */
     static final int SORT_LIMIT = 4096;
 
+    /**
+     * {@code -Dkimimesh.cuda.sampler=split}: the row's passes spread over many blocks (sample_split.cuh: per-slice max,
+     * greedy index and top-k candidates for k <= 64, per-slice logprob sums, then one block a row finishing), the same
+     * tokens and logprobs as sample_rows; off until checked on a device.
+     */
+    static final boolean SPLIT = "split".equals(System.getProperty("kimimesh.cuda.sampler", "block"));
+    /** sample_split.cuh's SPLIT_CAND: top-k candidates a slice keeps. */
+    private static final int SPLIT_CAND = 64;
+
     private CudaSampler() {}
+
+    /** Slices a row is split into: about 1024 logits each (4 per thread of a 256-thread block), at most 128. */
+    static int slices(int vocab) {
+        return Math.max(1, Math.min(128, (vocab + 1023) / 1024));
+    }
 
     static Optional<SampledTokens> sample(CudaBackend be, CudaTensor logits, RowSampling[] rows) {
         int n = rows.length, vocab = logits.cols();
@@ -30,8 +44,24 @@ final class CudaSampler {
         DeviceBuffer params = dev.table(table);
         DeviceBuffer scratch = dev.scratch(4L * n * (vocab + SORT_LIMIT));
         DeviceBuffer out = dev.scratch(8L * n);
-        dev.sample.launch("sample_rows", n, 1, 1, 1024, 0, dev.stream, logits.ptr(), vocab, params.ptr, scratch.ptr, out.ptr,
-                out.ptr + 4L * n);
+        DeviceBuffer partials = null;
+        if (SPLIT) {
+            // [n, nb] each: candidate keys (SPLIT_CAND a slice), logprob sums (double), maxima, first indices, NaN flags
+            int nb = slices(vocab);
+            long slots = (long) n * nb, cand = 0, lse = cand + 8L * slots * SPLIT_CAND, max = lse + 8L * slots, first = max + 4L * slots,
+                    nan = first + 4L * slots;
+            partials = dev.scratch(nan + 4L * slots);
+            long at = partials.ptr;
+            dev.sample.launch("sample_split_partial", nb, n, 1, 256, 0, dev.stream, logits.ptr(), vocab, params.ptr, nb, at + max,
+                    at + first, at + nan, at + cand);
+            dev.sample.launch("sample_split_lse", nb, n, 1, 256, 0, dev.stream, logits.ptr(), vocab, params.ptr, nb, at + max, at + nan,
+                    at + lse);
+            dev.sample.launch("sample_split_finish", n, 1, 1, 1024, 0, dev.stream, logits.ptr(), vocab, params.ptr, nb, at + max,
+                    at + first, at + nan, at + cand, at + lse, scratch.ptr, out.ptr, out.ptr + 4L * n);
+        } else {
+            dev.sample.launch("sample_rows", n, 1, 1, 1024, 0, dev.stream, logits.ptr(), vocab, params.ptr, scratch.ptr, out.ptr,
+                    out.ptr + 4L * n);
+        }
         int[] tokens = new int[n];
         float[] logprobs = new float[n];
         if (dev.arena != null) {
@@ -47,6 +77,7 @@ final class CudaSampler {
         }
         dev.free(params);
         dev.free(scratch);
+        if (partials != null) dev.free(partials);
         dev.free(out);
         return Optional.of(new SampledTokens(tokens, logprobs));
     }

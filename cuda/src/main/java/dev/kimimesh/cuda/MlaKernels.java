@@ -86,9 +86,21 @@ final class MlaKernels {
     /** {@code -Dkimimesh.cuda.mlaDecode=cublas}: the earlier cuBLAS absorbed decode (not recordable), for comparison. */
     private static final boolean KERNEL = !"cublas".equals(System.getProperty("kimimesh.cuda.mlaDecode", "kernel"));
 
+    /**
+     * {@code -Dkimimesh.cuda.mlaDecode=v2}: mla_decode_v2.cu (8 warps a block, every load of a cached row issued before
+     * its first product, the context over two thread halves, each range's weight computed once in the combine) in
+     * place of mla_decode.cu; same grid, same partial layout. Off by default until checked on a device.
+     */
+    static final boolean V2 = "v2".equals(System.getProperty("kimimesh.cuda.mlaDecode", "kernel"));
+
+    /** Positions per sub-chunk and per-block shared floats of the [128][32] second-half context in mla_decode_v2.cu. */
+    private static final int V2_CONTEXT_HALF = 128 * 32, V2_MAX_SPLITS = 1024;
+
     /** Whether mla_decode.cu takes these widths: a thread's four context columns cover R; 16-byte rows; 48 KiB shared. */
     private static boolean decodeKernel(int r, int rope, int heads) {
-        return KERNEL && r % 4 == 0 && r <= 512 && rope % 4 == 0 && sharedBytes(group(heads), r, rope) <= 48 * 1024;
+        // v2 holds a cached row's k_rot part in two float4 per lane of eight: rope <= 64
+        return KERNEL && r % 4 == 0 && r <= 512 && rope % 4 == 0 && (!V2 || rope <= 64)
+                && sharedBytes(group(heads), r, rope) <= 48 * 1024;
     }
 
     private static final int CHUNK = 128, MAX_GROUP = 8;
@@ -99,7 +111,8 @@ final class MlaKernels {
     }
 
     private static int sharedBytes(int hg, int r, int rope) {
-        return 4 * (hg * (r + rope) + CHUNK * MAX_GROUP);
+        // v2 adds the second thread half's context columns ([128 columns of float4][8 heads])
+        return 4 * (hg * (r + rope) + CHUNK * MAX_GROUP + (V2 ? V2_CONTEXT_HALF : 0));
     }
 
     /**
@@ -126,7 +139,10 @@ final class MlaKernels {
         int hg = group(heads), groups = heads / hg, chunks = (cap + CHUNK - 1) / CHUNK;
         // enough blocks for every SM twice over at the capacity; a block walks perSplit chunks with an online softmax
         int want = Math.max(1, (2 * dev.multiprocessors + b * groups - 1) / (b * groups));
-        int perSplit = (chunks + want - 1) / want, splits = (chunks + perSplit - 1) / perSplit;
+        int perSplit = (chunks + want - 1) / want;
+        // v2's combine keeps one weight per range in a 1024-entry shared array
+        if (V2) perSplit = Math.max(perSplit, (chunks + V2_MAX_SPLITS - 1) / V2_MAX_SPLITS);
+        int splits = (chunks + perSplit - 1) / perSplit;
         DeviceBuffer tab = dev.longs(table);
         long pos = be.stepPositions(seg);
         Cublas cb = dev.cublas;
@@ -135,9 +151,11 @@ final class MlaKernels {
         // q_lat[b, h] [1, R] = q_nope[b, h] W_kb_h: per head a [B, nope] x [nope, R] product
         cb.gemmRowMajorBatched(b, r, nope, q.ptr(), Cublas.R_32F, heads * qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
                 qLat.ptr(), heads * r, r, heads, false);
-        dev.mlaDecode.launch("mla_decode_split", splits, groups, b, CHUNK, sharedBytes(hg, r, rope), dev.stream, qLat.ptr(), q.ptr(),
-                tab.ptr, pos, acc.ptr, ml.ptr, heads, r, rope, qw, nope, hg, perSplit, scale);
-        dev.mlaDecode.launch("mla_decode_combine", heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
+        KernelModule m = V2 ? dev.mlaDecodeV2 : dev.mlaDecode;
+        String suffix = V2 ? "_v2" : "";
+        m.launch("mla_decode_split" + suffix, splits, groups, b, V2 ? 256 : CHUNK, sharedBytes(hg, r, rope), dev.stream, qLat.ptr(),
+                q.ptr(), tab.ptr, pos, acc.ptr, ml.ptr, heads, r, rope, qw, nope, hg, perSplit, scale);
+        m.launch("mla_decode_combine" + suffix, heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
                 perSplit, splits);
         // o[b, h] [1, vDim] = ctx[b, h] W_vb_h^T: per head a [B, R] x [R, vDim] product
         cb.gemmRowMajorBatched(b, vDim, r, ctx.ptr(), Cublas.R_32F, heads * r, r, wkv + 4L * nope * r, Cublas.R_32F, r, (long) per * r,

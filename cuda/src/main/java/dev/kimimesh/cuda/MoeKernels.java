@@ -17,6 +17,11 @@ final class MoeKernels {
     static final int GROUPED_MAX_ROWS = Integer.getInteger("kimimesh.cuda.groupedMoeRows", 128);
     /** {@code -Dkimimesh.cuda.fusedRoute=false}: moe_route then moe_group (two launches, serial scans), for comparison. */
     private static final boolean FUSED_ROUTE = !"false".equals(System.getProperty("kimimesh.cuda.fusedRoute", "true"));
+    /**
+     * {@code -Dkimimesh.cuda.fusedRoute=v2}: moe_route_group_v2 (every global read issued at the start, one 64-bit warp
+     * max a top-k round, a block of max(256, 32 T) threads), same routing as moe_route_group; off until checked on a device.
+     */
+    static final boolean ROUTE_V2 = "v2".equals(System.getProperty("kimimesh.cuda.fusedRoute", "true"));
 
     private MoeKernels() {}
 
@@ -40,7 +45,8 @@ final class MoeKernels {
         long info = meta.ptr, active = info + 4, start = active + 4L * p, pairRow = start + 4L * (p + 1), posOf = pairRow + 4L * p;
         if (FUSED_ROUTE && !spec.softmax() && spec.numExpertGroup() <= 1 && e <= 256 && k <= 32 && k <= e) {
             // routing and grouping in one warp-parallel block (the serial scans of the two kernels were 20 us a layer)
-            dev.moe.launch("moe_route_group", 1, 1, 1, 1024, 4 * p, dev.stream, logits.ptr(),
+            dev.moe.launch(ROUTE_V2 ? "moe_route_group_v2" : "moe_route_group", 1, 1, 1,
+                    ROUTE_V2 ? Math.max(256, 32 * Math.min(t, 32)) : 1024, 4 * p, dev.stream, logits.ptr(),
                     bias == null ? 0L : be.floats(CudaWeight.cast(bias)), t, e, k, spec.renormalize() ? 1 : 0,
                     spec.weights() == RouterWeights.BIAS_CORRECTED ? 1 : 0, spec.routedScalingFactor(), de, dw,
                     table.ptr(), info, active, start, pairRow, posOf);

@@ -410,6 +410,10 @@ final class KernelCheck {
         // the bench's router (256 experts, top 8) in one warp-parallel block, both weight conventions, 70 rows
         grouped(70, 256, 8, 128, 64, RouterWeights.UNBIASED);
         grouped(3, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
+        // ... and at batch 1, the decode step's shape (one warp routes; moe_route_group_v2 with fusedRoute=v2)
+        grouped(1, 256, 8, 128, 64, RouterWeights.UNBIASED);
+        grouped(1, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
+        grouped(40, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
     }
 
     /** Host routing, experts through the prefill path (batched gather / SwiGLU / ordered scatter over expert groups). */

@@ -34,7 +34,15 @@ final class SamplerCheck {
         for (int vocab : new int[] {163840, 50001}) {
             for (double[] c : configs) check(vocab, c[0], (int) c[1], c[2], 48);
         }
+        // the split sampler's edges (kimimesh.cuda.sampler=split): k at and just above its 64 candidates a slice, a short
+        // last slice (5130 = 6 slices of 855), one slice (300); the default sampler takes them as any other row
+        check(5130, 1, 64, 0.9, 16);
+        check(5130, 1, 65, 1, 8);
+        check(300, 0.8, 50, 1, 8);
+        check(5130, 0, 0, 1, 8);
         errors(4099);
+        errors(163840);
+        timing(163840, 1);
         timing(163840, 64);
     }
 

@@ -1,9 +1,11 @@
-// Candidate replacement of mla_decode.cu's split and combine (same arguments, same partial layout), not yet used by
-// the backend: the Nsight profile of the graph run (docs/gpu-logs/profile-decode-b1-graph.txt) put the current pair
-// at 63.6 + 23.1 us for one MLA layer at batch 1 and context 4k, latency-bound: about 140 blocks of 4 warps, one per
-// SM, with at most four 16-byte loads in flight per lane (about 8 KB per SM). Here a block has 8 warps, a lane issues
-// all of its row's loads before the first product (up to 16 x 16 bytes), the context pass splits the positions over
-// two thread halves, and the combine computes each range's weight once. Check and time: run.sh beside this file.
+// Replacement of mla_decode.cu's split and combine (same arguments, same partial layout), used by the backend with
+// -Dkimimesh.cuda.mlaDecode=v2 (MlaKernels): the Nsight profile of the graph run (docs/gpu-logs/profile-decode-b1-graph.txt)
+// put the current pair at 63.6 + 23.1 us for one MLA layer at batch 1 and context 4k, latency-bound: about 140 blocks of
+// 4 warps, one per SM, with at most four 16-byte loads in flight per lane (about 8 KB per SM). Here a block has 8 warps,
+// a lane issues all of its row's loads before the first product (up to 16 x 16 bytes), the context pass splits the
+// positions over two thread halves, and the combine computes each range's weight once. Limits (checked by MlaKernels):
+// R <= 512 and rope <= 64, both multiples of 4, at most 8 heads a block, at most 1024 ranges. Standalone check and
+// timing against mla_decode.cu: cuda/bench/mla-decode/run.sh.
 
 #define V2_CHUNK 128     // positions per sub-chunk
 #define V2_THREADS 256   // 8 warps
@@ -170,29 +172,38 @@ extern "C" __global__ void __launch_bounds__(V2_THREADS) mla_decode_split_v2(
     }
 }
 
-// grid (H, B), block 128: each range's weight exp(m_s - M) once in shared memory, then the columns.
+// grid (H, B), block 128 (any multiple of 32 up to 1024): the ranges' maxima and weighted sums by the whole block
+// (each thread its ranges, then a fixed-order reduction, so the result does not depend on timing), each range's
+// weight exp(m_s - M) once in shared memory, then the columns.
 extern "C" __global__ void mla_decode_combine_v2(const float* __restrict__ acc, const float* __restrict__ ml,
                                                  const int* __restrict__ positions, float* __restrict__ ctx, int H, int R,
                                                  int perSplit, int splits) {
     __shared__ float wgt[1024];
-    __shared__ float total;
-    int h = blockIdx.x, b = blockIdx.y;
+    __shared__ float redMax[32], redSum[32];
+    int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    // every active range holds at least one visible position, so its max is finite
     int active = min(min(splits, 1024), (positions[b] + 1 + perSplit * V2_CHUNK - 1) / (perSplit * V2_CHUNK));
-    if (threadIdx.x == 0) {
-        float mx = -INFINITY;
-        for (int s = 0; s < active; s++) mx = fmaxf(mx, ml[2 * (((long) b * splits + s) * H + h)]);
-        float t = 0.0f;
-        for (int s = 0; s < active; s++) {
-            long row = ((long) b * splits + s) * H + h;
-            float e = expf(ml[2 * row] - mx);
-            wgt[s] = e;
-            t += e * ml[2 * row + 1];
-        }
-        total = t;
-    }
+    float mx = -INFINITY;
+    for (int s = tid; s < active; s += blockDim.x) mx = fmaxf(mx, ml[2 * (((long) b * splits + s) * H + h)]);
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+    if (lane == 0) redMax[warp] = mx;
     __syncthreads();
+    mx = redMax[0];
+    for (int w = 1; w < nw; w++) mx = fmaxf(mx, redMax[w]);
+    float t = 0.0f;
+    for (int s = tid; s < active; s += blockDim.x) {
+        long row = ((long) b * splits + s) * H + h;
+        float e = expf(ml[2 * row] - mx);
+        wgt[s] = e;
+        t += e * ml[2 * row + 1];
+    }
+    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffff, t, o);
+    if (lane == 0) redSum[warp] = t;
+    __syncthreads();   // also publishes wgt
+    float total = redSum[0];
+    for (int w = 1; w < nw; w++) total += redSum[w];
     float inv = 1.0f / total;
-    for (int r = threadIdx.x; r < R; r += blockDim.x) {
+    for (int r = tid; r < R; r += blockDim.x) {
         float v = 0.0f;
 #pragma unroll 8
         for (int s = 0; s < active; s++) v = fmaf(wgt[s], acc[(((long) b * splits + s) * H + h) * R + r], v);
