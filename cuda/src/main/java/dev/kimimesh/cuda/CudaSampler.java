@@ -17,11 +17,17 @@ final class CudaSampler {
     static final int SORT_LIMIT = 4096;
 
     /**
-     * {@code -Dkimimesh.cuda.sampler=split}: the row's passes spread over many blocks (sample_split.cuh: per-slice max,
-     * greedy index and top-k candidates for k <= 64, per-slice logprob sums, then one block a row finishing), the same
-     * tokens and logprobs as sample_rows; off until checked on a device.
+     * {@code -Dkimimesh.cuda.sampler}: {@code split} (default since its device check of 2026-12-06: the row's passes
+     * spread over many blocks, sample_split.cuh: per-slice max, greedy index and top-k candidates for k <= 64, per-slice
+     * logprob sums, then one block a row finishing) or {@code block} (sample_rows, one block a row); the same tokens
+     * and logprobs each way.
      */
-    static final boolean SPLIT = "split".equals(System.getProperty("kimimesh.cuda.sampler", "block"));
+    static final boolean SPLIT = samplerMode(System.getProperty("kimimesh.cuda.sampler", "split")).equals("split");
+
+    private static String samplerMode(String m) {
+        if (m.equals("split") || m.equals("block")) return m;
+        throw new IllegalArgumentException("kimimesh.cuda.sampler must be split or block, not " + m);
+    }
     /** sample_split.cuh's SPLIT_CAND: top-k candidates a slice keeps. */
     private static final int SPLIT_CAND = 64;
 

@@ -83,15 +83,25 @@ final class MlaKernels {
         }
     }
 
-    /** {@code -Dkimimesh.cuda.mlaDecode=cublas}: the earlier cuBLAS absorbed decode (not recordable), for comparison. */
-    private static final boolean KERNEL = !"cublas".equals(System.getProperty("kimimesh.cuda.mlaDecode", "kernel"));
+    /**
+     * {@code -Dkimimesh.cuda.mlaDecode}: {@code v2} (default, mla_decode_v2.cu), {@code v1} (mla_decode.cu) or
+     * {@code cublas} (the earlier cuBLAS absorbed decode, not recordable); the last two for comparison.
+     */
+    private static final String DECODE = decodeMode(System.getProperty("kimimesh.cuda.mlaDecode", "v2"));
+    private static final boolean KERNEL = !DECODE.equals("cublas");
+
+    private static String decodeMode(String m) {
+        if (m.equals("v2") || m.equals("v1") || m.equals("cublas")) return m;
+        throw new IllegalArgumentException("kimimesh.cuda.mlaDecode must be v2, v1 or cublas, not " + m);
+    }
 
     /**
      * {@code -Dkimimesh.cuda.mlaDecode=v2}: mla_decode_v2.cu (8 warps a block, every load of a cached row issued before
      * its first product, the context over two thread halves, each range's weight computed once in the combine) in
-     * place of mla_decode.cu; same grid, same partial layout. Off by default until checked on a device.
+     * place of mla_decode.cu; same grid, same partial layout. The default since its device check (2026-12-06:
+     * kernel checks, goldens, graph vs eager; batch-1 step 0.978 -> 0.835 ms).
      */
-    static final boolean V2 = "v2".equals(System.getProperty("kimimesh.cuda.mlaDecode", "kernel"));
+    static final boolean V2 = DECODE.equals("v2");
 
     /** Positions per sub-chunk and per-block shared floats of the [128][32] second-half context in mla_decode_v2.cu. */
     private static final int V2_CONTEXT_HALF = 128 * 32, V2_MAX_SPLITS = 1024;

@@ -15,13 +15,20 @@ import dev.kimimesh.engine.config.RouterWeights;
 final class MoeKernels {
     /** Rows up to which routed experts run grouped on the device (one launch per stage for all experts). */
     static final int GROUPED_MAX_ROWS = Integer.getInteger("kimimesh.cuda.groupedMoeRows", 128);
-    /** {@code -Dkimimesh.cuda.fusedRoute=false}: moe_route then moe_group (two launches, serial scans), for comparison. */
-    private static final boolean FUSED_ROUTE = !"false".equals(System.getProperty("kimimesh.cuda.fusedRoute", "true"));
     /**
-     * {@code -Dkimimesh.cuda.fusedRoute=v2}: moe_route_group_v2 (every global read issued at the start, one 64-bit warp
-     * max a top-k round, a block of max(256, 32 T) threads), same routing as moe_route_group; off until checked on a device.
+     * {@code -Dkimimesh.cuda.fusedRoute}: {@code v2} (default: moe_route_group_v2, every global read issued at the start,
+     * one 64-bit warp max a top-k round, a block of max(256, 32 T) threads; the default since its device check of
+     * 2026-12-06), {@code v1} (moe_route_group) or {@code false} (moe_route then moe_group, two launches with serial
+     * scans); the same routing each way.
      */
-    static final boolean ROUTE_V2 = "v2".equals(System.getProperty("kimimesh.cuda.fusedRoute", "true"));
+    private static final String ROUTE = routeMode(System.getProperty("kimimesh.cuda.fusedRoute", "v2"));
+    private static final boolean FUSED_ROUTE = !ROUTE.equals("false");
+    static final boolean ROUTE_V2 = ROUTE.equals("v2");
+
+    private static String routeMode(String m) {
+        if (m.equals("v2") || m.equals("v1") || m.equals("false")) return m;
+        throw new IllegalArgumentException("kimimesh.cuda.fusedRoute must be v2, v1 or false, not " + m);
+    }
 
     private MoeKernels() {}
 
