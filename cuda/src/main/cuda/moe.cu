@@ -133,6 +133,42 @@ extern "C" __global__ void moe_group(const int* experts, int P, int k, int E, co
     }
 }
 
+// Grouping of moe_route_group(_v2), by warp 0: lane l owns experts 8l .. 8l + 7 (E <= 256); from the per-expert pair
+// counts, each expert's first slot (cur), the active experts in index order with their starts, and their number.
+__device__ __forceinline__ void group_scan(const int* cnt, int E, int lane, int* cur, int* activeExp, int* activeStart,
+                                           int* info) {
+    // lane l owns experts 8l .. 8l + 7: local sums, then a warp scan of pair counts and of active experts
+    int c[8], sum = 0, act = 0;
+#pragma unroll
+    for (int m = 0; m < 8; m++) {
+        int e = 8 * lane + m;
+        c[m] = e < E ? cnt[e] : 0;
+        sum += c[m];
+        act += c[m] > 0;
+    }
+    int incS = sum, incA = act;
+    for (int o = 1; o < 32; o <<= 1) {
+        int s = __shfl_up_sync(0xffffffff, incS, o), a = __shfl_up_sync(0xffffffff, incA, o);
+        if (lane >= o) { incS += s; incA += a; }
+    }
+    int off = incS - sum, n = incA - act;
+#pragma unroll
+    for (int m = 0; m < 8; m++) {
+        int e = 8 * lane + m;
+        if (e < E) cur[e] = off;
+        if (c[m] > 0) {
+            activeExp[n] = e;
+            activeStart[n] = off;
+            off += c[m];
+            n++;
+        }
+    }
+    if (lane == 31) {
+        activeStart[n] = off;
+        info[0] = n;
+    }
+}
+
 // moe_route then moe_group in one block, warp-parallel, for the decode shapes (sigmoid router, no group limit,
 // E <= 256, k <= 32): warp w routes rows w, w + 32, ... (each lane holds 8 experts' scores in registers; top-k by k
 // warp argmax rounds, the lower index winning ties), then the block groups the pairs by expert with a one-warp
@@ -202,38 +238,7 @@ extern "C" __global__ void __launch_bounds__(1024) moe_route_group(
         if (e >= 0 && e < E && table[3 * e] != 0) atomicAdd(&cnt[e], 1);
     }
     __syncthreads();
-    if (warp == 0) {
-        // lane l owns experts 8l .. 8l + 7: local sums, then a warp scan of pair counts and of active experts
-        int c[8], sum = 0, act = 0;
-#pragma unroll
-        for (int m = 0; m < 8; m++) {
-            int e = 8 * lane + m;
-            c[m] = e < E ? cnt[e] : 0;
-            sum += c[m];
-            act += c[m] > 0;
-        }
-        int incS = sum, incA = act;
-        for (int o = 1; o < 32; o <<= 1) {
-            int s = __shfl_up_sync(0xffffffff, incS, o), a = __shfl_up_sync(0xffffffff, incA, o);
-            if (lane >= o) { incS += s; incA += a; }
-        }
-        int off = incS - sum, n = incA - act;
-#pragma unroll
-        for (int m = 0; m < 8; m++) {
-            int e = 8 * lane + m;
-            if (e < E) cur[e] = off;
-            if (c[m] > 0) {
-                activeExp[n] = e;
-                activeStart[n] = off;
-                off += c[m];
-                n++;
-            }
-        }
-        if (lane == 31) {
-            activeStart[n] = off;
-            info[0] = n;
-        }
-    }
+    if (warp == 0) group_scan(cnt, E, lane, cur, activeExp, activeStart, info);
     __syncthreads();
     for (int p = threadIdx.x; p < P; p += blockDim.x) {
         int e = pairExp[p];
@@ -335,38 +340,7 @@ extern "C" __global__ void __launch_bounds__(1024) moe_route_group_v2(
         if (e >= 0 && e < E && here[e]) atomicAdd(&cnt[e], 1);
     }
     __syncthreads();
-    if (warp == 0) {
-        // lane l owns experts 8l .. 8l + 7: local sums, then a warp scan of pair counts and of active experts
-        int c[8], sum = 0, act = 0;
-#pragma unroll
-        for (int m = 0; m < 8; m++) {
-            int e = 8 * lane + m;
-            c[m] = e < E ? cnt[e] : 0;
-            sum += c[m];
-            act += c[m] > 0;
-        }
-        int incS = sum, incA = act;
-        for (int o = 1; o < 32; o <<= 1) {
-            int s = __shfl_up_sync(0xffffffff, incS, o), a = __shfl_up_sync(0xffffffff, incA, o);
-            if (lane >= o) { incS += s; incA += a; }
-        }
-        int off = incS - sum, n = incA - act;
-#pragma unroll
-        for (int m = 0; m < 8; m++) {
-            int e = 8 * lane + m;
-            if (e < E) cur[e] = off;
-            if (c[m] > 0) {
-                activeExp[n] = e;
-                activeStart[n] = off;
-                off += c[m];
-                n++;
-            }
-        }
-        if (lane == 31) {
-            activeStart[n] = off;
-            info[0] = n;
-        }
-    }
+    if (warp == 0) group_scan(cnt, E, lane, cur, activeExp, activeStart, info);
     __syncthreads();
     for (int p = tid; p < P; p += blockDim.x) {
         int e = pairExp[p];
