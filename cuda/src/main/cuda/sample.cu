@@ -203,6 +203,25 @@ __device__ int nucleus_draw(const float* w, int n, double total, double topP, do
     return kept - 1;
 }
 
+// The draw over the k largest keys gathered in s.keys: sorted descending, weights exp((x - top) / T) in double as the
+// host's Math.exp (top-k rows), summed in order by one thread, then the nucleus draw at the row's uniform number.
+__device__ int draw_top_k(const RowParams& p, int k, float* sorted, Shared& s) {
+    sort_descending(s, k);
+    float top = key_value(s.keys[0]);
+    for (int j = threadIdx.x; j < k; j += NT) {
+        float z = __fmul_rn(__fsub_rn(key_value(s.keys[j]), top), p.invT);
+        sorted[j] = (float) exp((double) z);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double total = 0;
+        for (int j = 0; j < k; j++) total += sorted[j];
+        s.result = key_index(s.keys[nucleus_draw(sorted, k, total, p.topP, p.uniform)]);
+    }
+    __syncthreads();
+    return s.result;
+}
+
 // Top-k: the k largest keys by an 8-bit radix select over the 64-bit keys (exactly k, since keys are distinct),
 // sorted; weights as the host's (float) Math.exp((l - top) * invT); nucleus and draw in that order.
 __device__ int sample_top_k(const float* x, int vocab, const RowParams& p, float* sorted, Shared& s) {
@@ -241,20 +260,7 @@ __device__ int sample_top_k(const float* x, int vocab, const RowParams& p, float
         if (key >= threshold) s.keys[atomicAdd(&s.count, 1)] = key;
     }
     __syncthreads();
-    sort_descending(s, k);
-    float top = key_value(s.keys[0]);
-    for (int j = threadIdx.x; j < k; j += NT) {
-        float z = __fmul_rn(__fsub_rn(key_value(s.keys[j]), top), p.invT);
-        sorted[j] = (float) exp((double) z);
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double total = 0;
-        for (int j = 0; j < k; j++) total += sorted[j];
-        s.result = key_index(s.keys[nucleus_draw(sorted, k, total, p.topP, p.uniform)]);
-    }
-    __syncthreads();
-    return s.result;
+    return draw_top_k(p, k, sorted, s);
 }
 
 // The first vocabulary index at which the running sum of the eligible weights exceeds target, over contiguous

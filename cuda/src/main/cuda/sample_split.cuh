@@ -181,20 +181,7 @@ __device__ int sample_top_k_cand(const unsigned long long* c, int n, const RowPa
         if (key >= threshold) s.keys[atomicAdd(&s.count, 1)] = key;
     }
     __syncthreads();
-    sort_descending(s, k);
-    float top = key_value(s.keys[0]);
-    for (int j = threadIdx.x; j < k; j += NT) {
-        float z = __fmul_rn(__fsub_rn(key_value(s.keys[j]), top), p.invT);
-        sorted[j] = (float) exp((double) z);
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double total = 0;
-        for (int j = 0; j < k; j++) total += sorted[j];
-        s.result = key_index(s.keys[nucleus_draw(sorted, k, total, p.topP, p.uniform)]);
-    }
-    __syncthreads();
-    return s.result;
+    return draw_top_k(p, k, sorted, s);
 }
 
 // grid rows, block NT; scratch and outputs as sample_rows, the partials as written above.

@@ -388,14 +388,7 @@ final class KernelCheck {
         }
         RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED);
         Routing routing = cpu.route(logits[0], bias[0], spec);
-        ExpertWeights[][] ex = new ExpertWeights[2][e];
-        for (int i = 0; i < e; i++) {
-            if (i % 5 == 3) continue; // served elsewhere
-            Weight[] g = w(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = w(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
-            Weight[] dn = w(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
-            ex[0][i] = new ExpertWeights(g[0], u[0], dn[0]);
-            ex[1][i] = new ExpertWeights(g[1], u[1], dn[1]);
-        }
+        ExpertWeights[][] ex = experts(e, h, inter, i -> i % 5 == 3);
         Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
         cpu.moeExperts(x[0], routing, ex[0], out[0]);
         gpu.moeExperts(x[1], routing, ex[1], out[1]);
@@ -416,19 +409,25 @@ final class KernelCheck {
         grouped(40, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
     }
 
-    /** Host routing, experts through the prefill path (batched gather / SwiGLU / ordered scatter over expert groups). */
-    void hostRoutedExperts(int t, int e, int k, int h, int inter) {
-        Tensor[] logits = up(r.floats(t * e, 2), t, e);
-        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
-        Routing routing = cpu.route(logits[0], bias[0], new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED));
+    /** Random bf16 experts [cpu, gpu] x e; those {@code elsewhere} selects are null (served by another process). */
+    private ExpertWeights[][] experts(int e, int h, int inter, java.util.function.IntPredicate elsewhere) {
         ExpertWeights[][] ex = new ExpertWeights[2][e];
         for (int i = 0; i < e; i++) {
-            if (i % 7 == 2) continue; // served elsewhere
+            if (elsewhere.test(i)) continue;
             Weight[] g = w(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = w(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
             Weight[] dn = w(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
             ex[0][i] = new ExpertWeights(g[0], u[0], dn[0]);
             ex[1][i] = new ExpertWeights(g[1], u[1], dn[1]);
         }
+        return ex;
+    }
+
+    /** Host routing, experts through the prefill path (batched gather / SwiGLU / ordered scatter over expert groups). */
+    void hostRoutedExperts(int t, int e, int k, int h, int inter) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        Routing routing = cpu.route(logits[0], bias[0], new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED));
+        ExpertWeights[][] ex = experts(e, h, inter, i -> i % 7 == 2);
         Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
         cpu.moeExperts(x[0], routing, ex[0], out[0]);
         gpu.moeExperts(x[1], routing, ex[1], out[1]);
@@ -443,14 +442,7 @@ final class KernelCheck {
         Tensor[] logits = up(r.floats(t * e, 2), t, e);
         Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
         RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, rw);
-        ExpertWeights[][] ex = new ExpertWeights[2][e];
-        for (int i = 0; i < e; i++) {
-            if (i % 5 == 3 && e > 8) continue; // served elsewhere
-            Weight[] g = w(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = w(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
-            Weight[] dn = w(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
-            ex[0][i] = new ExpertWeights(g[0], u[0], dn[0]);
-            ex[1][i] = new ExpertWeights(g[1], u[1], dn[1]);
-        }
+        ExpertWeights[][] ex = experts(e, h, inter, i -> i % 5 == 3 && e > 8);
         Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(r.floats(t * h, 1), t, h);
         cpu.routeAndRunExperts(logits[0], bias[0], spec, x[0], ex[0], out[0]);
         gpu.routeAndRunExperts(logits[1], bias[1], spec, x[1], ex[1], out[1]);
