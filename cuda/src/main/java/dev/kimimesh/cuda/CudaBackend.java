@@ -268,7 +268,30 @@ public final class CudaBackend implements Backend {
         }
         // a decode step's projections of one input: one launch per tiling instead of one per matrix
         if (together) Gemm.linearMany(this, a, ws, os);
+        else if (GEMM == Gemm.Mode.BF16 && Gemm.BF16_OPERANDS && Gemm.manyBf16(a, ws)) Gemm.linearManyBf16(this, a, ws, os);
         else for (int i = 0; i < w.length; i++) matmul(x, w[i], out[i]);
+    }
+
+    /**
+     * {@link #matmuls} of the bf16-compute mode with x converted once (Gemm.linearManyBf16) whatever
+     * {@code kimimesh.cuda.gemm} says, so that the kernel checks reach it in the default mode. x needs more than
+     * {@link #GEMV_MAX_ROWS} rows and every weight must be bf16.
+     */
+    public void matmulsBf16(Tensor x, Weight[] w, Tensor[] out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x);
+        CudaWeight[] ws = new CudaWeight[w.length];
+        CudaTensor[] os = new CudaTensor[w.length];
+        if (w.length != out.length) throw new IllegalArgumentException("matmulsBf16: " + w.length + " weights, " + out.length + " outputs");
+        for (int i = 0; i < w.length; i++) {
+            ws[i] = CudaWeight.cast(w[i]);
+            os[i] = CudaTensor.cast(out[i]);
+            if (os[i].rows() != a.rows() || os[i].cols() != ws[i].rows()) {
+                throw new IllegalArgumentException("matmulsBf16: out " + i + " is " + os[i] + ", expected " + a.rows() + "x" + ws[i].rows());
+            }
+        }
+        if (!Gemm.manyBf16(a, ws)) throw new IllegalArgumentException("matmulsBf16: needs more than " + GEMV_MAX_ROWS + " rows and bf16 weights, got " + a);
+        Gemm.linearManyBf16(this, a, ws, os);
     }
 
     @Override
@@ -620,7 +643,18 @@ public final class CudaBackend implements Backend {
     @Override
     public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
         dev.bind();
-        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out));
+        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), GEMM == Gemm.Mode.BF16 && Gemm.BF16_OPERANDS);
+    }
+
+    /**
+     * {@link #moeExperts} with the expert GEMMs of the bf16-compute mode whatever {@code kimimesh.cuda.gemm} says, for
+     * the kernel checks: {@code bf16Glue} true has the gather and SwiGLU write bf16 operands (the default of that mode),
+     * false converts before each GEMM (the earlier path; the same bf16 values for experts of more than
+     * {@link #GEMV_MAX_ROWS} rows).
+     */
+    public void moeExpertsBf16(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out, boolean bf16Glue) {
+        dev.bind();
+        MoeKernels.expertsBf16(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), bf16Glue);
     }
 
     /**

@@ -65,6 +65,48 @@ final class Gemm {
         }
     }
 
+    /**
+     * {@code -Dkimimesh.cuda.bf16Operands}: {@code true} (default) lets the bf16-compute prefill hand its GEMMs bf16
+     * operands made once by their producer (one conversion of x for several projections, the experts' gather and SwiGLU
+     * writing bf16); {@code false} converts before every GEMM, the earlier path, kept for timing. The same bf16 values
+     * reach the same GEMMs either way.
+     */
+    static final boolean BF16_OPERANDS = bf16Operands(System.getProperty("kimimesh.cuda.bf16Operands", "true"));
+
+    private static boolean bf16Operands(String v) {
+        if (v.equals("true") || v.equals("false")) return Boolean.parseBoolean(v);
+        throw new IllegalArgumentException("kimimesh.cuda.bf16Operands must be true or false, not " + v);
+    }
+
+    /** Whether {@link #linearManyBf16} serves these projections of x: many rows, every weight bf16 (else the GEMV or fp32 paths). */
+    static boolean manyBf16(CudaTensor x, CudaWeight[] w) {
+        if (x.rows() <= CudaBackend.GEMV_MAX_ROWS || x.cols() == 0) return false;
+        for (CudaWeight wi : w) if (wi.dtype() != DType.BF16) return false;
+        return true;
+    }
+
+    /** {@code out = xb W^T} for an x already in bf16 ([t, k] rows at xb): the bf16-compute GEMM without its conversion. */
+    static void linearBf16(CudaDevice dev, long xb, int t, int k, CudaWeight w, long out) {
+        if (w.dtype() != DType.BF16 || w.cols() != k) throw new IllegalArgumentException("linearBf16: " + w + " for " + t + "x" + k + " bf16 rows");
+        if (t == 0 || w.rows() == 0) return;
+        dev.cublas.gemmRowMajor(t, w.rows(), k, xb, Cublas.R_16BF, k, w.ptr(), Cublas.R_16BF, k, true, out, w.rows(), false);
+    }
+
+    /**
+     * Several projections of one many-row x in the bf16-compute mode ({@link #manyBf16}): x rounded to bf16 once, then
+     * one GEMM per weight; the same values as one {@link #linear} call each, which converted x every time (a KDA layer
+     * projects its input six times: five [T, 2304] passes saved).
+     */
+    static void linearManyBf16(CudaBackend be, CudaTensor x, CudaWeight[] w, CudaTensor[] out) {
+        CudaDevice dev = be.dev;
+        int t = x.rows(), k = x.cols();
+        long cnt = (long) t * k;
+        DeviceBuffer xb = dev.scratch(2 * cnt);
+        dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(cnt), 1, 1, 256, 0, dev.stream, x.ptr(), xb.ptr, cnt);
+        for (int i = 0; i < w.length; i++) linearBf16(dev, xb.ptr, t, k, w[i], out[i].ptr());
+        dev.free(xb);
+    }
+
     static void linear(CudaBackend be, CudaTensor x, CudaWeight w, CudaTensor out, Mode mode) {
         CudaDevice dev = be.dev;
         int t = x.rows(), k = x.cols(), n = w.rows();

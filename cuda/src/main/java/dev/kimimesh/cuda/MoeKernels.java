@@ -110,7 +110,24 @@ final class MoeKernels {
         }
     }
 
-    static void experts(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out) {
+    /** Host-routed experts, their GEMMs in the backend's mode; {@code bf16Glue}: the bf16 glue where it applies ({@link #bf16Glue}). */
+    static void experts(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out, boolean bf16Glue) {
+        experts(be, x, routing, experts, out, null, bf16Glue);
+    }
+
+    /** {@link #experts} with the bf16-compute GEMMs whatever the backend's mode (kernel checks). */
+    static void expertsBf16(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out, boolean bf16Glue) {
+        experts(be, x, routing, experts, out, Gemm.Mode.BF16, bf16Glue);
+    }
+
+    /** x W^T for the expert GEMMs: through {@link CudaBackend#matmul} (mode null) or in the given mode. */
+    private static void linear(CudaBackend be, CudaTensor x, Weight w, CudaTensor out, Gemm.Mode mode) {
+        if (mode == null) be.matmul(x, w, out);
+        else if (x.rows() > 0) Gemm.linear(be, x, CudaWeight.cast(w), out, mode);
+    }
+
+    private static void experts(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out,
+                                Gemm.Mode mode, boolean bf16Glue) {
         CudaDevice dev = be.dev;
         int h = x.cols();
         if (out.rows() != x.rows() || out.cols() != h) throw new IllegalArgumentException("moeExperts: out " + out + " for " + x);
@@ -140,7 +157,9 @@ final class MoeKernels {
         }
         DeviceBuffer dRows = dev.ints(rows), dW = dev.floats(weights);
         if (BATCHED_GLUE && uniformInter(experts) > 0) {
-            batchedGlue(be, x, rows, dRows, dW, count, offset, experts, uniformInter(experts), k, out);
+            int inter = uniformInter(experts);
+            boolean bf16 = bf16Glue && bf16Glue(x, experts, inter);
+            batchedGlue(be, x, rows, dRows, dW, count, offset, experts, inter, k, out, mode, bf16);
             dev.free(dRows);
             dev.free(dW);
             return;
@@ -154,10 +173,10 @@ final class MoeKernels {
             CudaTensor down = be.uninitialised(n, h);
             long rp = dRows.ptr + 4L * offset[ex], wp = dW.ptr + 4L * offset[ex];
             dev.elementwise.launch("gather_rows", n, 1, 1, 256, 0, dev.stream, x.ptr(), rp, xe.ptr(), h);
-            be.matmul(xe, w.gate(), gate);
-            be.matmul(xe, w.up(), up);
+            linear(be, xe, w.gate(), gate, mode);
+            linear(be, xe, w.up(), up, mode);
             be.swiglu(gate, up, gate);
-            be.matmul(gate, w.down(), down);
+            linear(be, gate, w.down(), down, mode);
             dev.elementwise.launch("scatter_add_rows", n, 1, 1, 256, 0, dev.stream, down.ptr(), rp, wp, out.ptr(), h);
             be.release(xe);
             be.release(gate);
@@ -200,8 +219,57 @@ final class MoeKernels {
      * slice, one SwiGLU, and one scatter that adds each row's contributions in ascending expert order - the order of
      * one scatter_add_rows launch per expert, so the result is the same. 768 glue launches of a 32k prefill become 12.
      */
+    /**
+     * Whether the bf16 glue serves these experts: every present expert's weights bf16 of the shared shape, widths in
+     * groups of 4 and x 16-byte aligned (moe_gather_bf16 and moe_swiglu_bf16 move 4 values a thread).
+     */
+    private static boolean bf16Glue(CudaTensor x, ExpertWeights[] experts, int inter) {
+        int h = x.cols();
+        if (h % 4 != 0 || inter % 4 != 0 || x.ptr() % 16 != 0) return false;
+        for (ExpertWeights w : experts) {
+            if (w == null) continue;
+            for (Weight one : new Weight[] {w.gate(), w.up(), w.down()}) if (CudaWeight.cast(one).dtype() != DType.BF16) return false;
+            if (w.gate().cols() != h || w.up().rows() != inter || w.up().cols() != h || w.down().rows() != h || w.down().cols() != inter) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * One glue group's expert FFNs in the bf16-compute mode with bf16 operands from the glue: moe_gather_bf16 writes the
+     * group's rows in bf16, each expert's gate / up GEMM reads its slice, moe_swiglu_bf16 writes the activations in
+     * bf16 for the down GEMMs. Replaces per expert three f32_to_bf16 passes (and the fp32 gather and SwiGLU writes);
+     * the same bf16 values as those passes produced. An expert of at most {@link CudaBackend#GEMV_MAX_ROWS} rows goes
+     * through the bf16 GEMM too here (the fp32 path gave it the GEMV kernel on fp32 rows).
+     */
+    private static void groupBf16(CudaBackend be, CudaTensor x, long rowsPtr, int n, int e0, int e1, int[] count, int[] offset,
+                                  int p0, ExpertWeights[] experts, int inter, CudaTensor gate, CudaTensor up, CudaTensor down) {
+        CudaDevice dev = be.dev;
+        int h = x.cols();
+        if ((gate.ptr() | up.ptr()) % 16 != 0) throw new IllegalStateException("moe bf16 glue: pool block not 16-byte aligned");
+        DeviceBuffer xb = dev.scratch(2L * n * h), ab = dev.scratch(2L * n * inter);
+        dev.moe.launch("moe_gather_bf16", n, 1, 1, 256, 0, dev.stream, x.ptr(), rowsPtr, xb.ptr, h);
+        for (int ex = e0; ex < e1; ex++) {
+            if (count[ex] == 0) continue;
+            int at = offset[ex] - p0;
+            Gemm.linearBf16(dev, xb.ptr + 2L * at * h, count[ex], h, CudaWeight.cast(experts[ex].gate()), gate.ptr() + 4L * at * inter);
+            Gemm.linearBf16(dev, xb.ptr + 2L * at * h, count[ex], h, CudaWeight.cast(experts[ex].up()), up.ptr() + 4L * at * inter);
+        }
+        long cnt = (long) n * inter;
+        dev.moe.launch("moe_swiglu_bf16", CudaDevice.blocks(cnt / 4), 1, 1, 256, 0, dev.stream, gate.ptr(), up.ptr(), ab.ptr, cnt);
+        for (int ex = e0; ex < e1; ex++) {
+            if (count[ex] == 0) continue;
+            int at = offset[ex] - p0;
+            Gemm.linearBf16(dev, ab.ptr + 2L * at * inter, count[ex], inter, CudaWeight.cast(experts[ex].down()), down.ptr() + 4L * at * h);
+        }
+        dev.free(xb);
+        dev.free(ab);
+    }
+
     private static void batchedGlue(CudaBackend be, CudaTensor x, int[] rows, DeviceBuffer dRows, DeviceBuffer dW, int[] count,
-                                    int[] offset, ExpertWeights[] experts, int inter, int k, CudaTensor out) {
+                                    int[] offset, ExpertWeights[] experts, int inter, int k, CudaTensor out, Gemm.Mode mode,
+                                    boolean bf16) {
         CudaDevice dev = be.dev;
         int e = experts.length, h = x.cols();
         int[] listed = new int[x.rows()]; // pairs listed so far per row within the group
@@ -211,20 +279,24 @@ final class MoeKernels {
             while (e1 < e && (e1 == e0 || np + count[e1] <= GLUE_PAIRS)) np += count[e1++];
             int p0 = offset[e0], n = offset[e1] - p0;
             if (n > 0) {
-                CudaTensor xg = be.uninitialised(n, h), gate = be.uninitialised(n, inter), up = be.uninitialised(n, inter);
+                CudaTensor xg = bf16 ? null : be.uninitialised(n, h), gate = be.uninitialised(n, inter), up = be.uninitialised(n, inter);
                 CudaTensor down = be.uninitialised(n, h);
-                dev.elementwise.launch("gather_rows", n, 1, 1, 256, 0, dev.stream, x.ptr(), dRows.ptr + 4L * p0, xg.ptr(), h);
-                for (int ex = e0; ex < e1; ex++) {
-                    if (count[ex] == 0) continue;
-                    int at = offset[ex] - p0;
-                    be.matmul(xg.rowSlice(at, count[ex]), experts[ex].gate(), gate.rowSlice(at, count[ex]));
-                    be.matmul(xg.rowSlice(at, count[ex]), experts[ex].up(), up.rowSlice(at, count[ex]));
-                }
-                be.swiglu(gate, up, gate);
-                for (int ex = e0; ex < e1; ex++) {
-                    if (count[ex] == 0) continue;
-                    int at = offset[ex] - p0;
-                    be.matmul(gate.rowSlice(at, count[ex]), experts[ex].down(), down.rowSlice(at, count[ex]));
+                if (bf16) {
+                    groupBf16(be, x, dRows.ptr + 4L * p0, n, e0, e1, count, offset, p0, experts, inter, gate, up, down);
+                } else {
+                    dev.elementwise.launch("gather_rows", n, 1, 1, 256, 0, dev.stream, x.ptr(), dRows.ptr + 4L * p0, xg.ptr(), h);
+                    for (int ex = e0; ex < e1; ex++) {
+                        if (count[ex] == 0) continue;
+                        int at = offset[ex] - p0;
+                        linear(be, xg.rowSlice(at, count[ex]), experts[ex].gate(), gate.rowSlice(at, count[ex]), mode);
+                        linear(be, xg.rowSlice(at, count[ex]), experts[ex].up(), up.rowSlice(at, count[ex]), mode);
+                    }
+                    be.swiglu(gate, up, gate);
+                    for (int ex = e0; ex < e1; ex++) {
+                        if (count[ex] == 0) continue;
+                        int at = offset[ex] - p0;
+                        linear(be, gate.rowSlice(at, count[ex]), experts[ex].down(), down.rowSlice(at, count[ex]), mode);
+                    }
                 }
                 // per touched row, its pairs in ascending expert order (pairs are grouped by expert), -1 past the last
                 java.util.Arrays.fill(listed, 0);
@@ -247,7 +319,7 @@ final class MoeKernels {
                 dev.elementwise.launch("scatter_add_pairs", touched, 1, 1, 256, 0, dev.stream, down.ptr(), dt.ptr, dW.ptr + 4L * p0,
                         out.ptr(), k, h);
                 dev.free(dt);
-                for (CudaTensor t : new CudaTensor[] {xg, gate, up, down}) be.release(t);
+                for (CudaTensor t : new CudaTensor[] {xg, gate, up, down}) if (t != null) be.release(t);
             }
             e0 = e1;
         }

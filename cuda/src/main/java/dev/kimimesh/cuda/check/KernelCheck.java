@@ -126,6 +126,33 @@ final class KernelCheck {
         cpu.matmul(xs[0], f32[0], out[0]);
         gpu.matmul(xs[1], f32[1], out[1]);
         same("matmul f32 weight T=40", out);
+        // the bf16-compute prefill's projections of one input, x rounded to bf16 once (a KDA layer's set, 300 rows)
+        matmulsBf16(300, 2304, new int[] {1000, 1000, 1000, 128, 128, 32});
+    }
+
+    /** Tolerance of a bf16-compute GEMM: x rounded to bf16 (8 significant bits), fp32 sums. */
+    static final double GEMM_BF16 = 1e-2;
+
+    /** CudaBackend.matmulsBf16 against the CPU backend's fp32 matmuls; the outputs poisoned first. */
+    void matmulsBf16(int t, int k, int[] ns) {
+        Tensor[] xs = up(r.floats(t * k, 1), t, k);
+        Weight[][] ws = new Weight[2][ns.length];
+        Tensor[][] outs = new Tensor[2][ns.length];
+        for (int i = 0; i < ns.length; i++) {
+            Weight[] p = w(r.weight("wb" + i, DType.BF16, 0, 0.05, ns[i], k));
+            ws[0][i] = p[0];
+            ws[1][i] = p[1];
+            outs[0][i] = cpu.allocate(t, ns[i]);
+            float[] nan = new float[t * ns[i]];
+            Arrays.fill(nan, Float.NaN);
+            outs[1][i] = gpu.upload(nan, t, ns[i]);
+        }
+        cpu.matmuls(xs[0], ws[0], outs[0]);
+        gpu.matmulsBf16(xs[1], ws[1], outs[1]);
+        for (int i = 0; i < ns.length; i++) {
+            cmp.check("matmuls bf16 (x converted once) T=" + t + " K=" + k + " N=" + ns[i], gpu.download(outs[1][i]), cpu.download(outs[0][i]),
+                    GEMM_BF16);
+        }
     }
 
     /** matmuls against the CPU backend, and bit-identical to the GPU's own matmul of each weight (the SPI's promise). */
@@ -394,6 +421,11 @@ final class KernelCheck {
         gpu.moeExperts(x[1], routing, ex[1], out[1]);
         same("moeExperts (some experts elsewhere)", out);
         hostRoutedExperts(10000, 64, 8, h, inter); // about 70,000 pairs: more than one batched-glue group (65,536 pairs)
+        // the bf16-compute prefill's experts, the glue writing bf16 operands: one or two rows an expert, two glue
+        // groups, and the bench model's expert shape at about 250 rows an expert
+        expertsBf16(11, 64, 6, h, inter);
+        expertsBf16(10000, 64, 8, h, inter);
+        expertsBf16(2000, 64, 8, 2304, 1024);
         // routing kept on the device, experts grouped: few rows per expert, many (> 8, two row groups), one row
         for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
             grouped(c[0], c[1], c[2], h, inter);
@@ -432,6 +464,36 @@ final class KernelCheck {
         cpu.moeExperts(x[0], routing, ex[0], out[0]);
         gpu.moeExperts(x[1], routing, ex[1], out[1]);
         same("moeExperts T=" + t + " E=" + e + " k=" + k + " (two glue groups)", out);
+    }
+
+    /**
+     * Host-routed experts in the bf16-compute mode (CudaBackend.moeExpertsBf16): the bf16 glue against the CPU backend
+     * (bf16 tolerance), and against the earlier bf16 path (a conversion before each GEMM), which must give the same
+     * bits when every expert has more than GEMV_MAX_ROWS rows (the same bf16 operands reach the same GEMMs).
+     */
+    void expertsBf16(int t, int e, int k, int h, int inter) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        Routing routing = cpu.route(logits[0], bias[0], new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED));
+        ExpertWeights[][] ex = experts(e, h, inter, i -> i % 7 == 2);
+        float[] start = r.floats(t * h, 1);
+        Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(start, t, h);
+        Tensor earlier = gpu.upload(start, t, h);
+        cpu.moeExperts(x[0], routing, ex[0], out[0]);
+        gpu.moeExpertsBf16(x[1], routing, ex[1], out[1], true);
+        gpu.moeExpertsBf16(x[1], routing, ex[1], earlier, false);
+        String what = "moeExperts bf16 glue T=" + t + " E=" + e + " k=" + k + " H=" + h;
+        float[] got = gpu.download(out[1]);
+        cmp.check(what, got, cpu.download(out[0]), GEMM_BF16);
+        int fewest = Integer.MAX_VALUE;
+        int[] rows = new int[e];
+        for (int row = 0; row < t; row++) for (int j = 0; j < k; j++) rows[routing.expert(row, j)]++;
+        for (int i = 0; i < e; i++) if (ex[1][i] != null && rows[i] > 0) fewest = Math.min(fewest, rows[i]);
+        if (fewest > 16) {
+            if (Arrays.equals(got, gpu.download(earlier))) cmp.pass(what + " = earlier bf16 path", "bit-identical (experts of " + fewest + "+ rows)");
+            else cmp.fail(what + " = earlier bf16 path", "differs");
+        }
+        gpu.release(earlier);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {
