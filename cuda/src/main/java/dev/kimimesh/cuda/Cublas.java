@@ -42,6 +42,9 @@ public final class Cublas implements AutoCloseable {
     private static final MethodHandle GEMM_BATCHED = fn("cublasGemmStridedBatchedEx", FunctionDescriptor.of(JAVA_INT, ADDRESS,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG,
             JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle GEMM_PTR_BATCHED = fn("cublasGemmBatchedEx", FunctionDescriptor.of(JAVA_INT, ADDRESS,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT,
+            JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
 
     private final MemorySegment handle;
     private final Arena arena = Arena.ofShared();
@@ -97,6 +100,21 @@ public final class Cublas implements AutoCloseable {
                     "cublasGemmStridedBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmStridedBatchedEx", t);
+        }
+    }
+
+    /**
+     * {@link #gemmRowMajor} over {@code batch} problems of one shape whose operands lie anywhere: aPtrs, bPtrs and
+     * cPtrs are device arrays of {@code batch} device pointers each (cublasGemmBatchedEx).
+     */
+    public void gemmRowMajorPointers(int m, int n, int k, long aPtrs, int aType, int lda, long bPtrs, int bType, int ldb,
+                                     boolean transB, long cPtrs, int ldc, int batch) {
+        try {
+            check((int) GEMM_PTR_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, bPtrs, bType, ldb, aPtrs,
+                    aType, lda, zero, cPtrs, R_32F, ldc, batch, COMPUTE_32F, GEMM_DEFAULT),
+                    "cublasGemmBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
+        } catch (Throwable t) {
+            throw Driver.wrap("cublasGemmBatchedEx", t);
         }
     }
 

@@ -643,18 +643,26 @@ public final class CudaBackend implements Backend {
     @Override
     public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
         dev.bind();
-        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), GEMM == Gemm.Mode.BF16 && Gemm.BF16_OPERANDS);
+        MoeKernels.Glue glue = GEMM != Gemm.Mode.BF16 || !Gemm.BF16_OPERANDS ? MoeKernels.Glue.CONVERT
+                : MoeKernels.BATCHED_EXPERT_GEMM ? MoeKernels.Glue.BATCHED : MoeKernels.Glue.BF16;
+        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), glue);
     }
 
     /**
      * {@link #moeExperts} with the expert GEMMs of the bf16-compute mode whatever {@code kimimesh.cuda.gemm} says, for
-     * the kernel checks: {@code bf16Glue} true has the gather and SwiGLU write bf16 operands (the default of that mode),
-     * false converts before each GEMM (the earlier path; the same bf16 values for experts of more than
-     * {@link #GEMV_MAX_ROWS} rows).
+     * the kernel checks. {@code glue}: {@code convert} (fp32 gather and SwiGLU, a conversion before each GEMM: the
+     * earlier path), {@code bf16} (the gather and SwiGLU write bf16 operands; the same bf16 values for experts of more
+     * than {@link #GEMV_MAX_ROWS} rows) or {@code batched} (as bf16, one batched GEMM per bucket of experts).
      */
-    public void moeExpertsBf16(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out, boolean bf16Glue) {
+    public void moeExpertsBf16(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out, String glue) {
         dev.bind();
-        MoeKernels.expertsBf16(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), bf16Glue);
+        MoeKernels.Glue g = switch (glue) {
+            case "convert" -> MoeKernels.Glue.CONVERT;
+            case "bf16" -> MoeKernels.Glue.BF16;
+            case "batched" -> MoeKernels.Glue.BATCHED;
+            default -> throw new IllegalArgumentException("moeExpertsBf16: glue must be convert, bf16 or batched, not " + glue);
+        };
+        MoeKernels.expertsBf16(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), g);
     }
 
     /**

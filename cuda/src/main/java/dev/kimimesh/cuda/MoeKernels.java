@@ -110,14 +110,33 @@ final class MoeKernels {
         }
     }
 
-    /** Host-routed experts, their GEMMs in the backend's mode; {@code bf16Glue}: the bf16 glue where it applies ({@link #bf16Glue}). */
-    static void experts(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out, boolean bf16Glue) {
-        experts(be, x, routing, experts, out, null, bf16Glue);
+    /**
+     * How the batched glue feeds the expert GEMMs of the bf16-compute mode. CONVERT: fp32 gather and SwiGLU, a
+     * conversion before each GEMM (the earlier path). BF16: the gather and SwiGLU write bf16 operands, one GEMM per
+     * expert. BATCHED: as BF16, with the experts padded into buckets of close row counts ({@link ExpertBuckets}), one
+     * pointer-array batched GEMM per bucket and projection.
+     */
+    enum Glue { CONVERT, BF16, BATCHED }
+
+    /**
+     * {@code -Dkimimesh.cuda.expertGemm}: {@code each} (default: one GEMM per expert) or {@code batched} (one batched
+     * GEMM per bucket of experts of close row counts); the bf16-compute mode with bf16Operands only.
+     */
+    static final boolean BATCHED_EXPERT_GEMM = expertGemm(System.getProperty("kimimesh.cuda.expertGemm", "each"));
+
+    private static boolean expertGemm(String m) {
+        if (m.equals("each") || m.equals("batched")) return m.equals("batched");
+        throw new IllegalArgumentException("kimimesh.cuda.expertGemm must be each or batched, not " + m);
+    }
+
+    /** Host-routed experts, their GEMMs in the backend's mode; {@code glue} applies where {@link #bf16Glue} allows it. */
+    static void experts(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out, Glue glue) {
+        experts(be, x, routing, experts, out, null, glue);
     }
 
     /** {@link #experts} with the bf16-compute GEMMs whatever the backend's mode (kernel checks). */
-    static void expertsBf16(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out, boolean bf16Glue) {
-        experts(be, x, routing, experts, out, Gemm.Mode.BF16, bf16Glue);
+    static void expertsBf16(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out, Glue glue) {
+        experts(be, x, routing, experts, out, Gemm.Mode.BF16, glue);
     }
 
     /** x W^T for the expert GEMMs: through {@link CudaBackend#matmul} (mode null) or in the given mode. */
@@ -127,7 +146,7 @@ final class MoeKernels {
     }
 
     private static void experts(CudaBackend be, CudaTensor x, Routing routing, ExpertWeights[] experts, CudaTensor out,
-                                Gemm.Mode mode, boolean bf16Glue) {
+                                Gemm.Mode mode, Glue glue) {
         CudaDevice dev = be.dev;
         int h = x.cols();
         if (out.rows() != x.rows() || out.cols() != h) throw new IllegalArgumentException("moeExperts: out " + out + " for " + x);
@@ -158,8 +177,8 @@ final class MoeKernels {
         DeviceBuffer dRows = dev.ints(rows), dW = dev.floats(weights);
         if (BATCHED_GLUE && uniformInter(experts) > 0) {
             int inter = uniformInter(experts);
-            boolean bf16 = bf16Glue && bf16Glue(x, experts, inter);
-            batchedGlue(be, x, rows, dRows, dW, count, offset, experts, inter, k, out, mode, bf16);
+            if (glue != Glue.CONVERT && !bf16Glue(x, experts, inter)) glue = Glue.CONVERT;
+            batchedGlue(be, x, rows, weights, dRows, dW, count, offset, experts, inter, k, out, mode, glue);
             dev.free(dRows);
             dev.free(dW);
             return;
@@ -244,12 +263,19 @@ final class MoeKernels {
      * through the bf16 GEMM too here (the fp32 path gave it the GEMV kernel on fp32 rows).
      */
     private static void groupBf16(CudaBackend be, CudaTensor x, long rowsPtr, int n, int e0, int e1, int[] count, int[] offset,
-                                  int p0, ExpertWeights[] experts, int inter, CudaTensor gate, CudaTensor up, CudaTensor down) {
+                                  int p0, ExpertWeights[] experts, int inter, CudaTensor gate, CudaTensor up, CudaTensor down,
+                                  ExpertBuckets buckets) {
         CudaDevice dev = be.dev;
         int h = x.cols();
         if ((gate.ptr() | up.ptr()) % 16 != 0) throw new IllegalStateException("moe bf16 glue: pool block not 16-byte aligned");
         DeviceBuffer xb = dev.scratch(2L * n * h), ab = dev.scratch(2L * n * inter);
         dev.moe.launch("moe_gather_bf16", n, 1, 1, 256, 0, dev.stream, x.ptr(), rowsPtr, xb.ptr, h);
+        if (buckets != null) {
+            bucketGemms(dev, buckets, e0, experts, h, inter, xb.ptr, ab.ptr, gate.ptr(), up.ptr(), down.ptr());
+            dev.free(xb);
+            dev.free(ab);
+            return;
+        }
         for (int ex = e0; ex < e1; ex++) {
             if (count[ex] == 0) continue;
             int at = offset[ex] - p0;
@@ -267,9 +293,61 @@ final class MoeKernels {
         dev.free(ab);
     }
 
-    private static void batchedGlue(CudaBackend be, CudaTensor x, int[] rows, DeviceBuffer dRows, DeviceBuffer dW, int[] count,
-                                    int[] offset, ExpertWeights[] experts, int inter, int k, CudaTensor out, Gemm.Mode mode,
-                                    boolean bf16) {
+    /**
+     * The GEMMs of {@link #groupBf16} over a padded layout: per bucket, gate and up (x rows from xb) then, after the
+     * SwiGLU, down (activation rows from ab), each one cublasGemmBatchedEx over the bucket's experts. All pointer
+     * arrays go up in one copy: per bucket of b experts, nine arrays of b pointers (A, B, C of gate, up, down).
+     */
+    private static void bucketGemms(CudaDevice dev, ExpertBuckets bk, int e0, ExpertWeights[] experts, int h, int inter, long xb,
+                                    long ab, long gate, long up, long down) {
+        int total = 0;
+        for (int[] b : bk.buckets()) total += 9 * b.length;
+        long[] p = new long[total];
+        int at = 0;
+        for (int[] b : bk.buckets()) {
+            int nb = b.length;
+            for (int i = 0; i < nb; i++) {
+                int ex = b[i];
+                long s = bk.start()[ex - e0];
+                p[at + i] = xb + 2L * s * h;
+                p[at + nb + i] = CudaWeight.cast(experts[ex].gate()).ptr();
+                p[at + 2 * nb + i] = gate + 4L * s * inter;
+                p[at + 3 * nb + i] = xb + 2L * s * h;
+                p[at + 4 * nb + i] = CudaWeight.cast(experts[ex].up()).ptr();
+                p[at + 5 * nb + i] = up + 4L * s * inter;
+                p[at + 6 * nb + i] = ab + 2L * s * inter;
+                p[at + 7 * nb + i] = CudaWeight.cast(experts[ex].down()).ptr();
+                p[at + 8 * nb + i] = down + 4L * s * h;
+            }
+            at += 9 * nb;
+        }
+        DeviceBuffer ptrs = dev.table(p);
+        long base = ptrs.ptr;
+        int R = Cublas.R_16BF;
+        at = 0;
+        for (int[] b : bk.buckets()) {
+            int nb = b.length, m = bk.padded()[b[0] - e0];
+            long q = base + 8L * at;
+            dev.cublas.gemmRowMajorPointers(m, inter, h, q, R, h, q + 8L * nb, R, h, true, q + 16L * nb, inter, nb);
+            dev.cublas.gemmRowMajorPointers(m, inter, h, q + 24L * nb, R, h, q + 32L * nb, R, h, true, q + 40L * nb, inter, nb);
+            at += 9 * nb;
+        }
+        long cnt = (long) bk.rows() * inter;
+        dev.moe.launch("moe_swiglu_bf16", CudaDevice.blocks(cnt / 4), 1, 1, 256, 0, dev.stream, gate, up, ab, cnt);
+        at = 0;
+        for (int[] b : bk.buckets()) {
+            int nb = b.length, m = bk.padded()[b[0] - e0];
+            long q = base + 8L * at;
+            dev.cublas.gemmRowMajorPointers(m, h, inter, q + 48L * nb, R, inter, q + 56L * nb, R, inter, true, q + 64L * nb, h, nb);
+            at += 9 * nb;
+        }
+        dev.free(ptrs);
+    }
+
+    private static void batchedGlue(CudaBackend be, CudaTensor x, int[] rows, float[] weights, DeviceBuffer dRows, DeviceBuffer dW,
+                                    int[] count, int[] offset, ExpertWeights[] experts, int inter, int k, CudaTensor out,
+                                    Gemm.Mode mode, Glue glue) {
+        boolean bf16 = glue != Glue.CONVERT;
         CudaDevice dev = be.dev;
         int e = experts.length, h = x.cols();
         int[] listed = new int[x.rows()]; // pairs listed so far per row within the group
@@ -279,10 +357,21 @@ final class MoeKernels {
             while (e1 < e && (e1 == e0 || np + count[e1] <= GLUE_PAIRS)) np += count[e1++];
             int p0 = offset[e0], n = offset[e1] - p0;
             if (n > 0) {
-                CudaTensor xg = bf16 ? null : be.uninitialised(n, h), gate = be.uninitialised(n, inter), up = be.uninitialised(n, inter);
-                CudaTensor down = be.uninitialised(n, h);
+                ExpertBuckets bk = glue == Glue.BATCHED ? ExpertBuckets.of(count, offset, e0, e1) : null;
+                // the padded layout: its own gather rows and pair weights (0 on padding rows, which no table entry names)
+                int nr = bk == null ? n : bk.rows();
+                DeviceBuffer padRows = null, padW = null;
+                if (bk != null) {
+                    float[] pw = new float[nr];
+                    for (int i = 0; i < n; i++) pw[bk.pos()[i]] = weights[p0 + i];
+                    padRows = dev.ints(bk.gatherRows(rows, count, offset, e0, e1));
+                    padW = dev.floats(pw);
+                }
+                CudaTensor xg = bf16 ? null : be.uninitialised(n, h), gate = be.uninitialised(nr, inter), up = be.uninitialised(nr, inter);
+                CudaTensor down = be.uninitialised(nr, h);
                 if (bf16) {
-                    groupBf16(be, x, dRows.ptr + 4L * p0, n, e0, e1, count, offset, p0, experts, inter, gate, up, down);
+                    groupBf16(be, x, bk == null ? dRows.ptr + 4L * p0 : padRows.ptr, nr, e0, e1, count, offset, p0, experts, inter, gate,
+                            up, down, bk);
                 } else {
                     dev.elementwise.launch("gather_rows", n, 1, 1, 256, 0, dev.stream, x.ptr(), dRows.ptr + 4L * p0, xg.ptr(), h);
                     for (int ex = e0; ex < e1; ex++) {
@@ -313,12 +402,16 @@ final class MoeKernels {
                 java.util.Arrays.fill(listed, 0);
                 for (int i = 0; i < n; i++) {
                     int r = rows[p0 + i];
-                    table[slot[r] * (k + 1) + 1 + listed[r]++] = i;
+                    table[slot[r] * (k + 1) + 1 + listed[r]++] = bk == null ? i : bk.pos()[i];
                 }
                 DeviceBuffer dt = dev.ints(table);
-                dev.elementwise.launch("scatter_add_pairs", touched, 1, 1, 256, 0, dev.stream, down.ptr(), dt.ptr, dW.ptr + 4L * p0,
-                        out.ptr(), k, h);
+                dev.elementwise.launch("scatter_add_pairs", touched, 1, 1, 256, 0, dev.stream, down.ptr(), dt.ptr,
+                        bk == null ? dW.ptr + 4L * p0 : padW.ptr, out.ptr(), k, h);
                 dev.free(dt);
+                if (bk != null) {
+                    dev.free(padRows);
+                    dev.free(padW);
+                }
                 for (CudaTensor t : new CudaTensor[] {xg, gate, up, down}) if (t != null) be.release(t);
             }
             e0 = e1;

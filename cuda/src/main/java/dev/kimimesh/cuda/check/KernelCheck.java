@@ -478,13 +478,16 @@ final class KernelCheck {
         ExpertWeights[][] ex = experts(e, h, inter, i -> i % 7 == 2);
         float[] start = r.floats(t * h, 1);
         Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(start, t, h);
-        Tensor earlier = gpu.upload(start, t, h);
+        Tensor earlier = gpu.upload(start, t, h), batched = gpu.upload(start, t, h);
         cpu.moeExperts(x[0], routing, ex[0], out[0]);
-        gpu.moeExpertsBf16(x[1], routing, ex[1], out[1], true);
-        gpu.moeExpertsBf16(x[1], routing, ex[1], earlier, false);
+        gpu.moeExpertsBf16(x[1], routing, ex[1], out[1], "bf16");
+        gpu.moeExpertsBf16(x[1], routing, ex[1], earlier, "convert");
+        gpu.moeExpertsBf16(x[1], routing, ex[1], batched, "batched");
         String what = "moeExperts bf16 glue T=" + t + " E=" + e + " k=" + k + " H=" + h;
-        float[] got = gpu.download(out[1]);
-        cmp.check(what, got, cpu.download(out[0]), GEMM_BF16);
+        float[] got = gpu.download(out[1]), ref = cpu.download(out[0]);
+        cmp.check(what, got, ref, GEMM_BF16);
+        cmp.check(what + " batched GEMMs", gpu.download(batched), ref, GEMM_BF16);
+        cmp.check(what + " earlier path", gpu.download(earlier), ref, GEMM_BF16);
         int fewest = Integer.MAX_VALUE;
         int[] rows = new int[e];
         for (int row = 0; row < t; row++) for (int j = 0; j < k; j++) rows[routing.expert(row, j)]++;
@@ -494,6 +497,7 @@ final class KernelCheck {
             else cmp.fail(what + " = earlier bf16 path", "differs");
         }
         gpu.release(earlier);
+        gpu.release(batched);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {
