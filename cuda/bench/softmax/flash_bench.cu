@@ -68,10 +68,8 @@ FLASH_VARIANT(mla_flash_bf16, 1, 2, false, 0, 64)
 FLASH_VARIANT(mla_flash_bf16_q, 1, 2, true, 0, 64)
 FLASH_VARIANT(mla_flash_bf16_s1, 1, 1, false, 0, 64)
 FLASH_VARIANT(mla_flash_bf16_m2, 2, 2, false, 1, 64)
-// not yet run on a GPU: 32 keys a tile halve the score and probability registers (mr2s1 spills 80 bytes at 64), at
-// twice the barriers per key; with two stages the 32-key tiles still fit two blocks an SM
-FLASH_VARIANT(mla_flash_bf16_m2s1k32, 2, 1, false, 1, 32)
-FLASH_VARIANT(mla_flash_bf16_m2s2k32, 2, 2, false, 1, 32)
+// mla_flash_bf16_m2s1k32 / m2s2k32 (32 keys a tile) come from mla_flash.cuh: the backend launches them when
+// -Dkimimesh.cuda.flashVariant asks for them
 
 typedef void (*FlashKernel)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, float*, int, int, int, float);
 struct Variant { const char* name; FlashKernel fn; int rows, smem; };

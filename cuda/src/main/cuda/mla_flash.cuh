@@ -268,3 +268,17 @@ extern "C" __global__ void __launch_bounds__(mla_flash::THREADS, 1) mla_flash_bf
     float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
     mla_flash::flash_block<2, 1, false>(q, kv, rot, out, len, pos, heads, scaleLog2);
 }
+
+// 32 keys a tile (-Dkimimesh.cuda.flashVariant=m2s1k32 / m2s2k32; flash_bench.cu's mr2s1k32 / mr2s2k32): half the
+// score and probability registers of m2s1 (which spills 80 bytes at 64 keys), at twice the barriers per key; with two
+// stages two blocks still fit an SM. Shared memory: mla_flash::smem_bytes<2, 1, 32>() / <2, 2, 32>().
+extern "C" __global__ void __launch_bounds__(mla_flash::THREADS, 1) mla_flash_bf16_m2s1k32(
+    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
+    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
+    mla_flash::flash_block<2, 1, false, 32>(q, kv, rot, out, len, pos, heads, scaleLog2);
+}
+extern "C" __global__ void __launch_bounds__(mla_flash::THREADS, 1) mla_flash_bf16_m2s2k32(
+    const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot,
+    float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {
+    mla_flash::flash_block<2, 2, false, 32>(q, kv, rot, out, len, pos, heads, scaleLog2);
+}

@@ -373,15 +373,25 @@ final class MlaKernels {
 
     /** One compiled variant of mla_flash.cuh: its kernel, queries per block (64 x MR) and dynamic shared memory. */
     private record FlashKernel(String name, int rows, int shared) {
-        /** 4 warps of 16 x mr queries; shared memory for Q [64 mr][200] and `stages` of K [64][200] and V [64][136] (bf16). */
-        static FlashKernel of(String name, int mr, int stages) {
-            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * 64 * (200 + 136)));
+        /** 4 warps of 16 x mr queries; shared memory for Q [64 mr][200] and `stages` of K [bn][200] and V [bn][136] (bf16). */
+        static FlashKernel of(String name, int mr, int stages, int bn) {
+            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)));
         }
     }
 
-    // the fastest of the compiled variants on an H100 (docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against
-    // 54-60 ms for the others): two query tiles a warp share each K / V fragment, one stage, two blocks an SM
-    private static final FlashKernel FLASH_KERNEL = FlashKernel.of("mla_flash_bf16_m2s1", 2, 1);
+    /**
+     * {@code -Dkimimesh.cuda.flashVariant}: {@code m2s1} (default: the fastest of the variants on an H100,
+     * docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against 54-60 ms for the others; two query tiles a warp share
+     * each K / V fragment, one stage, two blocks an SM), or {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or
+     * two stages).
+     */
+    private static final FlashKernel FLASH_KERNEL = switch (System.getProperty("kimimesh.cuda.flashVariant", "m2s1")) {
+        case "m2s1" -> FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
+        case "m2s1k32" -> FlashKernel.of("mla_flash_bf16_m2s1k32", 2, 1, 32);
+        case "m2s2k32" -> FlashKernel.of("mla_flash_bf16_m2s2k32", 2, 2, 32);
+        default -> throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32 or m2s2k32, not "
+                + System.getProperty("kimimesh.cuda.flashVariant"));
+    };
     private static final int FLASH_THREADS = 128;
     private static final float LOG2E = 1.4426950408889634f;
 
