@@ -294,9 +294,10 @@ final class MoeKernels {
     }
 
     /**
-     * The GEMMs of {@link #groupBf16} over a padded layout: per bucket, gate and up (x rows from xb) then, after the
-     * SwiGLU, down (activation rows from ab), each one cublasGemmBatchedEx over the bucket's experts. All pointer
-     * arrays go up in one copy: per bucket of b experts, nine arrays of b pointers (A, B, C of gate, up, down).
+     * The GEMMs of {@link #groupBf16} over a padded layout: per bucket of b experts, gate and up as one
+     * cublasGemmBatchedEx of 2b problems (x rows from xb), then, after the SwiGLU, down as one of b problems (activation
+     * rows from ab). All pointer arrays go up in one copy; per bucket: A, B, C of gate and up (2b pointers each, the
+     * gate problems first), then A, B, C of down (b each).
      */
     private static void bucketGemms(CudaDevice dev, ExpertBuckets bk, int e0, ExpertWeights[] experts, int h, int inter, long xb,
                                     long ab, long gate, long up, long down) {
@@ -310,10 +311,10 @@ final class MoeKernels {
                 int ex = b[i];
                 long s = bk.start()[ex - e0];
                 p[at + i] = xb + 2L * s * h;
-                p[at + nb + i] = CudaWeight.cast(experts[ex].gate()).ptr();
-                p[at + 2 * nb + i] = gate + 4L * s * inter;
-                p[at + 3 * nb + i] = xb + 2L * s * h;
-                p[at + 4 * nb + i] = CudaWeight.cast(experts[ex].up()).ptr();
+                p[at + nb + i] = xb + 2L * s * h;
+                p[at + 2 * nb + i] = CudaWeight.cast(experts[ex].gate()).ptr();
+                p[at + 3 * nb + i] = CudaWeight.cast(experts[ex].up()).ptr();
+                p[at + 4 * nb + i] = gate + 4L * s * inter;
                 p[at + 5 * nb + i] = up + 4L * s * inter;
                 p[at + 6 * nb + i] = ab + 2L * s * inter;
                 p[at + 7 * nb + i] = CudaWeight.cast(experts[ex].down()).ptr();
@@ -322,14 +323,12 @@ final class MoeKernels {
             at += 9 * nb;
         }
         DeviceBuffer ptrs = dev.table(p);
-        long base = ptrs.ptr;
-        int R = Cublas.R_16BF;
+        int bf = Cublas.R_16BF;
         at = 0;
         for (int[] b : bk.buckets()) {
             int nb = b.length, m = bk.padded()[b[0] - e0];
-            long q = base + 8L * at;
-            dev.cublas.gemmRowMajorPointers(m, inter, h, q, R, h, q + 8L * nb, R, h, true, q + 16L * nb, inter, nb);
-            dev.cublas.gemmRowMajorPointers(m, inter, h, q + 24L * nb, R, h, q + 32L * nb, R, h, true, q + 40L * nb, inter, nb);
+            long q = ptrs.ptr + 8L * at;
+            dev.cublas.gemmRowMajorPointers(m, inter, h, q, bf, h, q + 16L * nb, bf, h, true, q + 32L * nb, inter, 2 * nb);
             at += 9 * nb;
         }
         long cnt = (long) bk.rows() * inter;
@@ -337,8 +336,8 @@ final class MoeKernels {
         at = 0;
         for (int[] b : bk.buckets()) {
             int nb = b.length, m = bk.padded()[b[0] - e0];
-            long q = base + 8L * at;
-            dev.cublas.gemmRowMajorPointers(m, h, inter, q + 48L * nb, R, inter, q + 56L * nb, R, inter, true, q + 64L * nb, h, nb);
+            long q = ptrs.ptr + 8L * at;
+            dev.cublas.gemmRowMajorPointers(m, h, inter, q + 48L * nb, bf, inter, q + 56L * nb, bf, inter, true, q + 64L * nb, h, nb);
             at += 9 * nb;
         }
         dev.free(ptrs);
