@@ -91,6 +91,17 @@ public final class Cublas implements AutoCloseable {
         }
     }
 
+    /** {@link #gemmRowMajor} with C of type {@code cType} (bf16 output: the fp32 sums rounded once), never accumulating. */
+    public void gemmRowMajorTo(int m, int n, int k, long a, int aType, int lda, long b, int bType, int ldb, boolean transB,
+                               long c, int cType, int ldc) {
+        try {
+            check((int) GEMM_EX.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, a, aType, lda, zero,
+                    c, cType, ldc, COMPUTE_32F, GEMM_DEFAULT), "cublasGemmEx(" + m + "x" + n + "x" + k + ", C type " + cType + ")");
+        } catch (Throwable t) {
+            throw Driver.wrap("cublasGemmEx", t);
+        }
+    }
+
     /** {@link #gemmRowMajor} over {@code batch} problems at element strides sa, sb, sc (a stride may be 0). */
     public void gemmRowMajorBatched(int m, int n, int k, long a, int aType, int lda, long sa, long b, int bType, int ldb,
                                     long sb, boolean transB, long c, int ldc, long sc, int batch, boolean accumulate) {

@@ -1,5 +1,7 @@
 package dev.kimimesh.cuda;
 
+import dev.kimimesh.engine.checkpoint.DType;
+
 import dev.kimimesh.engine.backend.Segments;
 import dev.kimimesh.engine.backend.Tensor;
 
@@ -78,7 +80,7 @@ final class MlaKernels {
             if (rope > 0 && (rot.rows() < total || rot.cols() != rope)) throw new IllegalArgumentException("mla: k_rot cache " + rot);
             CudaTensor qs = q.rowSlice(starts[s], len), os = out.rowSlice(starts[s], len);
             if (len == 1) absorbed(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, pos, os);
-            else if (bf16Prefill) expandedBf16(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
+            else if (bf16Prefill) expandedBf16(be, dev, qs, lat, rot, wkv, kvB, r, heads, nope, rope, vDim, scale, len, pos, os);
             else expanded(be, dev, qs, lat, rot, wkv, r, heads, nope, rope, vDim, scale, len, pos, os);
         }
     }
@@ -321,17 +323,39 @@ final class MlaKernels {
      * score and value products as bf16 tensor-core GEMMs with fp32 accumulation, the softmax in fp32 over fp32 scores
      * writing bf16 probabilities. Score rows are padded to a multiple of 8 elements (16-byte aligned bf16 rows).
      */
-    private static void expandedBf16(CudaBackend be, CudaDevice dev, CudaTensor q, CudaTensor lat, CudaTensor rot, long wkv, int r,
-                                     int heads, int nope, int rope, int vDim, float scale, int len, int pos, CudaTensor out) {
+    /**
+     * {@code -Dkimimesh.cuda.mlaExpand}: {@code fp32} (default: the latent expansion of the bf16-compute prefill as an
+     * fp32 SIMT product, rounded to bf16 afterwards: 5.5 ms of a 32k prefill, docs/gpu-logs/profile-prefill-32k-bf16-batched.txt)
+     * or {@code bf16} (opt-in, not yet run on a GPU: the latent rounded to bf16 like every other linear layer's input in
+     * that mode, one bf16 tensor-core GEMM against the bf16 kv_b_proj writing bf16 keys / values directly).
+     */
+    private static final boolean EXPAND_BF16 = switch (System.getProperty("kimimesh.cuda.mlaExpand", "fp32")) {
+        case "fp32" -> false;
+        case "bf16" -> true;
+        default -> throw new IllegalArgumentException("kimimesh.cuda.mlaExpand must be fp32 or bf16, not " + System.getProperty("kimimesh.cuda.mlaExpand"));
+    };
+
+    private static void expandedBf16(CudaBackend be, CudaDevice dev, CudaTensor q, CudaTensor lat, CudaTensor rot, long wkv,
+                                     CudaWeight kvB, int r, int heads, int nope, int rope, int vDim, float scale, int len, int pos,
+                                     CudaTensor out) {
         int per = nope + vDim, qw = nope + rope, total = pos + len;
         Cublas cb = dev.cublas;
-        // the latent expansion stays an fp32 product (a small share of the work); its result is rounded once
-        CudaTensor kv = be.uninitialised(total, heads * per);
-        cb.gemmRowMajor(total, heads * per, r, lat.ptr(), Cublas.R_32F, r, wkv, Cublas.R_32F, r, true, kv.ptr(), heads * per, false);
         long kvN = (long) total * heads * per, qN = (long) len * heads * qw, rotN = (long) total * rope;
         DeviceBuffer kvb = dev.scratch(2 * kvN), qb = dev.scratch(2 * qN), rotb = dev.scratch(Math.max(16, 2 * rotN));
-        dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(kvN), 1, 1, 256, 0, dev.stream, kv.ptr(), kvb.ptr, kvN);
-        be.release(kv);
+        if (EXPAND_BF16 && kvB.dtype() == DType.BF16) {
+            long latN = (long) total * r;
+            DeviceBuffer latb = dev.scratch(2 * latN);
+            dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(latN), 1, 1, 256, 0, dev.stream, lat.ptr(), latb.ptr, latN);
+            cb.gemmRowMajorTo(total, heads * per, r, latb.ptr, Cublas.R_16BF, r, kvB.ptr(), Cublas.R_16BF, r, true, kvb.ptr,
+                    Cublas.R_16BF, heads * per);
+            dev.free(latb);
+        } else {
+            // the latent expansion as an fp32 product; its result is rounded once
+            CudaTensor kv = be.uninitialised(total, heads * per);
+            cb.gemmRowMajor(total, heads * per, r, lat.ptr(), Cublas.R_32F, r, wkv, Cublas.R_32F, r, true, kv.ptr(), heads * per, false);
+            dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(kvN), 1, 1, 256, 0, dev.stream, kv.ptr(), kvb.ptr, kvN);
+            be.release(kv);
+        }
         dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(qN), 1, 1, 256, 0, dev.stream, q.ptr(), qb.ptr, qN);
         if (rope > 0) dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(rotN), 1, 1, 256, 0, dev.stream, rot.ptr(), rotb.ptr, rotN);
         if (FLASH && flashShape(nope, rope, vDim)) {
