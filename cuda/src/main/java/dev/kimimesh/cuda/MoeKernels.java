@@ -233,12 +233,6 @@ final class MoeKernels {
     }
 
     /**
-     * The per-expert loop with its glue batched over groups of consecutive experts (at most {@link #GLUE_PAIRS} pairs
-     * each, so the buffers stay bounded): one gather of the group's rows, each expert's gate / up / down GEMMs on its
-     * slice, one SwiGLU, and one scatter that adds each row's contributions in ascending expert order - the order of
-     * one scatter_add_rows launch per expert, so the result is the same. 768 glue launches of a 32k prefill become 12.
-     */
-    /**
      * Whether the bf16 glue serves these experts: every present expert's weights bf16 of the shared shape, widths in
      * groups of 4 and x 16-byte aligned (moe_gather_bf16 and moe_swiglu_bf16 move 4 values a thread).
      */
@@ -343,6 +337,14 @@ final class MoeKernels {
         dev.free(ptrs);
     }
 
+    /**
+     * The per-expert loop with its glue batched over groups of consecutive experts (at most {@link #GLUE_PAIRS} pairs
+     * each, so the buffers stay bounded): one gather of the group's rows, each expert's gate / up / down GEMMs on its
+     * slice, one SwiGLU, and one scatter that adds each row's contributions in ascending expert order - the order of
+     * one scatter_add_rows launch per expert, so the result is the same. 768 glue launches of a 32k prefill become 12.
+     * {@code glue} says how the GEMMs get their operands ({@link Glue}); BATCHED lays the group out padded
+     * ({@link ExpertBuckets}), and the scatter then names padded rows and reads the pair weights in that layout.
+     */
     private static void batchedGlue(CudaBackend be, CudaTensor x, int[] rows, float[] weights, DeviceBuffer dRows, DeviceBuffer dW,
                                     int[] count, int[] offset, ExpertWeights[] experts, int inter, int k, CudaTensor out,
                                     Gemm.Mode mode, Glue glue) {

@@ -492,7 +492,7 @@ final class KernelCheck {
         int[] rows = new int[e];
         for (int row = 0; row < t; row++) for (int j = 0; j < k; j++) rows[routing.expert(row, j)]++;
         for (int i = 0; i < e; i++) if (ex[1][i] != null && rows[i] > 0) fewest = Math.min(fewest, rows[i]);
-        if (fewest > 16) {
+        if (fewest > 16) { // CudaBackend.GEMV_MAX_ROWS (kimimesh.cuda.gemvRows) at its default: fewer rows took the fp32 GEMV before
             if (Arrays.equals(got, gpu.download(earlier))) cmp.pass(what + " = earlier bf16 path", "bit-identical (experts of " + fewest + "+ rows)");
             else cmp.fail(what + " = earlier bf16 path", "differs");
         }
