@@ -10,9 +10,21 @@ import java.util.List;
  * Drives the KDA kernels: single tokens (or every token for RECURRENT) through the recurrent kernel and longer
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
+ * {@code -Dkimimesh.cuda.kdaChunk=v5} runs {@code kda_chunk_prep_v5} and {@code kda_chunk_scan_v5} instead of the v4
+ * chunk kernels ({@code kda_chunk_prep}, {@code kda_chunk_scan}).
  */
 final class KdaKernels {
     static final int CHUNK = 64;
+    /** Which chunk kernels: "v4" (default until v5 has passed its GPU checks) or "v5". */
+    private static final boolean V5 = isV5(System.getProperty("kimimesh.cuda.kdaChunk", "v4"));
+
+    static boolean isV5(String v) {
+        return switch (v) {
+            case "v5" -> true;
+            case "v4" -> false;
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaChunk must be v5 or v4, not " + v);
+        };
+    }
 
     private KdaKernels() {}
 
@@ -59,42 +71,44 @@ final class KdaKernels {
             dev.free(tab);
         }
         if (!chunked.isEmpty()) {
-            List<Integer> rows = new ArrayList<>(), lens = new ArrayList<>();
-            long[] sp = new long[chunked.size()];
-            int[] first = new int[chunked.size()], count = new int[chunked.size()];
-            for (int j = 0; j < sp.length; j++) {
-                int i = chunked.get(j);
-                if (statePtr[i] % 16 != 0) throw new IllegalArgumentException("kda: state " + i + " is not 16-byte aligned");
-                sp[j] = statePtr[i];
-                first[j] = rows.size();
-                for (int c0 = 0; c0 < seg.length(i); c0 += CHUNK) {
-                    rows.add(starts[i] + c0);
-                    lens.add(Math.min(CHUNK, seg.length(i) - c0));
-                }
-                count[j] = rows.size() - first[j];
-            }
-            int chunks = rows.size();
-            DeviceBuffer dRow = dev.ints(rows.stream().mapToInt(Integer::intValue).toArray());
-            DeviceBuffer dLen = dev.ints(lens.stream().mapToInt(Integer::intValue).toArray());
-            DeviceBuffer ds = dev.longs(sp), dFirst = dev.ints(first), dCount = dev.ints(count);
-            // per chunk and head, as laid out in kda.cu: u0 | W | Qp | Kd | o0 [CH][d] | M [CH][CH] | decay [d]
-            long wsz = 5L * CHUNK * d + (long) CHUNK * CHUNK + d;
-            DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
             // the chunk kernels read and write rows with 16-byte copies (cp.async): every row start must be 16-byte aligned
             for (CudaTensor x : new CudaTensor[] {q, k, v, g, out}) {
                 if (x.ptr() % 16 != 0) throw new IllegalArgumentException("kda: " + x + " is not 16-byte aligned");
             }
+            int segs = chunked.size(), chunks = 0;
+            for (int i : chunked) chunks += (seg.length(i) + CHUNK - 1) / CHUNK;
+            long[] sp = new long[segs];
+            int[] first = new int[segs], count = new int[segs], rows = new int[chunks], lens = new int[chunks];
+            for (int j = 0, at = 0; j < segs; j++) {
+                int i = chunked.get(j);
+                if (statePtr[i] % 16 != 0) throw new IllegalArgumentException("kda: state " + i + " is not 16-byte aligned");
+                sp[j] = statePtr[i];
+                first[j] = at;
+                for (int c0 = 0; c0 < seg.length(i); c0 += CHUNK, at++) {
+                    rows[at] = starts[i] + c0;
+                    lens[at] = Math.min(CHUNK, seg.length(i) - c0);
+                }
+                count[j] = at - first[j];
+            }
+            // one upload of the five tables: states | first chunk | chunk count (per segment) | row | length (per chunk)
+            DeviceBuffer tab = dev.table(sp, first, count, rows, lens);
+            long dFirst = tab.ptr + 8L * segs, dCount = dFirst + 4L * segs, dRow = dCount + 4L * segs, dLen = dRow + 4L * chunks;
+            // per chunk and head, as laid out in kda.cu: u0 | W | Qp | Kd | o0 [CH][d] | M [CH][CH] | decay [d]
+            long wsz = 5L * CHUNK * d + (long) CHUNK * CHUNK + d;
+            DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
             // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d] | L [CH][CH];
-            // scan W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d]
+            // scan W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d] (v5: then partials [4][2][CH][32])
             int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
-            be.kdaShared("kda_chunk_prep", shared);
-            int scanShared = (3 * CHUNK * (d + 4) + 3 * CHUNK * 32 + d * 32 + d) * 4;
-            be.kdaShared("kda_chunk_scan", scanShared);
-            dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
-                    beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d, scale);
-            dev.kda.launch("kda_chunk_scan", heads, sp.length, d / 32, 256, scanShared, dev.stream, ws.ptr, ds.ptr, dFirst.ptr, dCount.ptr,
-                    dRow.ptr, dLen.ptr, out.ptr(), heads, d);
-            for (DeviceBuffer b : new DeviceBuffer[] {dRow, dLen, ds, dFirst, dCount, ws}) dev.free(b);
+            String prep = V5 ? "kda_chunk_prep_v5" : "kda_chunk_prep", scan = V5 ? "kda_chunk_scan_v5" : "kda_chunk_scan";
+            be.kdaShared(prep, shared);
+            int scanShared = (3 * CHUNK * (d + 4) + 3 * CHUNK * 32 + d * 32 + d + (V5 ? 4 * 2 * CHUNK * 32 : 0)) * 4;
+            be.kdaShared(scan, scanShared);
+            dev.kda.launch(prep, chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
+                    beta.ptr(), dRow, dLen, ws.ptr, heads, d, scale);
+            dev.kda.launch(scan, heads, segs, d / 32, 256, scanShared, dev.stream, ws.ptr, tab.ptr, dFirst, dCount,
+                    dRow, dLen, out.ptr(), heads, d);
+            dev.free(tab);
+            dev.free(ws);
         }
     }
 }
