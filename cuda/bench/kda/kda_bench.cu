@@ -6,7 +6,8 @@
 //          diagonal step (variant "prep/v2diag"), close with the 2 x 2 one (v4 and v5 = kda_chunk_prep_v5); every
 //          region the scan reads finite, and zero past each chunk's end;
 //   full:  new prep + new scan vs v2 (outputs and final states), also the variants (prep/v2diag, scan with 512
-//          threads, scan/v5 = kda_chunk_scan_v5, which is also compared with the v4 scan on the same workspace);
+//          threads, scan/v5 = kda_chunk_scan_v5 and scan/v6 = kda_chunk_scan_v6, which are also compared with the v4
+//          scan on the same workspace: v6 bit for bit);
 //          the new path twice gives the same bits, and so does scan/v5;
 // then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
 // Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_v2.cuh beside it)
@@ -190,9 +191,10 @@ int main(int argc, char** argv) {
         int prepSh = (3 * CH * d + CH * CH) * 4;
         int v2ScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
         int scanSh = kda_scan_shared_floats(d) * 4;
-        int v5ScanSh = kda_scan_v5_shared_floats(d) * 4;
+        int v5ScanSh = kda_scan_v5_shared_floats(d) * 4, v6ScanSh = kda_scan_v6_shared_floats(d) * 4;
         for (const void* f : {(const void*)v2_kda_chunk_prep, (const void*)v2_kda_chunk_scan, (const void*)kda_chunk_prep, (const void*)kda_chunk_scan,
-                              (const void*)prep_v2diag, (const void*)scan_512, (const void*)kda_chunk_scan_v5, (const void*)kda_chunk_prep_v5}) {
+                              (const void*)prep_v2diag, (const void*)scan_512, (const void*)kda_chunk_scan_v5, (const void*)kda_chunk_prep_v5,
+                              (const void*)kda_chunk_scan_v6}) {
             CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
             // as KdaKernels does: the largest shared-memory carveout, so that two prep blocks fit an SM
             CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
@@ -207,8 +209,13 @@ int main(int argc, char** argv) {
             else kda_chunk_prep<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
             CKL();
         };
-        // variant 0: kda_chunk_scan (v4), 1: its 512-thread form, 2: kda_chunk_scan_v5
+        // variant 0: kda_chunk_scan (v4), 1: its 512-thread form, 2: kda_chunk_scan_v5, 3: kda_chunk_scan_v6
         auto newScan = [&](int variant, float* out) {
+            if (variant == 3) {
+                kda_chunk_scan_v6<<<dim3(H, segs, d / 32), 256, v6ScanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
+                CKL();
+                return;
+            }
             if (variant == 1) scan_512<<<dim3(H, segs, d / 32), 512, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
             else if (variant == 2) kda_chunk_scan_v5<<<dim3(H, segs, d / 32), 256, v5ScanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
             else kda_chunk_scan<<<dim3(H, segs, d / 32), 256, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
@@ -257,8 +264,8 @@ int main(int argc, char** argv) {
                 printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, (tag + "zero past the end").c_str(), z.maxRef, z.bad, zok ? "ok" : "FAIL");
                 allOk &= zok;
                 // full path, with the scan in use, its 512-thread form and v5 (v5 also against the scan in use)
-                for (int sv = 0; sv < 3; sv++) {
-                    std::string t2 = tag + (sv == 1 ? "+ scan/512 " : sv == 2 ? "+ scan/v5 " : "+ scan ");
+                for (int sv = 0; sv < 4; sv++) {
+                    std::string t2 = tag + (sv == 1 ? "+ scan/512 " : sv == 2 ? "+ scan/v5 " : sv == 3 ? "+ scan/v6 " : "+ scan ");
                     poison<<<1024, 256>>>(outNew, n); CKL();
                     CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
                     setStates(stNew);
@@ -266,16 +273,18 @@ int main(int argc, char** argv) {
                     CK(cudaDeviceSynchronize());
                     allOk &= report(nm, (t2 + "out").c_str(), compare(outNew, outRef, n), tol);
                     allOk &= report(nm, (t2 + "states").c_str(), compare(stNew, stRef, sn), tol);
-                    if (sv == 2) {
-                        // v5 against v4 from the same workspace (only the summation order differs)
+                    if (sv >= 2) {
+                        // v5 and v6 against v4 from the same workspace (v5: the summation order differs; v6: bits)
+                        std::string t3 = tag + (sv == 2 ? "scan/v5 vs v4 " : "scan/v6 vs v4 (bits) ");
+                        double tv = sv == 2 ? tol : 0.0;
                         float* out4 = va;
                         poison<<<1024, 256>>>(out4, n); CKL();
                         CK(cudaMemcpy(st4buf, st0, sn * 4, cudaMemcpyDeviceToDevice));
                         setStates(st4buf);
                         newScan(0, out4);
                         CK(cudaDeviceSynchronize());
-                        allOk &= report(nm, (tag + "scan/v5 vs v4 out").c_str(), compare(outNew, out4, n), tol);
-                        allOk &= report(nm, (tag + "scan/v5 vs v4 states").c_str(), compare(stNew, st4buf, sn), tol);
+                        allOk &= report(nm, (t3 + "out").c_str(), compare(outNew, out4, n), tv);
+                        allOk &= report(nm, (t3 + "states").c_str(), compare(stNew, st4buf, sn), tv);
                     }
                 }
             }
@@ -348,6 +357,13 @@ int main(int argc, char** argv) {
             CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
             printf("  profile %s scan/v5 (cycles per block over all chunks): wait before X %.0f | X %.0f | Y %.0f\n", nm, pr[8] / sbk,
                    pr[9] / sbk, pr[10] / sbk);
+            CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
+#endif
+            auto n6 = timeIt([&] { newScan(3, outNew); });
+#ifdef KDA_PROFILE
+            CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
+            printf("  profile %s scan/v6 (cycles per block over all chunks): wait before X %.0f | X %.0f | Y %.0f\n", nm, pr[8] / sbk,
+                   pr[9] / sbk, pr[10] / sbk);
 #endif
             auto p5 = timeIt([&] { newPrep(2); });
             auto pv = timeIt([&] { newPrep(1); });
@@ -356,17 +372,17 @@ int main(int argc, char** argv) {
             auto ns2 = timeIt([&] { newScan(0, outNew); });
             auto np2 = timeIt([&] { newPrep(0); });
             char buf[1024];
-            snprintf(buf, sizeof buf, "| %-6s | %6.3f | %6.3f | %6.3f | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |",
+            snprintf(buf, sizeof buf, "| %-6s | %6.3f | %6.3f | %6.3f | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %7.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |",
                      nm, rn[3], rp[3], rs[3], rn[3] + rp[3] + rs[3], np[3], np[0], np[6], ns[3], ns[0], ns[6], np[3] + ns[3], p5[3], p5[0], p5[6],
-                     n5[3], n5[0], n5[6], p5[3] + n5[3], pv[3], s2[3], rp2[3], np2[3], ns2[3]);
+                     n5[3], n5[0], n5[6], n6[3], n6[0], n6[6], p5[3] + ns[3], p5[3] + n6[3], pv[3], s2[3], rp2[3], np2[3], ns2[3]);
             table.push_back(buf);
         }
         for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
     }
     printf("\nms, median of 7 (min..max), %s\n", prop.name);
-    printf("| case | v2 norm | v2 prep | v2 scan | v2 total | v4 prep | v4 scan | v4 total | v5 prep | v5 scan | v5 total | prep/v2diag | scan/512 | v2 prep again | v4 prep again | v4 scan again |\n");
-    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    printf("| case | v2 norm | v2 prep | v2 scan | v2 total | v4 prep | v4 scan | v4 total | v5 prep | scan/v5 | scan/v6 | v5 prep + v4 scan | v5 prep + scan/v6 | prep/v2diag | scan/512 | v2 prep again | v4 prep again | v4 scan again |\n");
+    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (auto& s : table) printf("%s\n", s.c_str());
     printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
     return allOk ? 0 : 1;

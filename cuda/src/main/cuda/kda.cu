@@ -626,7 +626,10 @@ __device__ __forceinline__ void kda_scan_x(const float* A, const float* S, int L
 // Kd | decay for Y when X starts). Shared floats: W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d].
 // X: thread -> rows ty, ty + 16, ty + 32, ty + 48, CX columns; Y: thread -> S rows 4ti.., CY columns (kept in registers
 // across chunks). 256 threads (4 x 4 tiles) ran faster than 512 (4 x 2 tiles, more shared-memory loads per product).
-template <int THREADS>
+// KD_EARLY (v6): Kd and decay of chunk c + 1 are fetched with X's operands at the start of Y of chunk c, into a second
+// Kd | decay buffer (chunk parity), so that the end of X waits for no copy; the arithmetic is v4's, bit for bit.
+// Shared floats then: v4's, plus Kd [CH][d+4] | decay [d].
+template <int THREADS, bool KD_EARLY = false>
 __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long long* states, const int* segChunk0, const int* segChunks,
                                                     const int* chunkRow, const int* chunkLen, float* out, int heads, int d) {
     constexpr int HT = THREADS / 2;       // threads per product in X
@@ -642,6 +645,10 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
     float* U = O0b + CH * 32;
     float* S = U + CH * 32;
     float* DECb = S + d * 32;
+    float* KDb2 = DECb + d;   // KD_EARLY: odd chunks' Kd and decay
+    float* DECb2 = KDb2 + CH * LDW;
+    auto kdBuf = [&](int cc) { return KD_EARLY && (cc & 1) ? KDb2 : KDb; };
+    auto decBuf = [&](int cc) { return KD_EARLY && (cc & 1) ? DECb2 : DECb; };
     int h = blockIdx.x, sg = blockIdx.y, j0 = blockIdx.z * 32, tid = threadIdx.x;
     long wsz = kda_ws_floats(d);
     int P = heads * d;
@@ -664,11 +671,15 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
     auto issueX = [&](int cc) {
         if (cc < n) {
             const float* b = rec(cc);
+            float* kdb = kdBuf(cc);
             for (int x = tid; x < CH * d4; x += THREADS) {
                 int t = x / d4, i = 4 * (x % d4);
                 cp_async16(Wb + t * LDW + i, b + (long)CH * d + t * d + i);
                 cp_async16(QPb + t * LDW + i, b + 2L * CH * d + t * d + i);
+                if (KD_EARLY) cp_async16(kdb + t * LDW + i, b + 3L * CH * d + t * d + i);
             }
+            if (KD_EARLY)
+                for (int x = tid; x < d4; x += THREADS) cp_async16(decBuf(cc) + 4 * x, b + 5L * CH * d + CH * CH + 4 * x);
             for (int x = tid; x < CH * 8; x += THREADS) {
                 int o = (x >> 3) * 32 + 4 * (x & 7);
                 long gsrc = (long)(x >> 3) * d + j0 + 4 * (x & 7);
@@ -693,7 +704,7 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
         cp_async_wait<0>();
         __syncthreads();
         KDA_MARK(1, 0)
-        issueY(cc);
+        if (!KD_EARLY) issueY(cc);
         // X: U = u0 - W S (rows past c set to 0: Kd^T U then needs no bounds), o = o0 + Qp S
         float acc[4][CX];
 #pragma unroll
@@ -723,6 +734,8 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
         KDA_MARK(1, 1)
         issueX(cc + 1);
         if (own) {
+            const float* KDc = kdBuf(cc);
+            const float* DECc = decBuf(cc);
             float sacc[4][CY];
 #pragma unroll
             for (int a = 0; a < 4; a++)
@@ -732,7 +745,7 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
             for (int s2 = 0; s2 < c4; s2 += 4) {
 #pragma unroll
                 for (int kk = 0; kk < 4; kk++) {
-                    float4 kd = ld4(KDb + (s2 + kk) * LDW + 4 * ti);
+                    float4 kd = ld4(KDc + (s2 + kk) * LDW + 4 * ti);
                     float u[CY];
                     ldn<CY>(U + (s2 + kk) * 32 + CY * tj, u);
 #pragma unroll
@@ -743,7 +756,7 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
             }
 #pragma unroll
             for (int a = 0; a < 4; a++) {
-                float dec = DECb[4 * ti + a];
+                float dec = DECc[4 * ti + a];
 #pragma unroll
                 for (int b = 0; b < CY; b++) sr[a][b] = dec * sr[a][b] + sacc[a][b];
                 stn<CY>(S + (4 * ti + a) * 32 + CY * tj, sr[a]);
@@ -763,6 +776,12 @@ extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws
                                                                     const int* segChunks, const int* chunkRow, const int* chunkLen,
                                                                     float* out, int heads, int d) {
     kda_chunk_scan_body<256>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
+}
+__host__ __device__ __forceinline__ int kda_scan_v6_shared_floats(int d) { return kda_scan_shared_floats(d) + CH * (d + 4) + d; }
+extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan_v6(const float* ws, const long long* states, const int* segChunk0,
+                                                                       const int* segChunks, const int* chunkRow, const int* chunkLen,
+                                                                       float* out, int heads, int d) {
+    kda_chunk_scan_body<256, true>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
 }
 
 // ---- kda_chunk_scan_v5: the same two phases with wider register tiles and the reductions split four ways ----

@@ -10,19 +10,40 @@ import java.util.List;
  * Drives the KDA kernels: single tokens (or every token for RECURRENT) through the recurrent kernel and longer
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
- * {@code -Dkimimesh.cuda.kdaChunk=v5} runs {@code kda_chunk_prep_v5} and {@code kda_chunk_scan_v5} instead of the v4
- * chunk kernels ({@code kda_chunk_prep}, {@code kda_chunk_scan}).
+ * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}) or {@code v4}
+ * ({@code kda_chunk_prep}); {@code -Dkimimesh.cuda.kdaScan=v4} (default; {@code kda_chunk_scan}), {@code v5}
+ * ({@code kda_chunk_scan_v5}) or {@code v6} ({@code kda_chunk_scan_v6}). All read and write the same workspace.
  */
 final class KdaKernels {
     static final int CHUNK = 64;
-    /** Which chunk kernels: "v4" (default until v5 has passed its GPU checks) or "v5". */
-    private static final boolean V5 = isV5(System.getProperty("kimimesh.cuda.kdaChunk", "v4"));
+    private static final String PREP = prepKernel(System.getProperty("kimimesh.cuda.kdaPrep", "v5"));
+    private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v4"));
 
-    static boolean isV5(String v) {
-        return switch (v) {
-            case "v5" -> true;
-            case "v4" -> false;
-            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaChunk must be v5 or v4, not " + v);
+    static String prepKernel(String version) {
+        return switch (version) {
+            case "v5" -> "kda_chunk_prep_v5";
+            case "v4" -> "kda_chunk_prep";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5 or v4, not " + version);
+        };
+    }
+
+    static String scanKernel(String version) {
+        return switch (version) {
+            case "v4" -> "kda_chunk_scan";
+            case "v5" -> "kda_chunk_scan_v5";
+            case "v6" -> "kda_chunk_scan_v6";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaScan must be v4, v5 or v6, not " + version);
+        };
+    }
+
+    /** Shared bytes of a chunk scan kernel at head dim d, as laid out in kda.cu. */
+    static int scanShared(String kernel, int d) {
+        // W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d]
+        int floats = 3 * CHUNK * (d + 4) + 3 * CHUNK * 32 + d * 32 + d;
+        return 4 * switch (kernel) {
+            case "kda_chunk_scan_v5" -> floats + 4 * 2 * CHUNK * 32; // + partial sums [4][2][CH][32]
+            case "kda_chunk_scan_v6" -> floats + CHUNK * (d + 4) + d; // + the other chunk parity's Kd | decay
+            default -> floats;
         };
     }
 
@@ -96,16 +117,14 @@ final class KdaKernels {
             // per chunk and head, as laid out in kda.cu: u0 | W | Qp | Kd | o0 [CH][d] | M [CH][CH] | decay [d]
             long wsz = 5L * CHUNK * d + (long) CHUNK * CHUNK + d;
             DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
-            // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d] | L [CH][CH];
-            // scan W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d] (v5: then partials [4][2][CH][32])
+            // shared floats of the prep, as laid out in kda.cu: G, K, Q [CH][d] | L [CH][CH]
             int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
-            String prep = V5 ? "kda_chunk_prep_v5" : "kda_chunk_prep", scan = V5 ? "kda_chunk_scan_v5" : "kda_chunk_scan";
-            be.kdaShared(prep, shared);
-            int scanShared = (3 * CHUNK * (d + 4) + 3 * CHUNK * 32 + d * 32 + d + (V5 ? 4 * 2 * CHUNK * 32 : 0)) * 4;
-            be.kdaShared(scan, scanShared);
-            dev.kda.launch(prep, chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
+            be.kdaShared(PREP, shared);
+            int scanShared = scanShared(SCAN, d);
+            be.kdaShared(SCAN, scanShared);
+            dev.kda.launch(PREP, chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
                     beta.ptr(), dRow, dLen, ws.ptr, heads, d, scale);
-            dev.kda.launch(scan, heads, segs, d / 32, 256, scanShared, dev.stream, ws.ptr, tab.ptr, dFirst, dCount,
+            dev.kda.launch(SCAN, heads, segs, d / 32, 256, scanShared, dev.stream, ws.ptr, tab.ptr, dFirst, dCount,
                     dRow, dLen, out.ptr(), heads, d);
             dev.free(tab);
             dev.free(ws);
