@@ -785,10 +785,12 @@ extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan_v6(const float*
 }
 
 // ---- kda_chunk_scan_v5: the same two phases with wider register tiles and the reductions split four ways ----
-// Each 16-byte shared-memory load of a warp costs four shared-memory cycles (a quarter warp at a time), whatever
-// its lanes share, so the v4 scan's 4 x 4 tiles (8 such loads per 64 FMAs) keep the shared memory busy for longer
-// than its FMAs take to issue. Here each thread holds an 8 x 8 tile (16 loads per 256 FMAs) over a quarter of the
-// reduction, and the four partial sums meet in shared memory (one more barrier a phase):
+// Written on the hypothesis that v4's phases are bound by shared-memory wavefronts (a warp's 16-byte load taking four
+// cycles whatever its lanes share; v4's 4 x 4 tiles make 8 such loads per 64 FMAs). Measured on an H100
+// (2026-12-06, docs/benchmarks-gpu.md): X took as long as v4's and the scan 9% longer, so the hypothesis is wrong;
+// kept (opt-in, -Dkimimesh.cuda.kdaScan=v5) as the measured alternative. Each thread holds an 8 x 8 tile (16 loads
+// per 256 FMAs) over a quarter of the reduction, and the four partial sums meet in shared memory (one more barrier a
+// phase):
 //   X: warp w -> product w >> 2 (U = u0 - W S, or o = o0 + Qp S), reduction quarter w & 3 of the d rows of S;
 //      lane -> rows ty + 8a (a < 8), columns 8 tx..8 tx + 7;
 //   Y: warp pair p = w >> 1 -> chunk rows 16p..16p + 15 of Kd^T U; lane -> S rows 8 ri.., columns 8 cj..;
