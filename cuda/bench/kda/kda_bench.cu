@@ -3,10 +3,12 @@
 // L2-norm pass, M U in the scan), on fresh random inputs shaped like the model's (raw q and k, per-channel log decays
 // down to about -35 a step, beta in (0, 1), a random initial state), one case at a time:
 //   prep:  Kd and decay must equal v2's bit for bit (same norms, same element-wise step); u0 and W too with the v2
-//          diagonal step (variant "prep/v2diag"), close with the 2 x 2 one; every region the scan reads finite, and
-//          zero past each chunk's end;
+//          diagonal step (variant "prep/v2diag"), close with the 2 x 2 one (v4 and v5 = kda_chunk_prep_v5); every
+//          region the scan reads finite, and zero past each chunk's end;
 //   full:  new prep + new scan vs v2 (outputs and final states), also the variants (prep/v2diag, scan with 512
-//          threads); the new path twice gives the same bits;
+//          threads, scan/v5 = kda_chunk_scan_v5 and scan/v6 = kda_chunk_scan_v6, which are also compared with the v4
+//          scan on the same workspace: v6 bit for bit);
+//          the new path twice gives the same bits, and so does scan/v5;
 // then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
 // Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_v2.cuh beside it)
 //        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
@@ -156,13 +158,13 @@ int main(int argc, char** argv) {
         int chunks = (int)rows.size();
         long wsz2 = 4L * CH * d + CH * CH + d, wsn2 = wsz2 * chunks * H;
         long wsz = kda_ws_floats(d), wsn = wsz * chunks * H;
-        float *q, *k, *qn, *kn, *v, *g, *beta, *outRef, *outNew, *wsRef, *wsNew, *st0, *stRef, *stNew, *va, *vb;
+        float *q, *k, *qn, *kn, *v, *g, *beta, *outRef, *outNew, *wsRef, *wsNew, *st0, *stRef, *stNew, *va, *vb, *st4buf;
         long sn = (long)H * d * d * segs;
         CK(cudaMalloc(&q, n * 4)); CK(cudaMalloc(&k, n * 4)); CK(cudaMalloc(&qn, n * 4)); CK(cudaMalloc(&kn, n * 4));
         CK(cudaMalloc(&v, n * 4)); CK(cudaMalloc(&g, n * 4)); CK(cudaMalloc(&beta, (long)T * H * 4));
         CK(cudaMalloc(&outRef, n * 4)); CK(cudaMalloc(&outNew, n * 4));
         CK(cudaMalloc(&wsRef, wsn2 * 4)); CK(cudaMalloc(&wsNew, wsn * 4));
-        CK(cudaMalloc(&st0, sn * 4)); CK(cudaMalloc(&stRef, sn * 4)); CK(cudaMalloc(&stNew, sn * 4));
+        CK(cudaMalloc(&st0, sn * 4)); CK(cudaMalloc(&stRef, sn * 4)); CK(cudaMalloc(&stNew, sn * 4)); CK(cudaMalloc(&st4buf, sn * 4));
         CK(cudaMalloc(&va, std::max(wsn, n) * 4)); CK(cudaMalloc(&vb, std::max(wsn, n) * 4));
         // raw projections: N(0, 1) q and k of norm about sqrt(d), as the model's are before normalisation
         fill<<<2048, 256>>>(q, n, 0, 1.0f, seed++, H, d);
@@ -189,8 +191,10 @@ int main(int argc, char** argv) {
         int prepSh = (3 * CH * d + CH * CH) * 4;
         int v2ScanSh = (3 * CH * (d + 4) + CH * (CH + 4) + 2 * CH * 32 + d * 32 + d) * 4;
         int scanSh = kda_scan_shared_floats(d) * 4;
+        int v5ScanSh = kda_scan_v5_shared_floats(d) * 4, v6ScanSh = kda_scan_v6_shared_floats(d) * 4;
         for (const void* f : {(const void*)v2_kda_chunk_prep, (const void*)v2_kda_chunk_scan, (const void*)kda_chunk_prep, (const void*)kda_chunk_scan,
-                              (const void*)prep_v2diag, (const void*)scan_512}) {
+                              (const void*)prep_v2diag, (const void*)scan_512, (const void*)kda_chunk_scan_v5, (const void*)kda_chunk_prep_v5,
+                              (const void*)kda_chunk_scan_v6}) {
             CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
             // as KdaKernels does: the largest shared-memory carveout, so that two prep blocks fit an SM
             CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
@@ -198,13 +202,22 @@ int main(int argc, char** argv) {
         auto refNorm = [&] { v2_kda_l2norm<<<dim3(T, H), 128>>>(q, k, qn, kn, H, d, scale); CKL(); };
         auto refPrep = [&] { v2_kda_chunk_prep<<<dim3(chunks, H), 256, prepSh>>>(qn, kn, v, g, beta, dRow, dLen, wsRef, H, d); CKL(); };
         auto refScan = [&](float* out) { v2_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, v2ScanSh>>>(wsRef, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
-        auto newPrep = [&](bool v2diag) {
-            if (v2diag) prep_v2diag<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+        // variant 0: kda_chunk_prep (v4), 1: with v2's diagonal step, 2: kda_chunk_prep_v5
+        auto newPrep = [&](int variant) {
+            if (variant == 1) prep_v2diag<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+            else if (variant == 2) kda_chunk_prep_v5<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
             else kda_chunk_prep<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
             CKL();
         };
-        auto newScan = [&](bool t512, float* out) {
-            if (t512) scan_512<<<dim3(H, segs, d / 32), 512, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
+        // variant 0: kda_chunk_scan (v4), 1: its 512-thread form, 2: kda_chunk_scan_v5, 3: kda_chunk_scan_v6
+        auto newScan = [&](int variant, float* out) {
+            if (variant == 3) {
+                kda_chunk_scan_v6<<<dim3(H, segs, d / 32), 256, v6ScanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
+                CKL();
+                return;
+            }
+            if (variant == 1) scan_512<<<dim3(H, segs, d / 32), 512, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
+            else if (variant == 2) kda_chunk_scan_v5<<<dim3(H, segs, d / 32), 256, v5ScanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
             else kda_chunk_scan<<<dim3(H, segs, d / 32), 256, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
             CKL();
         };
@@ -212,7 +225,7 @@ int main(int argc, char** argv) {
         for (int l : cs.lens) printf(" %d", l);
         int occ = 0;
         CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kda_chunk_prep, 256, prepSh));
-        printf(" ), %d chunks; shared prep %d B (%d blocks/SM), scan %d -> %d B\n", chunks, prepSh, occ, v2ScanSh, scanSh);
+        printf(" ), %d chunks; shared prep %d B (%d blocks/SM), scan %d -> %d B (v5 %d B)\n", chunks, prepSh, occ, v2ScanSh, scanSh, v5ScanSh);
         const double tol = 2e-5;
         auto part = [&](const float* ws, long wz, long off, long len, long rowLen, int mode, float* dst) {
             wsPart<<<2048, 256>>>(ws, wz, off, len, rowLen, mode, dLen, dst, chunks, H);
@@ -229,11 +242,11 @@ int main(int argc, char** argv) {
             setStates(stRef);
             refScan(outRef);
             CK(cudaDeviceSynchronize());
-            for (int variant = 0; variant < 2; variant++) {
+            for (int variant = 0; variant < 3; variant++) {
                 bool v2diag = variant == 1;
-                std::string tag = v2diag ? "prep/v2diag " : "prep ";
+                std::string tag = v2diag ? "prep/v2diag " : variant == 2 ? "prep/v5 " : "prep ";
                 poison<<<1024, 256>>>(wsNew, wsn); CKL();
-                newPrep(v2diag);
+                newPrep(variant);
                 long m;
                 // u0 and W (the first 2 CH d floats of both layouts), Kd, decay
                 m = part(wsRef, wsz2, 0, 2L * CH * d, d, 0, va); part(wsNew, wsz, 0, 2L * CH * d, d, 0, vb);
@@ -250,31 +263,53 @@ int main(int argc, char** argv) {
                 bool zok = z.bad == 0 && z.maxRef == 0.0f;
                 printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, (tag + "zero past the end").c_str(), z.maxRef, z.bad, zok ? "ok" : "FAIL");
                 allOk &= zok;
-                // full path, with the scan in use and the 256-thread variant
-                for (int sv = 0; sv < 2; sv++) {
-                    std::string t2 = tag + (sv ? "+ scan/512 " : "+ scan ");
+                // full path, with the scan in use, its 512-thread form and v5 (v5 also against the scan in use)
+                for (int sv = 0; sv < 4; sv++) {
+                    std::string t2 = tag + (sv == 1 ? "+ scan/512 " : sv == 2 ? "+ scan/v5 " : sv == 3 ? "+ scan/v6 " : "+ scan ");
                     poison<<<1024, 256>>>(outNew, n); CKL();
                     CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
                     setStates(stNew);
-                    newScan(sv == 1, outNew);
+                    newScan(sv, outNew);
                     CK(cudaDeviceSynchronize());
                     allOk &= report(nm, (t2 + "out").c_str(), compare(outNew, outRef, n), tol);
                     allOk &= report(nm, (t2 + "states").c_str(), compare(stNew, stRef, sn), tol);
+                    if (sv >= 2) {
+                        // v5 and v6 against v4 from the same workspace (v5: the summation order differs; v6: bits)
+                        std::string t3 = tag + (sv == 2 ? "scan/v5 vs v4 " : "scan/v6 vs v4 (bits) ");
+                        double tv = sv == 2 ? tol : 0.0;
+                        float* out4 = va;
+                        poison<<<1024, 256>>>(out4, n); CKL();
+                        CK(cudaMemcpy(st4buf, st0, sn * 4, cudaMemcpyDeviceToDevice));
+                        setStates(st4buf);
+                        newScan(0, out4);
+                        CK(cudaDeviceSynchronize());
+                        allOk &= report(nm, (t3 + "out").c_str(), compare(outNew, out4, n), tv);
+                        allOk &= report(nm, (t3 + "states").c_str(), compare(stNew, st4buf, sn), tv);
+                    }
                 }
             }
             // run-to-run: the path in use twice from the same inputs gives the same bits
             poison<<<1024, 256>>>(outNew, n); CKL();
             CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
             setStates(stNew);
-            newPrep(false);
-            newScan(false, outNew);
+            newPrep(0);
+            newScan(0, outNew);
             float* out2 = va;
             poison<<<1024, 256>>>(out2, n); CKL();
             CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
-            newPrep(false);
-            newScan(false, out2);
+            newPrep(0);
+            newScan(0, out2);
             CK(cudaDeviceSynchronize());
             allOk &= report(nm, "new twice (bits)", compare(out2, outNew, n), 0.0);
+            // and v5's scan twice
+            poison<<<1024, 256>>>(outNew, n); CKL();
+            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            newScan(2, outNew);
+            poison<<<1024, 256>>>(out2, n); CKL();
+            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            newScan(2, out2);
+            CK(cudaDeviceSynchronize());
+            allOk &= report(nm, "scan/v5 twice (bits)", compare(out2, outNew, n), 0.0);
         }
         if (cs.timed) {
             cudaEvent_t e0, e1;
@@ -303,8 +338,8 @@ int main(int argc, char** argv) {
             unsigned long long z[16] = {0};
             CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
 #endif
-            auto np = timeIt([&] { newPrep(false); });
-            auto ns = timeIt([&] { newScan(false, outNew); });
+            auto np = timeIt([&] { newPrep(0); });
+            auto ns = timeIt([&] { newScan(0, outNew); });
 #ifdef KDA_PROFILE
             unsigned long long pr[16];
             CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
@@ -314,20 +349,40 @@ int main(int argc, char** argv) {
             printf("  profile %s (cycles per block over all chunks): scan wait before X %.0f | X %.0f | Y %.0f\n", nm, pr[8] / sbk,
                    pr[9] / sbk, pr[10] / sbk);
 #endif
-            auto pv = timeIt([&] { newPrep(true); });
-            auto s2 = timeIt([&] { newScan(true, outNew); });
+#ifdef KDA_PROFILE
+            CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
+#endif
+            auto n5 = timeIt([&] { newScan(2, outNew); });
+#ifdef KDA_PROFILE
+            CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
+            printf("  profile %s scan/v5 (cycles per block over all chunks): wait before X %.0f | X %.0f | Y %.0f\n", nm, pr[8] / sbk,
+                   pr[9] / sbk, pr[10] / sbk);
+            CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
+#endif
+            auto n6 = timeIt([&] { newScan(3, outNew); });
+#ifdef KDA_PROFILE
+            CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
+            printf("  profile %s scan/v6 (cycles per block over all chunks): wait before X %.0f | X %.0f | Y %.0f\n", nm, pr[8] / sbk,
+                   pr[9] / sbk, pr[10] / sbk);
+#endif
+            auto p5 = timeIt([&] { newPrep(2); });
+            auto pv = timeIt([&] { newPrep(1); });
+            auto s2 = timeIt([&] { newScan(1, outNew); });
             auto rp2 = timeIt([&] { refPrep(); });
-            char buf[768];
-            snprintf(buf, sizeof buf, "| %-6s | %6.3f | %6.3f | %6.3f | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %6.3f | %6.3f | %6.3f |",
-                     nm, rn[3], rp[3], rs[3], rn[3] + rp[3] + rs[3], np[3], np[0], np[6], ns[3], ns[0], ns[6], np[3] + ns[3], pv[3], s2[3], rp2[3]);
+            auto ns2 = timeIt([&] { newScan(0, outNew); });
+            auto np2 = timeIt([&] { newPrep(0); });
+            char buf[1024];
+            snprintf(buf, sizeof buf, "| %-6s | %6.3f | %6.3f | %6.3f | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %7.3f | %7.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |",
+                     nm, rn[3], rp[3], rs[3], rn[3] + rp[3] + rs[3], np[3], np[0], np[6], ns[3], ns[0], ns[6], np[3] + ns[3], p5[3], p5[0], p5[6],
+                     n5[3], n5[0], n5[6], n6[3], n6[0], n6[6], p5[3] + ns[3], p5[3] + n6[3], pv[3], s2[3], rp2[3], np2[3], ns2[3]);
             table.push_back(buf);
         }
-        for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb}) CK(cudaFree(p));
+        for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
     }
     printf("\nms, median of 7 (min..max), %s\n", prop.name);
-    printf("| case | v2 norm | v2 prep | v2 scan | v2 total | new prep | new scan | new total | prep/v2diag | scan/512 | v2 prep again |\n");
-    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    printf("| case | v2 norm | v2 prep | v2 scan | v2 total | v4 prep | v4 scan | v4 total | v5 prep | scan/v5 | scan/v6 | v5 prep + v4 scan | v5 prep + scan/v6 | prep/v2diag | scan/512 | v2 prep again | v4 prep again | v4 scan again |\n");
+    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (auto& s : table) printf("%s\n", s.c_str());
     printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
     return allOk ? 0 : 1;

@@ -157,7 +157,10 @@ extern __shared__ float4 kda_smem[];
 // both forms see the same bits), so that no separate pass writes and re-reads normalised copies.
 // DIAG22: the diagonal sub-blocks in 2 x 2 blocks of pairs (each loaded row serves two pairs), else one pair per
 // thread pair (the v2 form, kept for the harness's comparison).
-template <bool DIAG22>
+// QG_SHARED (v5): Qg is not written to the workspace in step 3 and re-read at the end; step 5 turns A q into
+// Qg = E_b (A q) in place (as it turns A k into e^G k), since Q's rows are not read after step 4. Qg is then rounded
+// twice (A, then E_b) instead of once: Qp moves by about an ulp.
+template <bool DIAG22, bool QG_SHARED = false>
 __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float* k, const float* v, const float* g, const float* beta,
                                                     const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
     float* sm = reinterpret_cast<float*>(kda_smem);
@@ -367,7 +370,7 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
             KDA_ELEM(x) KDA_ELEM(y) KDA_ELEM(z) KDA_ELEM(w)
 #undef KDA_ELEM
             st4(KD + t * d + i, kd);
-            st4(QP + t * d + i, qg);
+            if (!QG_SHARED) st4(QP + t * d + i, qg);
             st4(Ks + o, ak);
             st4(Qs + o, aq);
             breg[r] = bb;
@@ -473,6 +476,10 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
                 else st4(Gs + oo, zero4);
                 float4 e = ld4(vec(EV + (t / SB) * d + i)), kk = ld4(Ks + oo);
                 st4(Ks + oo, make_float4(kk.x * e.x, kk.y * e.y, kk.z * e.z, kk.w * e.w));
+                if (QG_SHARED) {
+                    float4 qq = ld4(Qs + oo);
+                    st4(Qs + oo, make_float4(qq.x * e.x, qq.y * e.y, qq.z * e.z, qq.w * e.w));
+                }
             }
             cp_async_commit();
             cp_async_wait<0>();
@@ -559,7 +566,14 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
                 st4(O0 + t * d + col + 4, make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
             } else {
                 float* qp = QP + t * d + rc;
-                float4 g0 = __ldcg(reinterpret_cast<const float4*>(qp)), g1 = __ldcg(reinterpret_cast<const float4*>(qp + 4));
+                float4 g0, g1;
+                if (QG_SHARED) {
+                    g0 = ld4(Qs + at(t, rc));
+                    g1 = ld4(Qs + at(t, rc + 4));
+                } else {
+                    g0 = __ldcg(reinterpret_cast<const float4*>(qp));
+                    g1 = __ldcg(reinterpret_cast<const float4*>(qp + 4));
+                }
                 st4(qp, make_float4(g0.x - acc[a][0], g0.y - acc[a][1], g0.z - acc[a][2], g0.w - acc[a][3]));
                 st4(qp + 4, make_float4(g1.x - acc[a][4], g1.y - acc[a][5], g1.z - acc[a][6], g1.w - acc[a][7]));
             }
@@ -571,6 +585,12 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep(const float*
                                                                     const float* beta, const int* chunkRow, const int* chunkLen,
                                                                     float* ws, int heads, int d, float scale) {
     kda_chunk_prep_body<true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+}
+// v5: Qg kept in shared memory (QG_SHARED above); the same workspace
+extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_v5(const float* q, const float* k, const float* v, const float* g,
+                                                                       const float* beta, const int* chunkRow, const int* chunkLen,
+                                                                       float* ws, int heads, int d, float scale) {
+    kda_chunk_prep_body<true, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
 }
 
 // The scan's X phase for one half of the block: acc (NEG: -=, else +=) A S, A's rows ty + 16 a (a < 4: the warp's
@@ -606,7 +626,10 @@ __device__ __forceinline__ void kda_scan_x(const float* A, const float* S, int L
 // Kd | decay for Y when X starts). Shared floats: W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d].
 // X: thread -> rows ty, ty + 16, ty + 32, ty + 48, CX columns; Y: thread -> S rows 4ti.., CY columns (kept in registers
 // across chunks). 256 threads (4 x 4 tiles) ran faster than 512 (4 x 2 tiles, more shared-memory loads per product).
-template <int THREADS>
+// KD_EARLY (v6): Kd and decay of chunk c + 1 are fetched with X's operands at the start of Y of chunk c, into a second
+// Kd | decay buffer (chunk parity), so that the end of X waits for no copy; the arithmetic is v4's, bit for bit.
+// Shared floats then: v4's, plus Kd [CH][d+4] | decay [d].
+template <int THREADS, bool KD_EARLY = false>
 __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long long* states, const int* segChunk0, const int* segChunks,
                                                     const int* chunkRow, const int* chunkLen, float* out, int heads, int d) {
     constexpr int HT = THREADS / 2;       // threads per product in X
@@ -622,6 +645,10 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
     float* U = O0b + CH * 32;
     float* S = U + CH * 32;
     float* DECb = S + d * 32;
+    float* KDb2 = DECb + d;   // KD_EARLY: odd chunks' Kd and decay
+    float* DECb2 = KDb2 + CH * LDW;
+    auto kdBuf = [&](int cc) { return KD_EARLY && (cc & 1) ? KDb2 : KDb; };
+    auto decBuf = [&](int cc) { return KD_EARLY && (cc & 1) ? DECb2 : DECb; };
     int h = blockIdx.x, sg = blockIdx.y, j0 = blockIdx.z * 32, tid = threadIdx.x;
     long wsz = kda_ws_floats(d);
     int P = heads * d;
@@ -644,11 +671,15 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
     auto issueX = [&](int cc) {
         if (cc < n) {
             const float* b = rec(cc);
+            float* kdb = kdBuf(cc);
             for (int x = tid; x < CH * d4; x += THREADS) {
                 int t = x / d4, i = 4 * (x % d4);
                 cp_async16(Wb + t * LDW + i, b + (long)CH * d + t * d + i);
                 cp_async16(QPb + t * LDW + i, b + 2L * CH * d + t * d + i);
+                if (KD_EARLY) cp_async16(kdb + t * LDW + i, b + 3L * CH * d + t * d + i);
             }
+            if (KD_EARLY)
+                for (int x = tid; x < d4; x += THREADS) cp_async16(decBuf(cc) + 4 * x, b + 5L * CH * d + CH * CH + 4 * x);
             for (int x = tid; x < CH * 8; x += THREADS) {
                 int o = (x >> 3) * 32 + 4 * (x & 7);
                 long gsrc = (long)(x >> 3) * d + j0 + 4 * (x & 7);
@@ -673,7 +704,7 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
         cp_async_wait<0>();
         __syncthreads();
         KDA_MARK(1, 0)
-        issueY(cc);
+        if (!KD_EARLY) issueY(cc);
         // X: U = u0 - W S (rows past c set to 0: Kd^T U then needs no bounds), o = o0 + Qp S
         float acc[4][CX];
 #pragma unroll
@@ -703,6 +734,8 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
         KDA_MARK(1, 1)
         issueX(cc + 1);
         if (own) {
+            const float* KDc = kdBuf(cc);
+            const float* DECc = decBuf(cc);
             float sacc[4][CY];
 #pragma unroll
             for (int a = 0; a < 4; a++)
@@ -712,7 +745,7 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
             for (int s2 = 0; s2 < c4; s2 += 4) {
 #pragma unroll
                 for (int kk = 0; kk < 4; kk++) {
-                    float4 kd = ld4(KDb + (s2 + kk) * LDW + 4 * ti);
+                    float4 kd = ld4(KDc + (s2 + kk) * LDW + 4 * ti);
                     float u[CY];
                     ldn<CY>(U + (s2 + kk) * 32 + CY * tj, u);
 #pragma unroll
@@ -723,7 +756,7 @@ __device__ __forceinline__ void kda_chunk_scan_body(const float* ws, const long 
             }
 #pragma unroll
             for (int a = 0; a < 4; a++) {
-                float dec = DECb[4 * ti + a];
+                float dec = DECc[4 * ti + a];
 #pragma unroll
                 for (int b = 0; b < CY; b++) sr[a][b] = dec * sr[a][b] + sacc[a][b];
                 stn<CY>(S + (4 * ti + a) * 32 + CY * tj, sr[a]);
@@ -743,4 +776,207 @@ extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan(const float* ws
                                                                     const int* segChunks, const int* chunkRow, const int* chunkLen,
                                                                     float* out, int heads, int d) {
     kda_chunk_scan_body<256>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
+}
+__host__ __device__ __forceinline__ int kda_scan_v6_shared_floats(int d) { return kda_scan_shared_floats(d) + CH * (d + 4) + d; }
+extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan_v6(const float* ws, const long long* states, const int* segChunk0,
+                                                                       const int* segChunks, const int* chunkRow, const int* chunkLen,
+                                                                       float* out, int heads, int d) {
+    kda_chunk_scan_body<256, true>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
+}
+
+// ---- kda_chunk_scan_v5: the same two phases with wider register tiles and the reductions split four ways ----
+// Written on the hypothesis that v4's phases are bound by shared-memory wavefronts (a warp's 16-byte load taking four
+// cycles whatever its lanes share; v4's 4 x 4 tiles make 8 such loads per 64 FMAs). Measured on an H100
+// (2026-12-06, docs/benchmarks-gpu.md): X took as long as v4's and the scan 9% longer, so the hypothesis is wrong;
+// kept (opt-in, -Dkimimesh.cuda.kdaScan=v5) as the measured alternative. Each thread holds an 8 x 8 tile (16 loads
+// per 256 FMAs) over a quarter of the reduction, and the four partial sums meet in shared memory (one more barrier a
+// phase):
+//   X: warp w -> product w >> 2 (U = u0 - W S, or o = o0 + Qp S), reduction quarter w & 3 of the d rows of S;
+//      lane -> rows ty + 8a (a < 8), columns 8 tx..8 tx + 7;
+//   Y: warp pair p = w >> 1 -> chunk rows 16p..16p + 15 of Kd^T U; lane -> S rows 8 ri.., columns 8 cj..;
+// then U, o and S = decay S + Kd^T U are summed from the four partials as ((P0 + P1) + (P2 + P3)), each thread
+// finishing four 4-column pieces of rows (rows of the same piece in a quarter warp: 128 contiguous bytes). A thread
+// stores its two 4-column halves of a row in the order given by the row's parity, so that the two rows of a quarter
+// warp hit different banks. Shared floats: v4's, plus the partials P [4][2][CH][32] (also [4][d][32] in Y).
+__device__ __forceinline__ void kda_st8(float* row, int c0, int flip, const float (&x)[8]) {
+    if (flip) {
+        st4(row + c0 + 4, make_float4(x[4], x[5], x[6], x[7]));
+        st4(row + c0, make_float4(x[0], x[1], x[2], x[3]));
+    } else {
+        st4(row + c0, make_float4(x[0], x[1], x[2], x[3]));
+        st4(row + c0 + 4, make_float4(x[4], x[5], x[6], x[7]));
+    }
+}
+// ((P0 + P1) + (P2 + P3)) of the 4-column piece at offset o of four partial arrays `stride` floats apart
+__device__ __forceinline__ float4 kda_sum4(const float* P, int stride, int o) {
+    float4 a = ld4(P + o), b = ld4(P + stride + o), c = ld4(P + 2 * stride + o), e = ld4(P + 3 * stride + o);
+    return make_float4((a.x + b.x) + (c.x + e.x), (a.y + b.y) + (c.y + e.y), (a.z + b.z) + (c.z + e.z), (a.w + b.w) + (c.w + e.w));
+}
+#define KDA_PART (2 * CH * 32)   // floats of one reduction quarter's partials (X: both products; Y: d x 32 <= this)
+__host__ __device__ __forceinline__ int kda_scan_v5_shared_floats(int d) { return kda_scan_shared_floats(d) + 4 * KDA_PART; }
+extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan_v5(const float* ws, const long long* states, const int* segChunk0,
+                                                                       const int* segChunks, const int* chunkRow, const int* chunkLen,
+                                                                       float* out, int heads, int d) {
+    float* sm = reinterpret_cast<float*>(kda_smem);
+    const int LDW = d + 4, d4 = d / 4;
+    float* Wb = sm;
+    float* QPb = Wb + CH * LDW;
+    float* KDb = QPb + CH * LDW;
+    float* U0b = KDb + CH * LDW;
+    float* O0b = U0b + CH * 32;
+    float* U = O0b + CH * 32;
+    float* S = U + CH * 32;
+    float* DECb = S + d * 32;
+    float* P = sm + kda_scan_shared_floats(d);   // 16-byte aligned: kda_scan_shared_floats(d) is a multiple of 4
+    int h = blockIdx.x, sg = blockIdx.y, j0 = blockIdx.z * 32, tid = threadIdx.x;
+    long wsz = kda_ws_floats(d);
+    int P_ = heads * d;
+    int first = segChunk0[sg], n = segChunks[sg];
+    float* st = (float*)states[sg] + (long)h * d * d;
+    const int warp = tid >> 5, lane = tid & 31;
+    // X tiles
+    const int prod = warp >> 2, kq = warp & 3, ty = lane >> 2, tx = lane & 3;
+    const int kx0 = kq * d4, kx1 = kx0 + d4;   // this warp's quarter of the d rows of S
+    float* PX = P + kq * KDA_PART + prod * CH * 32;
+    // Y tiles
+    const int yp = warp >> 1, ri = (tid & 63) >> 2, cj = tid & 3;
+    const bool yown = 8 * ri < d;
+    float* PY = P + yp * KDA_PART;
+    // the finishing map: 4-column piece fj of rows fr + 16 b (X, per product), S rows 4 ti.. (Y)
+    const int fr = (tid & 127) >> 3, fj = tid & 7;
+    const int ti = tid >> 3, tj = tid & 7;
+    const bool own = 4 * ti < d;
+    KDA_T0
+    float sr[4][4];
+    if (own) {
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            ldn<4>(st + (long)(4 * ti + a) * d + j0 + 4 * tj, sr[a]);
+            stn<4>(S + (4 * ti + a) * 32 + 4 * tj, sr[a]);
+        }
+    }
+    auto rec = [&](int cc) { return ws + ((long)(first + cc) * heads + h) * wsz; };
+    auto issueX = [&](int cc) {
+        if (cc < n) {
+            const float* b = rec(cc);
+            for (int x = tid; x < CH * d4; x += 256) {
+                int t = x / d4, i = 4 * (x % d4);
+                cp_async16(Wb + t * LDW + i, b + (long)CH * d + t * d + i);
+                cp_async16(QPb + t * LDW + i, b + 2L * CH * d + t * d + i);
+            }
+            for (int x = tid; x < CH * 8; x += 256) {
+                int o = (x >> 3) * 32 + 4 * (x & 7);
+                long gsrc = (long)(x >> 3) * d + j0 + 4 * (x & 7);
+                cp_async16(U0b + o, b + gsrc);
+                cp_async16(O0b + o, b + 4L * CH * d + gsrc);
+            }
+        }
+        cp_async_commit();
+    };
+    auto issueY = [&](int cc) {
+        const float* b = rec(cc);
+        for (int x = tid; x < CH * d4; x += 256) {
+            int t = x / d4, i = 4 * (x % d4);
+            cp_async16(KDb + t * LDW + i, b + 3L * CH * d + t * d + i);
+        }
+        for (int x = tid; x < d4; x += 256) cp_async16(DECb + 4 * x, b + 5L * CH * d + CH * CH + 4 * x);
+        cp_async_commit();
+    };
+    issueX(0);
+    for (int cc = 0; cc < n; cc++) {
+        int ci = first + cc, c = chunkLen[ci], row0 = chunkRow[ci];
+        cp_async_wait<0>();
+        __syncthreads();
+        KDA_MARK(1, 0)
+        issueY(cc);
+        {
+            // X partials: A's rows ty + 8a times S's rows kx0..kx1, columns 8tx..
+            const float* A = prod == 0 ? Wb : QPb;
+            float acc[8][8];
+#pragma unroll
+            for (int a = 0; a < 8; a++)
+#pragma unroll
+                for (int b = 0; b < 8; b++) acc[a][b] = 0.0f;
+#pragma unroll 2
+            for (int i = kx0; i < kx1; i += 4) {
+                float4 w[8];
+#pragma unroll
+                for (int a = 0; a < 8; a++) w[a] = ld4(A + (ty + 8 * a) * LDW + i);
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    float4 s0 = ld4(S + (i + kk) * 32 + 8 * tx), s1 = ld4(S + (i + kk) * 32 + 8 * tx + 4);
+#pragma unroll
+                    for (int a = 0; a < 8; a++) {
+                        float wk = comp(w[a], kk);
+                        acc[a][0] += wk * s0.x; acc[a][1] += wk * s0.y; acc[a][2] += wk * s0.z; acc[a][3] += wk * s0.w;
+                        acc[a][4] += wk * s1.x; acc[a][5] += wk * s1.y; acc[a][6] += wk * s1.z; acc[a][7] += wk * s1.w;
+                    }
+                }
+            }
+#pragma unroll
+            for (int a = 0; a < 8; a++) kda_st8(PX + (ty + 8 * a) * 32, 8 * tx, ty & 1, acc[a]);
+        }
+        __syncthreads();
+        // U = u0 - sum (rows past c: 0, so that Kd^T U needs no bounds) and o = o0 + sum (stored right here)
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            int t = fr + 16 * b, o = t * 32 + 4 * fj;
+            float4 s = kda_sum4(P + prod * CH * 32, KDA_PART, o);
+            if (prod == 0) {
+                float4 u0 = ld4(U0b + o);
+                float4 u = t < c ? make_float4(u0.x - s.x, u0.y - s.y, u0.z - s.z, u0.w - s.w) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                st4(U + o, u);
+            } else if (t < c) {
+                float4 o0 = ld4(O0b + o);
+                st4(out + (long)(row0 + t) * P_ + (long)h * d + j0 + 4 * fj, make_float4(o0.x + s.x, o0.y + s.y, o0.z + s.z, o0.w + s.w));
+            }
+        }
+        // Y: S = decay * S + Kd^T U
+        cp_async_wait<0>();
+        __syncthreads();
+        KDA_MARK(1, 1)
+        issueX(cc + 1);
+        if (yown) {
+            float sacc[8][8];
+#pragma unroll
+            for (int a = 0; a < 8; a++)
+#pragma unroll
+                for (int b = 0; b < 8; b++) sacc[a][b] = 0.0f;
+            int tEnd = min(16 * yp + 16, (c + 3) & ~3);   // Kd and U rows past c are zeros
+            for (int s2 = 16 * yp; s2 < tEnd; s2 += 4) {
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    const float* kr = KDb + (s2 + kk) * LDW + 8 * ri;
+                    float4 k0 = ld4(kr), k1 = ld4(kr + 4);
+                    float4 u0 = ld4(U + (s2 + kk) * 32 + 8 * cj), u1 = ld4(U + (s2 + kk) * 32 + 8 * cj + 4);
+                    float kv[8] = {k0.x, k0.y, k0.z, k0.w, k1.x, k1.y, k1.z, k1.w};
+#pragma unroll
+                    for (int a = 0; a < 8; a++) {
+                        sacc[a][0] += kv[a] * u0.x; sacc[a][1] += kv[a] * u0.y; sacc[a][2] += kv[a] * u0.z; sacc[a][3] += kv[a] * u0.w;
+                        sacc[a][4] += kv[a] * u1.x; sacc[a][5] += kv[a] * u1.y; sacc[a][6] += kv[a] * u1.z; sacc[a][7] += kv[a] * u1.w;
+                    }
+                }
+            }
+#pragma unroll
+            for (int a = 0; a < 8; a++) kda_st8(PY + (8 * ri + a) * 32, 8 * cj, ri & 1, sacc[a]);
+        }
+        __syncthreads();
+        if (own) {
+#pragma unroll
+            for (int a = 0; a < 4; a++) {
+                int o = (4 * ti + a) * 32 + 4 * tj;
+                float4 s = kda_sum4(P, KDA_PART, o);
+                float dec = DECb[4 * ti + a];
+                sr[a][0] = dec * sr[a][0] + s.x; sr[a][1] = dec * sr[a][1] + s.y;
+                sr[a][2] = dec * sr[a][2] + s.z; sr[a][3] = dec * sr[a][3] + s.w;
+                stn<4>(S + o, sr[a]);
+            }
+        }
+        KDA_MARK(1, 2)
+    }
+    cp_async_wait<0>();
+    if (own) {
+#pragma unroll
+        for (int a = 0; a < 4; a++) stn<4>(st + (long)(4 * ti + a) * d + j0 + 4 * tj, sr[a]);
+    }
 }

@@ -10,9 +10,42 @@ import java.util.List;
  * Drives the KDA kernels: single tokens (or every token for RECURRENT) through the recurrent kernel and longer
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
+ * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}) or {@code v4}
+ * ({@code kda_chunk_prep}); {@code -Dkimimesh.cuda.kdaScan=v4} (default; {@code kda_chunk_scan}), {@code v5}
+ * ({@code kda_chunk_scan_v5}) or {@code v6} ({@code kda_chunk_scan_v6}). All read and write the same workspace.
  */
 final class KdaKernels {
     static final int CHUNK = 64;
+    private static final String PREP = prepKernel(System.getProperty("kimimesh.cuda.kdaPrep", "v5"));
+    private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v4"));
+
+    static String prepKernel(String version) {
+        return switch (version) {
+            case "v5" -> "kda_chunk_prep_v5";
+            case "v4" -> "kda_chunk_prep";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5 or v4, not " + version);
+        };
+    }
+
+    static String scanKernel(String version) {
+        return switch (version) {
+            case "v4" -> "kda_chunk_scan";
+            case "v5" -> "kda_chunk_scan_v5";
+            case "v6" -> "kda_chunk_scan_v6";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaScan must be v4, v5 or v6, not " + version);
+        };
+    }
+
+    /** Shared bytes of a chunk scan kernel at head dim d, as laid out in kda.cu. */
+    static int scanShared(String kernel, int d) {
+        // W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d]
+        int floats = 3 * CHUNK * (d + 4) + 3 * CHUNK * 32 + d * 32 + d;
+        return 4 * switch (kernel) {
+            case "kda_chunk_scan_v5" -> floats + 4 * 2 * CHUNK * 32; // + partial sums [4][2][CH][32]
+            case "kda_chunk_scan_v6" -> floats + CHUNK * (d + 4) + d; // + the other chunk parity's Kd | decay
+            default -> floats;
+        };
+    }
 
     private KdaKernels() {}
 
@@ -59,42 +92,42 @@ final class KdaKernels {
             dev.free(tab);
         }
         if (!chunked.isEmpty()) {
-            List<Integer> rows = new ArrayList<>(), lens = new ArrayList<>();
-            long[] sp = new long[chunked.size()];
-            int[] first = new int[chunked.size()], count = new int[chunked.size()];
-            for (int j = 0; j < sp.length; j++) {
-                int i = chunked.get(j);
-                if (statePtr[i] % 16 != 0) throw new IllegalArgumentException("kda: state " + i + " is not 16-byte aligned");
-                sp[j] = statePtr[i];
-                first[j] = rows.size();
-                for (int c0 = 0; c0 < seg.length(i); c0 += CHUNK) {
-                    rows.add(starts[i] + c0);
-                    lens.add(Math.min(CHUNK, seg.length(i) - c0));
-                }
-                count[j] = rows.size() - first[j];
-            }
-            int chunks = rows.size();
-            DeviceBuffer dRow = dev.ints(rows.stream().mapToInt(Integer::intValue).toArray());
-            DeviceBuffer dLen = dev.ints(lens.stream().mapToInt(Integer::intValue).toArray());
-            DeviceBuffer ds = dev.longs(sp), dFirst = dev.ints(first), dCount = dev.ints(count);
-            // per chunk and head, as laid out in kda.cu: u0 | W | Qp | Kd | o0 [CH][d] | M [CH][CH] | decay [d]
-            long wsz = 5L * CHUNK * d + (long) CHUNK * CHUNK + d;
-            DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
             // the chunk kernels read and write rows with 16-byte copies (cp.async): every row start must be 16-byte aligned
             for (CudaTensor x : new CudaTensor[] {q, k, v, g, out}) {
                 if (x.ptr() % 16 != 0) throw new IllegalArgumentException("kda: " + x + " is not 16-byte aligned");
             }
-            // shared floats, as laid out in kda.cu: prep G, K, Q [CH][d] | L [CH][CH];
-            // scan W, Qp, Kd [CH][d+4] | u0, o0, U [CH][32] | S [d][32] | decay [d]
+            int segs = chunked.size(), chunks = 0;
+            for (int i : chunked) chunks += (seg.length(i) + CHUNK - 1) / CHUNK;
+            long[] sp = new long[segs];
+            int[] first = new int[segs], count = new int[segs], rows = new int[chunks], lens = new int[chunks];
+            for (int j = 0, at = 0; j < segs; j++) {
+                int i = chunked.get(j);
+                if (statePtr[i] % 16 != 0) throw new IllegalArgumentException("kda: state " + i + " is not 16-byte aligned");
+                sp[j] = statePtr[i];
+                first[j] = at;
+                for (int c0 = 0; c0 < seg.length(i); c0 += CHUNK, at++) {
+                    rows[at] = starts[i] + c0;
+                    lens[at] = Math.min(CHUNK, seg.length(i) - c0);
+                }
+                count[j] = at - first[j];
+            }
+            // one upload of the five tables: states | first chunk | chunk count (per segment) | row | length (per chunk)
+            DeviceBuffer tab = dev.table(sp, first, count, rows, lens);
+            long dFirst = tab.ptr + 8L * segs, dCount = dFirst + 4L * segs, dRow = dCount + 4L * segs, dLen = dRow + 4L * chunks;
+            // per chunk and head, as laid out in kda.cu: u0 | W | Qp | Kd | o0 [CH][d] | M [CH][CH] | decay [d]
+            long wsz = 5L * CHUNK * d + (long) CHUNK * CHUNK + d;
+            DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
+            // shared floats of the prep, as laid out in kda.cu: G, K, Q [CH][d] | L [CH][CH]
             int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
-            be.kdaShared("kda_chunk_prep", shared);
-            int scanShared = (3 * CHUNK * (d + 4) + 3 * CHUNK * 32 + d * 32 + d) * 4;
-            be.kdaShared("kda_chunk_scan", scanShared);
-            dev.kda.launch("kda_chunk_prep", chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
-                    beta.ptr(), dRow.ptr, dLen.ptr, ws.ptr, heads, d, scale);
-            dev.kda.launch("kda_chunk_scan", heads, sp.length, d / 32, 256, scanShared, dev.stream, ws.ptr, ds.ptr, dFirst.ptr, dCount.ptr,
-                    dRow.ptr, dLen.ptr, out.ptr(), heads, d);
-            for (DeviceBuffer b : new DeviceBuffer[] {dRow, dLen, ds, dFirst, dCount, ws}) dev.free(b);
+            be.kdaShared(PREP, shared);
+            int scanShared = scanShared(SCAN, d);
+            be.kdaShared(SCAN, scanShared);
+            dev.kda.launch(PREP, chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
+                    beta.ptr(), dRow, dLen, ws.ptr, heads, d, scale);
+            dev.kda.launch(SCAN, heads, segs, d / 32, 256, scanShared, dev.stream, ws.ptr, tab.ptr, dFirst, dCount,
+                    dRow, dLen, out.ptr(), heads, d);
+            dev.free(tab);
+            dev.free(ws);
         }
     }
 }

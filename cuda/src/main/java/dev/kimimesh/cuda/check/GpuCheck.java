@@ -40,7 +40,8 @@ public final class GpuCheck {
                     int[] prefills = ints(opt(a, "--prefill", "4096,32768")), contexts = ints(opt(a, "--context", "4096,32768"));
                     int[] batches = ints(opt(a, "--batch", "1,8,64"));
                     Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));
-                    b.model(Path.of(a.get(1)), work, prefills, batches, contexts, a.contains("--experts-on-device"));
+                    // --prefill none --batch none: the ceilings and the KDA kernels only (no checkpoint written)
+                    if (prefills.length > 0 || batches.length > 0) b.model(Path.of(a.get(1)), work, prefills, batches, contexts, a.contains("--experts-on-device"));
                 }
                 case "profile" -> {
                     Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));

@@ -1,0 +1,31 @@
+package dev.kimimesh.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** The chunk-kernel choice (no GPU needed): each version names its kernel, anything else is refused by name. */
+class KdaKernelsTest {
+    @Test
+    void versionsNameTheirKernels() {
+        assertEquals("kda_chunk_prep_v5", KdaKernels.prepKernel("v5"));
+        assertEquals("kda_chunk_prep", KdaKernels.prepKernel("v4"));
+        assertEquals("kda_chunk_scan", KdaKernels.scanKernel("v4"));
+        assertEquals("kda_chunk_scan_v5", KdaKernels.scanKernel("v5"));
+        assertEquals("kda_chunk_scan_v6", KdaKernels.scanKernel("v6"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KdaKernels.scanKernel("v3"));
+        assertTrue(e.getMessage().contains("kimimesh.cuda.kdaScan"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> KdaKernels.prepKernel("v6"));
+        assertTrue(e.getMessage().contains("kimimesh.cuda.kdaPrep"), e.getMessage());
+    }
+
+    /** The shared-memory sizes are kda.cu's (kda_scan_shared_floats and the v5 / v6 forms) at Kimi Linear's head dim. */
+    @Test
+    void scanSharedBytesAtHeadDim128() {
+        assertEquals(142_848, KdaKernels.scanShared("kda_chunk_scan", 128));
+        assertEquals(208_384, KdaKernels.scanShared("kda_chunk_scan_v5", 128));
+        assertEquals(142_848 + 4 * (64 * 132 + 128), KdaKernels.scanShared("kda_chunk_scan_v6", 128));
+    }
+}
