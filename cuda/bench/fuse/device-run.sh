@@ -29,12 +29,12 @@ part() { # part NAME SECONDS command...: runs it if time is left, logs to $work/
 note "start on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 export OUT=$work/new
 mkdir -p "$OUT"
-part kernels 45 env KERNEL_GROUP=fused,moe bash "$B/gpu-check.sh" run kernels
-part goldens 45 bash "$B/gpu-check.sh" run goldens
-part bench-new 60 bash "$B/gpu-check.sh" run bench -- --no-kda --prefill none --context 4096 --batch 1,8,64 --work /tmp/kimi-bench-ckpt
+part kernels 50 env KERNEL_GROUP=fused,moe,mla bash "$B/gpu-check.sh" run kernels
+part goldens 40 bash "$B/gpu-check.sh" run goldens
+part bench-new 55 bash "$B/gpu-check.sh" run bench -- --no-kda --prefill none --context 4096 --batch 1,8,64 --work /tmp/kimi-bench-ckpt
 export OUT=$work/main
 mkdir -p "$OUT"
-part bench-main 45 env KIMIMESH_LIB="$base" bash "$B/gpu-check.sh" run bench -- --no-graph-check --no-kda --prefill none --context 4096 --batch 1,8,64 --work /tmp/kimi-bench-ckpt
+part bench-main 40 env KIMIMESH_LIB="$base" bash "$B/gpu-check.sh" run bench -- --no-graph-check --no-kda --prefill none --context 4096 --batch 1,8,64 --work /tmp/kimi-bench-ckpt
 part profile-main 40 env KIMIMESH_LIB="$base" PROFILE_BATCHES=1 bash "$B/gpu-check.sh" run profile
 export OUT=$work/new
 part profile-new 40 env PROFILE_BATCHES=1 bash "$B/gpu-check.sh" run profile

@@ -1,11 +1,14 @@
-// Decode-step GEMVs with the element-wise op that follows them taken into their epilogue, so that a batch-1 step
+// Decode-step kernels that take the op after them into their own launch (mostly GEMVs with an epilogue), so a batch-1 step
 // (host-free as a CUDA graph, but a chain of dependent launches) loses a launch and its round trip each:
 //  - gemv_glu_*: a SwiGLU MLP's gate and up projections and the SwiGLU itself (the shared expert, the dense layer),
 //    plus optionally one more projection of the same input with the same tiling (the MoE router);
-//  - gemv_kda_gate_*: KDA's f_b projection with the decay gate (kda_gate) in its epilogue, and beta's sigmoid.
-// Each output is bit-identical to the unfused launches with the same tiling (gemv.cu, elementwise.cu): the dot
-// products are tile_dot's with the same chunk order and split-K order, and the epilogues repeat elementwise.cu's
-// arithmetic operation for operation. Needs K % 8 == 0 and 16-byte aligned x and weights (as gemv.cu's tiles).
+//  - gemv_kda_gate_*: KDA's f_b projection with the decay gate (kda_gate) in its epilogue, and beta's sigmoid;
+//  - kda_output_norm_*: KDA's g_b projection (the output gate) and the gated RMSNorm per head;
+//  - moe_down_combine_t1: the routed experts' down projection and weighted sum for one row;
+//  - mla_norm_append: MLA's kv_a_layernorm and the append of the latent and k_rot rows to the caches.
+// Each output is bit-identical to the unfused launches (gemv.cu with the same tiling, elementwise.cu, norms.cu,
+// moe.cu): the dot products are tile_dot's with the same chunk order and split-K order, and the epilogues repeat the
+// unfused arithmetic operation for operation. GEMVs need K % 8 == 0 and 16-byte aligned x and weights.
 #include "gemv_tile.cuh"
 
 __device__ __forceinline__ float fused_sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -280,5 +283,62 @@ extern "C" __global__ void __launch_bounds__(256) moe_down_combine_t1(const floa
             a = __fadd_rn(a, __fmul_rn(wt[j], part[pos[j]][threadIdx.x]));
         }
         out[c] = a;
+    }
+}
+
+// norms.cu's blockSum, verbatim: the same reduction order, so the norm below has rms_norm_v4's bits
+__device__ __forceinline__ float fused_block_sum(float v, float* red) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float s = 0.0f;
+    if (threadIdx.x < 32) {
+        s = lane < (blockDim.x >> 5) ? red[lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffff, s, o);
+        if (lane == 0) red[0] = s;
+    }
+    __syncthreads();
+    return red[0];
+}
+
+// MLA's new cache rows for single-token segments: latent[b] = rms_norm_v4(latent[b]) (in place, the same arithmetic
+// and block size), written also to row positions[b] of latent cache b, and kRot[b] copied to row positions[b] of
+// k_rot cache b (kRot null: none): one launch for rms_norm_v4 and two mla_append_rows. Grid: segments; block:
+// rms_norm_v4's for R (R / 4 rounded up to warps). Needs R % 4 == 0, R <= 16 * blockDim, 16-byte aligned rows.
+extern "C" __global__ void mla_norm_append(float* latent, const float* __restrict__ w, float eps, int R, const float* __restrict__ kRot,
+                                           int rope, const long long* __restrict__ latTable, const long long* __restrict__ rotTable,
+                                           const int* __restrict__ positions) {
+    __shared__ float red[32];
+    int b = blockIdx.x;
+    long base = (long)b * R;
+    int n4 = R >> 2;
+    float4* xv = reinterpret_cast<float4*>(latent + base);
+    float4 v[4];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        int i = threadIdx.x + j * blockDim.x;
+        v[j] = i < n4 ? xv[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    ss = fused_block_sum(ss, red);
+    float inv = 1.0f / sqrtf(ss / R + eps);
+    long pos = positions[b];
+    const float4* wv = reinterpret_cast<const float4*>(w);
+    float4* cv = reinterpret_cast<float4*>((float*)latTable[b] + pos * R);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        int i = threadIdx.x + j * blockDim.x;
+        if (i < n4) {
+            float4 a = v[j], s = wv[i];
+            float4 o = make_float4(s.x * (a.x * inv), s.y * (a.y * inv), s.z * (a.z * inv), s.w * (a.w * inv));
+            xv[i] = o;
+            cv[i] = o;
+        }
+    }
+    if (kRot != nullptr) {
+        float* rc = (float*)rotTable[b] + pos * rope;
+        for (int c = threadIdx.x; c < rope; c += blockDim.x) rc[c] = kRot[(long)b * rope + c];
     }
 }

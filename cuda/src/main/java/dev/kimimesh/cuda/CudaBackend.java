@@ -425,6 +425,41 @@ public final class CudaBackend implements Backend {
         dev.free(tab);
     }
 
+    /** Single-token segments (decode): kv_a_layernorm and both appends in one mla_norm_append launch (decode_fused.cu). */
+    @Override
+    public void appendLatentRows(Tensor latent, Weight norm, float eps, Tensor kRot, Tensor[] latents, Tensor[] kRots, Segments seg) {
+        dev.bind();
+        CudaTensor l = CudaTensor.cast(latent), kr = kRot == null ? null : CudaTensor.cast(kRot);
+        CudaWeight nw = CudaWeight.cast(norm);
+        int n = seg.count(), r = l.cols(), rope = kr == null ? 0 : kr.cols();
+        boolean fused = DecodeFusions.LATENT_APPEND && n > 0 && seg.totalRows() == n && l.rows() == n && latents.length == n
+                && (kr == null || kr.rows() == n && kRots.length == n) && nw.rows() * nw.cols() == r && r % 4 == 0 && r <= 16384
+                && l.ptr() % 16 == 0;
+        long[] lp = new long[n], rp = new long[n];
+        for (int i = 0; fused && i < n; i++) {
+            CudaTensor c = CudaTensor.cast(latents[i]);
+            if (c.cols() != r || c.rows() <= seg.position(i)) throw new IllegalArgumentException("appendLatentRows: cache " + i + " is " + c + " for position " + seg.position(i));
+            fused = c.ptr() % 16 == 0;
+            lp[i] = c.ptr();
+            if (kr != null) {
+                CudaTensor k = CudaTensor.cast(kRots[i]);
+                if (k.cols() != rope || k.rows() <= seg.position(i)) throw new IllegalArgumentException("appendLatentRows: k_rot cache " + i + " is " + k);
+                rp[i] = k.ptr();
+            }
+        }
+        long wp = fused ? floats(nw) : 0;
+        if (!fused || wp % 16 != 0) {
+            Backend.super.appendLatentRows(latent, norm, eps, kRot, latents, kRots, seg);
+            return;
+        }
+        DeviceBuffer lt = dev.longs(lp), rt = kr == null ? null : dev.longs(rp);
+        int block = Math.min(1024, Math.max(32, (r / 4 + 31) / 32 * 32));
+        dev.decodeFused.launch("mla_norm_append", n, 1, 1, block, 0, dev.stream, l.ptr(), wp, eps, r, kr == null ? 0L : kr.ptr(), rope,
+                lt.ptr, rt == null ? 0L : rt.ptr, stepPositions(seg));
+        dev.free(lt);
+        if (rt != null) dev.free(rt);
+    }
+
     private Segments positionsOf;
     private DeviceBuffer positions;
 

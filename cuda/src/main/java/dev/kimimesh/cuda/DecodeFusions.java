@@ -18,6 +18,8 @@ final class DecodeFusions {
     static final boolean KDA_GATES = !"false".equals(System.getProperty("kimimesh.cuda.fusedKdaGates", "true"));
     /** {@code -Dkimimesh.cuda.fusedDownCombine=false}: at one row, moe_down then moe_combine (two launches), for comparison. */
     static final boolean DOWN_COMBINE = !"false".equals(System.getProperty("kimimesh.cuda.fusedDownCombine", "true"));
+    /** {@code -Dkimimesh.cuda.fusedLatentAppend=false}: MLA's latent rms_norm_v4 and two mla_append_rows launches, for comparison. */
+    static final boolean LATENT_APPEND = !"false".equals(System.getProperty("kimimesh.cuda.fusedLatentAppend", "true"));
     /** {@code -Dkimimesh.cuda.fusedOutputNorm=false}: the g_b GEMV, then the gated rms_norm_v4, for comparison. */
     static final boolean OUTPUT_NORM = !"false".equals(System.getProperty("kimimesh.cuda.fusedOutputNorm", "true"));
 

@@ -51,6 +51,10 @@ final class FusionCheck {
         downCombine(256, 8, 2304, 1024, false);
         downCombine(64, 6, 128, 96, true);
         downCombine(16, 12, 136, 64, true);
+        latentRows(512, 64, new int[] {4095});
+        latentRows(512, 64, new int[] {3, 0, 9});
+        latentRows(64, 16, new int[] {5, 1});
+        latentRows(96, 0, new int[] {2, 7});
     }
 
     private Tensor poisoned(int rows, int cols) {
@@ -170,6 +174,43 @@ final class FusionCheck {
         Tensor o2 = gpu.upload(out, 2, h);
         gpu.routeAndRunExperts(gpu.upload(logits, 2, e), bias[1], spec, gpu.upload(x, 2, h), ex[1], o2);
         identical(name, og, o2.rowSlice(0, 1));
+    }
+
+    /** MLA's latent norm and both cache appends for single-token segments at the given positions (rope 0: no k_rot). */
+    void latentRows(int rank, int rope, int[] positions) {
+        String name = "appendLatentRows R=" + rank + " rope=" + rope + " positions " + Arrays.toString(positions);
+        int n = positions.length, cap = Arrays.stream(positions).max().orElse(0) + 3;
+        int[] ones = new int[n];
+        Arrays.fill(ones, 1);
+        var seg = new dev.kimimesh.engine.backend.Segments(ones, positions);
+        Weight[] norm = pair(r.weight("kv_a_layernorm", DType.BF16, 1, 0.1, rank));
+        float[] latent = r.floats(n * rank, 2), kRot = r.floats(n * Math.max(1, rope), 1);
+        // three sets of caches: CPU, GPU fused, GPU unfused
+        Tensor[][] lat = new Tensor[3][n], rot = new Tensor[3][n];
+        for (int i = 0; i < n; i++) {
+            float[] l0 = r.floats(cap * rank, 1), r0 = r.floats(cap * Math.max(1, rope), 1);
+            lat[0][i] = cpu.upload(l0, cap, rank);
+            rot[0][i] = cpu.upload(r0, cap, Math.max(1, rope));
+            for (int g = 1; g < 3; g++) {
+                lat[g][i] = gpu.upload(l0, cap, rank);
+                rot[g][i] = gpu.upload(r0, cap, Math.max(1, rope));
+            }
+        }
+        Tensor lc = cpu.upload(latent, n, rank), lg = gpu.upload(latent, n, rank), lu = gpu.upload(latent, n, rank);
+        Tensor kc = rope > 0 ? cpu.upload(kRot, n, rope) : null, kg = rope > 0 ? gpu.upload(kRot, n, rope) : null;
+        cpu.appendLatentRows(lc, norm[0], 1e-6f, kc, lat[0], rot[0], seg);
+        gpu.appendLatentRows(lg, norm[1], 1e-6f, kg, lat[1], rot[1], seg);
+        gpu.rmsNorm(lu, norm[1], 1e-6f, lu);
+        gpu.appendRows(lu, lat[2], seg);
+        if (rope > 0) gpu.appendRows(kg, rot[2], seg);
+        cmp.check(name + " latent", gpu.download(lg), cpu.download(lc), KernelCheck.FP32);
+        identical(name + " latent", lg, lu);
+        for (int i = 0; i < n; i++) {
+            cmp.check(name + " latent cache " + i, gpu.download(lat[1][i]), cpu.download(lat[0][i]), KernelCheck.FP32);
+            identical(name + " latent cache " + i, lat[1][i], lat[2][i]);
+            if (rope > 0) identical(name + " k_rot cache " + i, rot[1][i], rot[2][i]);
+            if (rope > 0) cmp.check(name + " k_rot cache " + i, gpu.download(rot[1][i]), cpu.download(rot[0][i]), KernelCheck.FP32);
+        }
     }
 
     private Weight[] pair(dev.kimimesh.engine.checkpoint.TensorInfo t) {

@@ -88,6 +88,9 @@ final class KernelCheck {
         mla(32, 128, 64, 128, 512, new int[] {1}, new int[] {4095});
         mla(32, 128, 64, 128, 512, new int[] {1}, new int[] {0});
         mla(3, 32, 16, 32, 64, new int[] {1, 1}, new int[] {5, 200});
+        // one sequence (mla_absorb.cu's q_lat and output kernels): a rank below one column block, nope not a multiple of 16
+        mla(3, 32, 16, 32, 64, new int[] {1}, new int[] {200});
+        mla(5, 72, 32, 64, 256, new int[] {1}, new int[] {77});
         int[] ones40 = new int[40], pos40 = new int[40];
         for (int i = 0; i < 40; i++) {
             ones40[i] = 1;

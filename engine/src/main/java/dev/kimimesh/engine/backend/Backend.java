@@ -140,6 +140,18 @@ public interface Backend extends AutoCloseable {
         for (int i = 0; i < caches.length; i++) copyRows(rows.rowSlice(seg.start(i), seg.length(i)), caches[i], seg.position(i));
     }
 
+    /**
+     * MLA's new cache rows: {@code latent = rmsNorm(latent, norm, eps)} in place, then {@link #appendRows} of it into
+     * {@code latents} and, unless {@code kRot} is null, of {@code kRot} into {@code kRots}. A device backend may do
+     * it in one launch for single-token segments (decode). The same values as the three calls, which is what this
+     * default does.
+     */
+    default void appendLatentRows(Tensor latent, Weight norm, float eps, Tensor kRot, Tensor[] latents, Tensor[] kRots, Segments seg) {
+        rmsNorm(latent, norm, eps, latent);
+        appendRows(latent, latents, seg);
+        if (kRot != null) appendRows(kRot, kRots, seg);
+    }
+
     // ---- Kimi Delta Attention ----
 
     /**
