@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One device call for the decode fusions (branch fuse): the new kernels against the CPU backend, the goldens, the
 # decode bench of this build (graph vs eager checks on) and of a baseline build (BASE_LIB: main's engine + cuda
-# jars) at batch 1, 8, 64, then Nsight kernel lists of one batch-1 decode step of both. Each part has its own time
-# limit so that the logs come back inside the device call's limit; a summary goes to $OUT/summary.txt as it runs,
-# all logs to $OUT/logs.tgz at the end.
-#   bash .gpu-bundle-fuse/device-run.sh [LIMIT_S]     (from the directory holding the bundle)
+# jars), then Nsight kernel lists of one batch-1 decode step. Each part has its own time limit so that the logs come
+# back inside the device call's limit; a summary goes to $OUT/summary.txt as it runs, all logs to $OUT/logs.tgz.
+#   bash .gpu-bundle-fuse/device-run.sh [LIMIT_S] [BATCHES] [KERNEL_GROUPS] [PROFILE_MAIN]   (from the bundle's parent)
 set -u
 B=$(cd "$(dirname "$0")" && pwd)
 limit=${1:-190}
+batches=${2:-1,8,64}
+groups=${3:-fused,moe,mla}
+profileMain=${4:-yes}
 final=${OUT:-$B/out}
 mkdir -p "$final"
 work=/tmp/fuse-logs
@@ -29,13 +31,13 @@ part() { # part NAME SECONDS command...: runs it if time is left, logs to $work/
 note "start on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 export OUT=$work/new
 mkdir -p "$OUT"
-part kernels 50 env KERNEL_GROUP=fused,moe,mla bash "$B/gpu-check.sh" run kernels
+part kernels 50 env KERNEL_GROUP="$groups" bash "$B/gpu-check.sh" run kernels
 part goldens 40 bash "$B/gpu-check.sh" run goldens
-part bench-new 55 bash "$B/gpu-check.sh" run bench -- --no-kda --prefill none --context 4096 --batch 1,8,64 --work /tmp/kimi-bench-ckpt
+part bench-new 55 bash "$B/gpu-check.sh" run bench -- --no-kda --prefill none --context 4096 --batch "$batches" --work /tmp/kimi-bench-ckpt
 export OUT=$work/main
 mkdir -p "$OUT"
-part bench-main 40 env KIMIMESH_LIB="$base" bash "$B/gpu-check.sh" run bench -- --no-graph-check --no-kda --prefill none --context 4096 --batch 1,8,64 --work /tmp/kimi-bench-ckpt
-part profile-main 40 env KIMIMESH_LIB="$base" PROFILE_BATCHES=1 bash "$B/gpu-check.sh" run profile
+part bench-main 40 env KIMIMESH_LIB="$base" bash "$B/gpu-check.sh" run bench -- --no-graph-check --no-kda --prefill none --context 4096 --batch "$batches" --work /tmp/kimi-bench-ckpt
+[ "$profileMain" = yes ] && part profile-main 40 env KIMIMESH_LIB="$base" PROFILE_BATCHES=1 bash "$B/gpu-check.sh" run profile
 export OUT=$work/new
 part profile-new 40 env PROFILE_BATCHES=1 bash "$B/gpu-check.sh" run profile
 for f in "$work"/main/profile-b1.txt "$work"/new/profile-b1.txt; do [ -f "$f" ] && { echo "== $f"; head -40 "$f"; } >> "$final/summary.txt"; done

@@ -48,7 +48,7 @@ final class FusionCheck {
         kdaOutputNorm(2, 4, 32, 40);
         kdaOutputNorm(16, 2, 128, 128);
         kdaOutputNorm(20, 4, 32, 64);
-        downCombine(256, 8, 2304, 1024, false);
+        downCombine(16, 8, 2304, 1024, false); // the bench's expert shape and top-k (16 experts: the CPU makes the weights)
         downCombine(64, 6, 128, 96, true);
         downCombine(16, 12, 136, 64, true);
         latentRows(512, 64, new int[] {4095});
