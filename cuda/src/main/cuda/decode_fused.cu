@@ -150,71 +150,67 @@ __device__ __forceinline__ void kda_gate_tile(const float* __restrict__ x, const
 // the S = 1 tilings GemvTiles picks for K < 1024: r2u4 at one token, r4u4 above
 GEMV_KDA_GATE(2, 4, 1) GEMV_KDA_GATE(4, 4, 1) GEMV_KDA_GATE(4, 4, 2) GEMV_KDA_GATE(4, 4, 4) GEMV_KDA_GATE(4, 4, 8)
 
-// KDA's output gate and norm: out = rms_norm_v4(o, w, gate = gLow gB^T) per head, one block of 16 warps per (head,
-// group of TB tokens) (grid: heads x ceil(T / TB)). The warps that normalise a token load its o values and the norm
-// weights first, so that those loads overlap the gate's; then the block computes its head's d <= 128 gate rows for
-// its tokens into shared memory (R = 8 rows a warp: one pass of 16 warps covers 128 rows; each row's sum is
-// gemv_tile's, whatever R and U, since a row's accumulator sees the same chunks in the same order), and warp j
-// normalises token j with rms_norm_v4's arithmetic for a group of d <= 128 (one float4 a lane, one warp: its block of
-// 32 threads). out may be o (each warp reads its token's values before writing them). Needs d % 4 == 0 and 16-byte
-// aligned o, w, out.
+// KDA's output gate and norm: out = rms_norm_v4(o, w, gate = gLow gB^T) per head, one block of 16 warps per head
+// (grid: heads). The block first computes its head's d <= 128 gate rows for the tokens of a pass into shared memory
+// (R = 8 rows a warp: one pass of 16 warps covers 128 rows; each row's sum is gemv_tile's, whatever R and U, since a
+// row's accumulator sees the same chunks in the same order), then warp j normalises token j of the pass with
+// rms_norm_v4's arithmetic for a group of d <= 128 (one float4 a lane, one warp: its block of 32 threads). out may
+// be o (each warp reads its token's values before writing them). Needs d % 4 == 0 and 16-byte aligned o, w, out.
 template <int TB>
 __device__ __forceinline__ void kda_output_norm(const float* o, const float* __restrict__ gLow, const unsigned short* __restrict__ gB,
                                                 const float* __restrict__ w, float* out, int T, int width, int d, int K, float eps) {
     constexpr int R = 8;
     __shared__ float gs[TB][128];
     int h = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    int C = K >> 3, n4 = d >> 2;
-    int t0 = blockIdx.y * TB;
-    if (t0 >= T) return;
-    int tn = min(TB, T - t0);
-    // the o row and norm weights of the token this warp normalises (TB <= 16 warps: one token a warp)
-    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f), s = v;
-    long base = (long)(t0 + warp) * width + (long)h * d;
-    if (warp < tn && lane < n4) {
-        v = reinterpret_cast<const float4*>(o + base)[lane];
-        s = reinterpret_cast<const float4*>(w)[lane];
-    }
-    const float* xr[TB];
+    int C = K >> 3;
+    for (int t0 = 0; t0 < T; t0 += TB) {
+        int tn = min(TB, T - t0);
+        const float* xr[TB];
 #pragma unroll
-    for (int j = 0; j < TB; j++) xr[j] = gLow + (long)(t0 + min(j, tn - 1)) * K;
-    for (int r0 = warp * R; r0 < d; r0 += warps * R) {
-        int rows = min(R, d - r0);
-        const unsigned short* wr[R];
-        float acc[R][TB];
+        for (int j = 0; j < TB; j++) xr[j] = gLow + (long)(t0 + min(j, tn - 1)) * K;
+        for (int r0 = warp * R; r0 < d; r0 += warps * R) {
+            int rows = min(R, d - r0);
+            const unsigned short* wr[R];
+            float acc[R][TB];
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            wr[r] = gB + (long)(h * d + min(r0 + r, d - 1)) * K;
+            for (int r = 0; r < R; r++) {
+                wr[r] = gB + (long)(h * d + min(r0 + r, d - 1)) * K;
 #pragma unroll
-            for (int j = 0; j < TB; j++) acc[r][j] = 0.0f;
-        }
-        tile_dot<R, 1, TB>(wr, rows, xr, tn, C, lane, 32, acc);
-#pragma unroll
-        for (int r = 0; r < R; r++)
-#pragma unroll
-            for (int j = 0; j < TB; j++) acc[r][j] = warp_sum(acc[r][j]);
-        if (lane == 0)
+                for (int j = 0; j < TB; j++) acc[r][j] = 0.0f;
+            }
+            tile_dot<R, 1, TB>(wr, rows, xr, tn, C, lane, 32, acc);
 #pragma unroll
             for (int r = 0; r < R; r++)
 #pragma unroll
-                for (int j = 0; j < TB; j++)
-                    if (r < rows && j < tn) gs[j][r0 + r] = acc[r][j];
-    }
-    __syncthreads();
-    if (warp < tn) {
-        float ss = 0.0f;
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-        ss = warp_sum(ss); // rms_norm_v4's blockSum for one warp: the other lanes' zeros add nothing
-        float inv = 1.0f / sqrtf(ss / d + eps);
-        if (lane < n4) {
-            float4 r = make_float4(s.x * (v.x * inv), s.y * (v.y * inv), s.z * (v.z * inv), s.w * (v.w * inv));
-            const float* g = gs[warp] + 4 * lane;
-            r.x *= 1.0f / (1.0f + expf(-g[0]));
-            r.y *= 1.0f / (1.0f + expf(-g[1]));
-            r.z *= 1.0f / (1.0f + expf(-g[2]));
-            r.w *= 1.0f / (1.0f + expf(-g[3]));
-            reinterpret_cast<float4*>(out + base)[lane] = r;
+                for (int j = 0; j < TB; j++) acc[r][j] = warp_sum(acc[r][j]);
+            if (lane == 0)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+#pragma unroll
+                    for (int j = 0; j < TB; j++)
+                        if (r < rows && j < tn) gs[j][r0 + r] = acc[r][j];
         }
+        __syncthreads();
+        int n4 = d >> 2;
+        for (int j = warp; j < tn; j += warps) {
+            long base = (long)(t0 + j) * width + (long)h * d;
+            float4 v = lane < n4 ? reinterpret_cast<const float4*>(o + base)[lane] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            float ss = 0.0f;
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+            ss = warp_sum(ss); // rms_norm_v4's blockSum for one warp: the other lanes' zeros add nothing
+            float inv = 1.0f / sqrtf(ss / d + eps);
+            if (lane < n4) {
+                float4 s = reinterpret_cast<const float4*>(w)[lane];
+                float4 r = make_float4(s.x * (v.x * inv), s.y * (v.y * inv), s.z * (v.z * inv), s.w * (v.w * inv));
+                const float* g = gs[j] + 4 * lane;
+                r.x *= 1.0f / (1.0f + expf(-g[0]));
+                r.y *= 1.0f / (1.0f + expf(-g[1]));
+                r.z *= 1.0f / (1.0f + expf(-g[2]));
+                r.w *= 1.0f / (1.0f + expf(-g[3]));
+                reinterpret_cast<float4*>(out + base)[lane] = r;
+            }
+        }
+        __syncthreads();
     }
 }
 
@@ -224,21 +220,20 @@ __device__ __forceinline__ void kda_output_norm(const float* o, const float* __r
         float* out, int T, int width, int d, int K, float eps) {                                                      \
         kda_output_norm<TB>(o, gLow, gB, w, out, T, width, d, K, eps);                                                \
     }
-// one token a block row: at 8 tokens, 8 x heads blocks (one block a head taking all 8 tokens made batch 8 slower)
+// only one token is taken (DecodeFusions.kdaOutputNorm says why)
 KDA_OUTPUT_NORM(1)
 
 // The routed experts' down projection and their weighted sum (moe.cu's moe_down then moe_combine) for one row
-// (batch-1 decode): block x covers output columns 4x .. 4x + 3; warp w computes them for active experts w, w + 8, ..
-// (R = 4 weight rows a warp, U = 2: moe_down_n4u2's tiling and grid size, so each row's dot is moe_down's) into
-// shared memory, then a thread per column adds the row's choices into out in expert index order with moe_combine's
-// separately rounded multiply and add. One launch instead of two, and no [k, H] buffer between them. At one row,
-// pair position = active slot (each expert has one pair). Grid: ceil(H / 4), block 256; k <= 64. (Eight columns a
-// block, half the blocks, ran at 23 us a layer on an H100, slower than moe_down's 17 us.)
+// (batch-1 decode): block x covers output columns 8x .. 8x + 7; warp w computes them for active experts w, w + 8, ..
+// (R = 8 weight rows a warp, U = 2 as moe_down_n4u2: each row's dot is moe_down's, whatever R) into shared memory,
+// then a thread per column adds the row's choices into out in expert index order with moe_combine's separately
+// rounded multiply and add. One launch instead of two, and no [k, H] buffer between them. At one row, pair position
+// = active slot (each expert has one pair). Grid: ceil(H / 8), block 256; k <= 64.
 extern "C" __global__ void __launch_bounds__(256) moe_down_combine_t1(const float* __restrict__ act, const long long* table,
                                                                       const int* info, const int* activeExp, const int* activeStart,
                                                                       const int* posOf, const int* experts, const float* weights,
                                                                       float* out, int k, int H, int I) {
-    constexpr int R = 4;
+    constexpr int R = 8;
     __shared__ float part[64][R];
     __shared__ int ex[64], pos[64], order[64];
     __shared__ float wt[64];

@@ -71,15 +71,17 @@ final class DecodeFusions {
         return true;
     }
 
-    /** out = gated rms_norm_v4(o) with gate = gLow gB^T, per head of d <= 128 columns, by one kda_output_norm launch (a block per head and token). */
+    /** out = gated rms_norm_v4(o) with gate = gLow gB^T, per head of d <= 128 columns, by one kda_output_norm launch (batch-1 decode). */
     static boolean kdaOutputNorm(CudaBackend be, CudaTensor o, long w, int d, float eps, CudaTensor gLow, CudaWeight gB, CudaTensor out) {
         int t = o.rows(), width = o.cols(), k = gLow.cols();
-        if (!OUTPUT_NORM || t < 1 || t > CudaBackend.GEMV_MAX_ROWS || d < 4 || d > 128 || d % 4 != 0 || width % d != 0
+        // one token only: with every fusion on up to 16 tokens, batch 8's step was 28 us slower on an H100 (2026-12-06),
+        // most likely here (a block per head for all 8 tokens: 32 blocks, 64 accumulators a warp); not re-timed alone
+        if (!OUTPUT_NORM || t != 1 || d < 4 || d > 128 || d % 4 != 0 || width % d != 0
                 || !Gemm.tiled(gLow, gB) || (o.ptr() | out.ptr() | w) % 16 != 0) {
             return false;
         }
         CudaDevice dev = be.dev;
-        dev.decodeFused.launch("kda_output_norm_t1", width / d, t, 1, 512, 0, dev.stream, o.ptr(), gLow.ptr(), gB.ptr(), w, out.ptr(), t,
+        dev.decodeFused.launch("kda_output_norm_t1", width / d, 1, 1, 512, 0, dev.stream, o.ptr(), gLow.ptr(), gB.ptr(), w, out.ptr(), t,
                 width, d, k, eps);
         return true;
     }

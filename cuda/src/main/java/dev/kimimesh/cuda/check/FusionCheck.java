@@ -42,7 +42,7 @@ final class FusionCheck {
         kdaGates(3, 4, 64, 72);
         kdaGates(1, 3, 32, 40);
         kdaGates(20, 4, 32, 64);
-        kdaOutputNorm(1, 32, 128, 128);
+        kdaOutputNorm(1, 32, 128, 128); // one token: kda_output_norm_t1; more: the unfused path
         kdaOutputNorm(8, 32, 128, 128);
         kdaOutputNorm(5, 3, 64, 72);
         kdaOutputNorm(2, 4, 32, 40);
