@@ -224,16 +224,18 @@ __device__ __forceinline__ void kda_output_norm(const float* o, const float* __r
 KDA_OUTPUT_NORM(1)
 
 // The routed experts' down projection and their weighted sum (moe.cu's moe_down then moe_combine) for one row
-// (batch-1 decode): block x covers output columns 8x .. 8x + 7; warp w computes them for active experts w, w + 8, ..
-// (R = 8 weight rows a warp, U = 2 as moe_down_n4u2: each row's dot is moe_down's, whatever R) into shared memory,
+// (batch-1 decode): block x covers output columns Rx .. Rx + R - 1; warp w computes them for active experts w, w + 8,
+// .. (R weight rows a warp, U = 2 as moe_down_n4u2: each row's dot is moe_down's, whatever R) into shared memory,
 // then a thread per column adds the row's choices into out in expert index order with moe_combine's separately
 // rounded multiply and add. One launch instead of two, and no [k, H] buffer between them. At one row, pair position
-// = active slot (each expert has one pair). Grid: ceil(H / 8), block 256; k <= 64.
-extern "C" __global__ void __launch_bounds__(256) moe_down_combine_t1(const float* __restrict__ act, const long long* table,
-                                                                      const int* info, const int* activeExp, const int* activeStart,
-                                                                      const int* posOf, const int* experts, const float* weights,
-                                                                      float* out, int k, int H, int I) {
-    constexpr int R = 8;
+// = active slot (each expert has one pair). Grid: ceil(H / R), block 256; k <= 64.
+// moe_down_combine_t1 (R = 8, the default: checked on an H100, 2026-12-06) took 23.4 us a layer there, no faster than
+// moe_down + moe_combine: 288 blocks make a second wave. moe_down_combine_t1_r4 (R = 4: moe_down's 576-block grid,
+// -Dkimimesh.cuda.downCombineColumns=4) is the candidate, not yet run on a GPU.
+template <int R>
+__device__ __forceinline__ void moe_down_combine(const float* __restrict__ act, const long long* table, const int* info,
+                                                 const int* activeExp, const int* activeStart, const int* posOf, const int* experts,
+                                                 const float* weights, float* out, int k, int H, int I) {
     __shared__ float part[64][R];
     __shared__ int ex[64], pos[64], order[64];
     __shared__ float wt[64];
@@ -286,6 +288,15 @@ extern "C" __global__ void __launch_bounds__(256) moe_down_combine_t1(const floa
         out[c] = a;
     }
 }
+
+#define MOE_DOWN_COMBINE(NAME, R)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(256) NAME(const float* __restrict__ act, const long long* table, const int* info, \
+                                                           const int* activeExp, const int* activeStart, const int* posOf,      \
+                                                           const int* experts, const float* weights, float* out, int k, int H,  \
+                                                           int I) {                                                             \
+        moe_down_combine<R>(act, table, info, activeExp, activeStart, posOf, experts, weights, out, k, H, I);                  \
+    }
+MOE_DOWN_COMBINE(moe_down_combine_t1, 8) MOE_DOWN_COMBINE(moe_down_combine_t1_r4, 4)
 
 // norms.cu's blockSum, verbatim: the same reduction order, so the norm below has rms_norm_v4's bits
 __device__ __forceinline__ float fused_block_sum(float v, float* red) {

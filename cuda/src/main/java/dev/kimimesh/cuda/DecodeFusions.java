@@ -18,6 +18,25 @@ final class DecodeFusions {
     static final boolean KDA_GATES = !"false".equals(System.getProperty("kimimesh.cuda.fusedKdaGates", "true"));
     /** {@code -Dkimimesh.cuda.fusedDownCombine=false}: at one row, moe_down then moe_combine (two launches), for comparison. */
     static final boolean DOWN_COMBINE = !"false".equals(System.getProperty("kimimesh.cuda.fusedDownCombine", "true"));
+    /**
+     * {@code -Dkimimesh.cuda.downCombineColumns=4}: moe_down_combine_t1_r4 (4 output columns a block: moe_down's grid, not
+     * yet run on a GPU) instead of the checked 8 columns a block, whose 288 blocks make a second wave.
+     */
+    static final int DOWN_COMBINE_COLUMNS = downCombineColumns(System.getProperty("kimimesh.cuda.downCombineColumns", "8"));
+
+    private static int downCombineColumns(String v) {
+        if (v.equals("8") || v.equals("4")) return Integer.parseInt(v);
+        throw new IllegalArgumentException("kimimesh.cuda.downCombineColumns must be 8 or 4, not " + v);
+    }
+
+    /** The down + combine kernel for one row and its grid over H output columns. */
+    static String downCombineKernel() {
+        return DOWN_COMBINE_COLUMNS == 8 ? "moe_down_combine_t1" : "moe_down_combine_t1_r4";
+    }
+
+    static int downCombineBlocks(int h) {
+        return (h + DOWN_COMBINE_COLUMNS - 1) / DOWN_COMBINE_COLUMNS;
+    }
     /** {@code -Dkimimesh.cuda.fusedLatentAppend=false}: MLA's latent rms_norm_v4 and two mla_append_rows launches, for comparison. */
     static final boolean LATENT_APPEND = !"false".equals(System.getProperty("kimimesh.cuda.fusedLatentAppend", "true"));
     /** {@code -Dkimimesh.cuda.fusedOutputNorm=false}: the g_b GEMV, then the gated rms_norm_v4, for comparison. */

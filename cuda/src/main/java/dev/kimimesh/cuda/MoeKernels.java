@@ -68,8 +68,8 @@ final class MoeKernels {
                 pairRow, act.ptr, h, inter);
         if (t == 1 && DecodeFusions.DOWN_COMBINE) {
             // one row: the down projection and the weighted sum in one launch (decode_fused.cu), the same values
-            dev.decodeFused.launch("moe_down_combine_t1", (h + 7) / 8, 1, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start,
-                    posOf, de, dw, out.ptr(), k, h, inter);
+            dev.decodeFused.launch(DecodeFusions.downCombineKernel(), DecodeFusions.downCombineBlocks(h), 1, 1, 256, 0, dev.stream, act.ptr,
+                    table.ptr(), info, active, start, posOf, de, dw, out.ptr(), k, h, inter);
         } else {
             dev.moe.launch("moe_down_n4u2t" + tb, (h + 31) / 32, p, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start,
                     down.ptr, h, inter);
