@@ -2,19 +2,25 @@ package dev.kimimesh.cuda.check;
 
 import dev.kimimesh.cuda.CudaBackend;
 import dev.kimimesh.engine.backend.Backend;
+import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.RouterSpec;
+import dev.kimimesh.engine.backend.Segments;
 import dev.kimimesh.engine.backend.Tensor;
 import dev.kimimesh.engine.backend.Weight;
 import dev.kimimesh.engine.checkpoint.DType;
+import dev.kimimesh.engine.checkpoint.TensorInfo;
+import dev.kimimesh.engine.config.RouterWeights;
 import dev.kimimesh.engine.cpu.CpuBackend;
 import java.util.Arrays;
 
 /**
- * The fused decode calls (decode_fused.cu: Backend.swigluProjection, kdaGates, kdaOutputNorm) against the CPU backend on fresh
- * random inputs, outputs NaN-poisoned first, and against the GPU's own unfused ops (matmuls, swiglu, kdaGate,
- * sigmoid), which they must equal bit for bit: the decode step's results do not depend on the fusion flags.
- * Shapes: the bench model's (shared expert + router, dense layer, KDA's f_b at 32 heads x 128), batch 8 (a router of
- * another tiling, computed by its own launch), partial blocks, the K < 1024 tiling, and more rows than the GEMV takes
- * (the unfused path).
+ * The fused decode calls (decode_fused.cu: Backend.swigluProjection, kdaGates, kdaOutputNorm, appendLatentRows, and the
+ * routed experts of one row) against the CPU backend on fresh random inputs, outputs NaN-poisoned first, and against
+ * the GPU's own unfused ops (matmuls, swiglu, kdaGate, sigmoid, gatedRmsNorm, rmsNorm + appendRows, moe_down +
+ * moe_combine), which they must equal bit for bit: a decode step's results do not depend on the fusion flags.
+ * Shapes: the bench model's (shared expert + router, dense layer, KDA at 32 heads x 128, MLA rank 512), batch 8 (a
+ * router of another tiling, computed by its own launch), partial blocks, the K < 1024 tiling, experts served
+ * elsewhere, and more rows than the GEMV takes (the unfused path).
  */
 final class FusionCheck {
     private final Backend cpu = new CpuBackend();
@@ -154,17 +160,16 @@ final class FusionCheck {
      */
     void downCombine(int e, int k, int h, int inter, boolean elsewhere) {
         String name = "routed experts, one row, E=" + e + " k=" + k + " H=" + h + " I=" + inter + (elsewhere ? " (some elsewhere)" : "");
-        dev.kimimesh.engine.backend.ExpertWeights[][] ex = new dev.kimimesh.engine.backend.ExpertWeights[2][e];
+        ExpertWeights[][] ex = new ExpertWeights[2][e];
         for (int i = 0; i < e; i++) {
             if (elsewhere && i % 5 == 3) continue;
             Weight[] g = pair(r.weight("w1", DType.BF16, 0, 0.1, inter, h)), u = pair(r.weight("w3", DType.BF16, 0, 0.1, inter, h));
             Weight[] d = pair(r.weight("w2", DType.BF16, 0, 0.1, h, inter));
-            ex[0][i] = new dev.kimimesh.engine.backend.ExpertWeights(g[0], u[0], d[0]);
-            ex[1][i] = new dev.kimimesh.engine.backend.ExpertWeights(g[1], u[1], d[1]);
+            ex[0][i] = new ExpertWeights(g[0], u[0], d[0]);
+            ex[1][i] = new ExpertWeights(g[1], u[1], d[1]);
         }
         Weight[] bias = pair(r.weight("bias", DType.BF16, 0, 0.05, e));
-        var spec = new dev.kimimesh.engine.backend.RouterSpec(e, k, false, 1, 1, true, 2.446f,
-                dev.kimimesh.engine.config.RouterWeights.BIAS_CORRECTED);
+        RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.BIAS_CORRECTED);
         float[] logits = r.floats(2 * e, 2), x = r.floats(2 * h, 1), out = r.floats(2 * h, 1);
         float[] l1 = Arrays.copyOf(logits, e), x1 = Arrays.copyOf(x, h), o1 = Arrays.copyOf(out, h);
         Tensor oc = cpu.upload(o1, 1, h), og = gpu.upload(o1, 1, h);
@@ -182,7 +187,7 @@ final class FusionCheck {
         int n = positions.length, cap = Arrays.stream(positions).max().orElse(0) + 3;
         int[] ones = new int[n];
         Arrays.fill(ones, 1);
-        var seg = new dev.kimimesh.engine.backend.Segments(ones, positions);
+        Segments seg = new Segments(ones, positions);
         Weight[] norm = pair(r.weight("kv_a_layernorm", DType.BF16, 1, 0.1, rank));
         float[] latent = r.floats(n * rank, 2), kRot = r.floats(n * Math.max(1, rope), 1);
         // three sets of caches: CPU, GPU fused, GPU unfused
@@ -213,7 +218,7 @@ final class FusionCheck {
         }
     }
 
-    private Weight[] pair(dev.kimimesh.engine.checkpoint.TensorInfo t) {
+    private Weight[] pair(TensorInfo t) {
         return new Weight[] {cpu.weight(t), gpu.weight(t)};
     }
 }
