@@ -74,7 +74,6 @@ public interface Backend extends AutoCloseable {
     /** {@code out = rmsNorm(x) * sigmoid(gate)}, grouped as {@link #rmsNorm}; gate has x's shape. */
     void gatedRmsNorm(Tensor x, Weight w, float eps, Tensor gate, Tensor out);
 
-
     /**
      * KDA's output norm: {@code out = gatedRmsNorm(o, w, eps, gate)} with the output gate {@code gate = gLow gB^T}
      * from its low-rank half; {@code out} may be {@code o}. A device backend may compute each head's gate rows and

@@ -11,7 +11,10 @@ import dev.kimimesh.engine.state.KdaState;
 import dev.kimimesh.engine.state.MlaCache;
 import dev.kimimesh.engine.state.SequenceState;
 
-/** One decoder layer: {@code x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))}; the second add may move into the next layer's input norm. */
+/**
+ * One decoder layer: {@code x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))}; the second add may move into the next
+ * layer's input norm.
+ */
 final class DecoderLayer {
     final int index;
     final LayerKind kind;

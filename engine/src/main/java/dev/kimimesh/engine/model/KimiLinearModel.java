@@ -141,13 +141,16 @@ public final class KimiLinearModel {
         // launch instead of an add and a norm on a device); the last layer of the range adds its own
         boolean fuse = FUSED_RESIDUAL && options.observer() == null && b - a > 1;
         Tensor ffnOut = fuse ? backend.scratch(hidden.rows(), hidden.cols()) : null;
-        Tensor pending = null;
-        for (int l = a; l < b; l++) {
-            boolean last = l == b - 1;
-            layers[l - from].forward(hidden, pending, ffnOut, !fuse || last, seg, states, options.kdaForm(), options.observer());
-            pending = fuse && !last ? ffnOut : null;
+        try {
+            Tensor pending = null;
+            for (int l = a; l < b; l++) {
+                boolean last = l == b - 1;
+                layers[l - from].forward(hidden, pending, ffnOut, !fuse || last, seg, states, options.kdaForm(), options.observer());
+                pending = fuse && !last ? ffnOut : null;
+            }
+        } finally {
+            if (ffnOut != null) backend.release(ffnOut);
         }
-        if (ffnOut != null) backend.release(ffnOut);
         for (int i = 0; i < states.length; i++) if (b == states[i].to()) states[i].advance(lengths[i]);
     }
 
