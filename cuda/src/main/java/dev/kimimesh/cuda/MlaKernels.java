@@ -172,8 +172,14 @@ final class MlaKernels {
         String suffix = V2 ? "_v2" : "";
         m.launch("mla_decode_split" + suffix, splits, groups, b, V2 ? 256 : CHUNK, sharedBytes(hg, r, rope), dev.stream, qLat.ptr(),
                 q.ptr(), tab.ptr, pos, acc.ptr, ml.ptr, heads, r, rope, qw, nope, hg, perSplit, scale);
-        m.launch("mla_decode_combine" + suffix, heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
-                perSplit, splits);
+        if (V2 && WIDE_COMBINE) {
+            // a block per (head, sequence, 128 columns) instead of per (head, sequence): same sums, more loads in flight
+            m.launch("mla_decode_combine_v2w", heads, b, (r + CHUNK - 1) / CHUNK, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(),
+                    heads, r, perSplit, splits);
+        } else {
+            m.launch("mla_decode_combine" + suffix, heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
+                    perSplit, splits);
+        }
         // o[b, h] [1, vDim] = ctx[b, h] W_vb_h^T: per head a [B, R] x [R, vDim] product
         if (own) {
             dev.mlaAbsorb.launch("mla_out_b1", (vDim + 15) / 16, heads, 1, 256, 0, dev.stream, ctx.ptr(), kvB.ptr(), out.ptr(), r, nope, vDim,
@@ -194,6 +200,18 @@ final class MlaKernels {
         if (seg.count() < 2 || BATCH_OFF) return false;
         for (int s = 0; s < seg.count(); s++) if (seg.length(s) != 1) return false;
         return true;
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.mlaCombine=wide}: mla_decode_combine_v2w (a block per head, sequence and 128 columns; the
+     * same sums in the same order) in place of mla_decode_combine_v2, whose 32 blocks at batch 1 took 37.6 us on an
+     * H100 for 4 MB of partials. Opt-in until it has run on a GPU (written after the session's last device call).
+     */
+    private static final boolean WIDE_COMBINE = combineMode(System.getProperty("kimimesh.cuda.mlaCombine", "v2"));
+
+    private static boolean combineMode(String m) {
+        if (m.equals("v2") || m.equals("wide")) return m.equals("wide");
+        throw new IllegalArgumentException("kimimesh.cuda.mlaCombine must be v2 or wide, not " + m);
     }
 
     /**
