@@ -222,8 +222,8 @@ extern "C" __global__ void mla_decode_combine_v2(const float* __restrict__ acc, 
 
 // The same combine with a block per (head, sequence, blockDim columns): grid (H, B, ceil(R / blockDim)), one column a
 // thread and 32 of its ranges' loads issued before the first product. mla_decode_combine_v2's 32 blocks (a block a
-// head at batch 1) kept about 4,000 threads each walking 4 columns x ~33 ranges of dependent 4-byte loads: 37.6 us
-// in the batch-1 profile of 2026-12-06 for 4 MB. Every column's sum runs in the same order with the same weights, so
+// head at batch 1) kept about 4,000 threads each walking 4 columns x ~35 ranges of 4-byte loads, 8 in flight: 37.6 us
+// in the batch-1 profile of 2026-12-06 for about 2 MB. Every column's sum runs in the same order with the same weights, so
 // the result is bit-identical to mla_decode_combine_v2 at the same block size. Opt-in
 // (-Dkimimesh.cuda.mlaCombine=wide) until it has run on a GPU.
 extern "C" __global__ void mla_decode_combine_v2w(const float* __restrict__ acc, const float* __restrict__ ml,

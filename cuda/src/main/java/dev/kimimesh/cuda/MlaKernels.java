@@ -205,7 +205,7 @@ final class MlaKernels {
     /**
      * {@code -Dkimimesh.cuda.mlaCombine=wide}: mla_decode_combine_v2w (a block per head, sequence and 128 columns; the
      * same sums in the same order) in place of mla_decode_combine_v2, whose 32 blocks at batch 1 took 37.6 us on an
-     * H100 for 4 MB of partials. Opt-in until it has run on a GPU (written after the session's last device call).
+     * H100 for about 2 MB of partials. Opt-in until it has run on a GPU (written after the session's last device call).
      */
     private static final boolean WIDE_COMBINE = combineMode(System.getProperty("kimimesh.cuda.mlaCombine", "v2"));
 
