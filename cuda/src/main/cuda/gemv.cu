@@ -34,63 +34,6 @@ extern "C" __global__ void gemv_bf16(const float* __restrict__ x, const unsigned
 // then re-read from L1/L2). Needs K % 8 == 0 and 16-byte aligned x and w.
 #include "gemv_tile.cuh"
 
-template <int R, int U, int TB, int S>
-__device__ __forceinline__ void gemv_tile(const float* __restrict__ x, const unsigned short* __restrict__ w, float* __restrict__ out,
-                                          int T, int N, int K, int block) {
-    constexpr int G = 8 / S;
-    __shared__ float part[S > 1 ? 8 * R * TB : 1];
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int g = warp / S, s = warp % S;
-    int n0 = (block * G + g) * R;
-    int rows = max(0, min(R, N - n0));
-    int C = K >> 3;
-    const unsigned short* wr[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) wr[r] = w + (long)min(n0 + r, N - 1) * K;
-    for (int t0 = 0; t0 < T; t0 += TB) {
-        int tn = min(TB, T - t0);
-        const float* xr[TB];
-        float acc[R][TB];
-#pragma unroll
-        for (int j = 0; j < TB; j++) {
-            xr[j] = x + (long)(t0 + min(j, tn - 1)) * K;
-#pragma unroll
-            for (int r = 0; r < R; r++) acc[r][j] = 0.0f;
-        }
-        if (rows > 0) tile_dot<R, U, TB>(wr, rows, xr, tn, C, s * 32 + lane, 32 * S, acc);
-#pragma unroll
-        for (int r = 0; r < R; r++)
-#pragma unroll
-            for (int j = 0; j < TB; j++) acc[r][j] = warp_sum(acc[r][j]);
-        if constexpr (S == 1) {
-            if (lane == 0)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-#pragma unroll
-                    for (int j = 0; j < TB; j++)
-                        if (r < rows && j < tn) out[(long)(t0 + j) * N + n0 + r] = acc[r][j];
-        } else {
-            if (lane == 0)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-#pragma unroll
-                    for (int j = 0; j < TB; j++) part[(warp * R + r) * TB + j] = acc[r][j];
-            __syncthreads();
-            // thread i of the block finishes output (group, row, token) i: the S slices in order
-            for (int i = threadIdx.x; i < G * R * TB; i += blockDim.x) {
-                int gg = i / (R * TB), r = (i / TB) % R, j = i % TB;
-                int n = (block * G + gg) * R + r;
-                if (n < N && j < tn) {
-                    float v = 0.0f;
-                    for (int ss = 0; ss < S; ss++) v += part[((gg * S + ss) * R + r) * TB + j];
-                    out[(long)(t0 + j) * N + n] = v;
-                }
-            }
-            __syncthreads();
-        }
-    }
-}
-
 // Up to 8 matrices of one K against the same x in one launch (Backend.matmuls: a layer's projections of its input):
 // the blocks of matrix m follow those of matrix m - 1, each block finds its matrix by a scan of the row counts.
 // One launch instead of up to six saves their host issue (a decode step is host-bound at batch 1) and lets the

@@ -326,6 +326,20 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** At few rows, one kda_output_norm launch (decode_fused.cu): each head's gate rows and its gated norm in one block. */
+    @Override
+    public void kdaOutputNorm(Tensor o, Weight w, float eps, Tensor gLow, Weight gB, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(o), gl = CudaTensor.cast(gLow), r = CudaTensor.cast(out);
+        CudaWeight nw = CudaWeight.cast(w), gw = CudaWeight.cast(gB);
+        if (gw.cols() != gl.cols() || gw.rows() != a.cols() || gl.rows() != a.rows() || r.rows() != a.rows() || r.cols() != a.cols()) {
+            throw new IllegalArgumentException("kdaOutputNorm: o " + a + ", gate low " + gl + ", g_b " + gw + ", out " + r);
+        }
+        if (!DecodeFusions.kdaOutputNorm(this, a, floats(nw), nw.rows() * nw.cols(), eps, gl, gw, r)) {
+            Backend.super.kdaOutputNorm(o, w, eps, gLow, gB, out);
+        }
+    }
+
     @Override
     public void add(Tensor acc, Tensor x) {
         dev.bind();
@@ -371,6 +385,28 @@ public final class CudaBackend implements Backend {
         dev.elementwise.launch("sigmoid_f32", CudaDevice.blocks(a.size()), 1, 1, 256, 0, dev.stream, a.ptr(), o.ptr(), a.size());
     }
 
+    /** At few rows, one gemv_glu launch (decode_fused.cu) for the pair, the SwiGLU and a router of the same tiling. */
+    @Override
+    public void swigluProjection(Tensor x, Weight gate, Weight up, Tensor act, Weight[] also, Tensor[] alsoOut) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(act);
+        CudaWeight g = CudaWeight.cast(gate), u = CudaWeight.cast(up);
+        if (also.length != alsoOut.length) throw new IllegalArgumentException("swigluProjection: " + also.length + " weights, " + alsoOut.length + " outputs");
+        if (g.cols() != a.cols() || u.cols() != a.cols() || u.rows() != g.rows() || o.rows() != a.rows() || o.cols() != g.rows()) {
+            throw new IllegalArgumentException("swigluProjection: x " + a + ", gate " + g + ", up " + u + ", act " + o);
+        }
+        CudaWeight[] ws = new CudaWeight[also.length];
+        CudaTensor[] os = new CudaTensor[also.length];
+        for (int i = 0; i < also.length; i++) {
+            ws[i] = CudaWeight.cast(also[i]);
+            os[i] = CudaTensor.cast(alsoOut[i]);
+            if (ws[i].cols() != a.cols() || os[i].rows() != a.rows() || os[i].cols() != ws[i].rows()) {
+                throw new IllegalArgumentException("swigluProjection: out " + i + " is " + os[i] + " for " + ws[i] + " and x " + a);
+            }
+        }
+        if (!DecodeFusions.swigluProjection(this, a, g, u, o, ws, os)) Backend.super.swigluProjection(x, gate, up, act, also, alsoOut);
+    }
+
     @Override
     public void gatherRows(Tensor x, int[] rows, Tensor out) {
         dev.bind();
@@ -410,6 +446,41 @@ public final class CudaBackend implements Backend {
         dev.mlaDecode.launch("mla_append_rows", (r.cols() + 255) / 256, seg.count(), 1, 256, 0, dev.stream, r.ptr(), tab.ptr,
                 stepPositions(seg), r.cols());
         dev.free(tab);
+    }
+
+    /** Single-token segments (decode): kv_a_layernorm and both appends in one mla_norm_append launch (decode_fused.cu). */
+    @Override
+    public void appendLatentRows(Tensor latent, Weight norm, float eps, Tensor kRot, Tensor[] latents, Tensor[] kRots, Segments seg) {
+        dev.bind();
+        CudaTensor l = CudaTensor.cast(latent), kr = kRot == null ? null : CudaTensor.cast(kRot);
+        CudaWeight nw = CudaWeight.cast(norm);
+        int n = seg.count(), r = l.cols(), rope = kr == null ? 0 : kr.cols();
+        boolean fused = DecodeFusions.LATENT_APPEND && n > 0 && seg.totalRows() == n && l.rows() == n && latents.length == n
+                && (kr == null || kr.rows() == n && kRots.length == n) && nw.rows() * nw.cols() == r && r % 4 == 0 && r <= 16384
+                && l.ptr() % 16 == 0;
+        long[] lp = new long[n], rp = new long[n];
+        for (int i = 0; fused && i < n; i++) {
+            CudaTensor c = CudaTensor.cast(latents[i]);
+            if (c.cols() != r || c.rows() <= seg.position(i)) throw new IllegalArgumentException("appendLatentRows: cache " + i + " is " + c + " for position " + seg.position(i));
+            fused = c.ptr() % 16 == 0;
+            lp[i] = c.ptr();
+            if (kr != null) {
+                CudaTensor k = CudaTensor.cast(kRots[i]);
+                if (k.cols() != rope || k.rows() <= seg.position(i)) throw new IllegalArgumentException("appendLatentRows: k_rot cache " + i + " is " + k);
+                rp[i] = k.ptr();
+            }
+        }
+        long wp = fused ? floats(nw) : 0;
+        if (!fused || wp % 16 != 0) {
+            Backend.super.appendLatentRows(latent, norm, eps, kRot, latents, kRots, seg);
+            return;
+        }
+        DeviceBuffer lt = dev.longs(lp), rt = kr == null ? null : dev.longs(rp);
+        int block = Math.min(1024, Math.max(32, (r / 4 + 31) / 32 * 32));
+        dev.decodeFused.launch("mla_norm_append", n, 1, 1, block, 0, dev.stream, l.ptr(), wp, eps, r, kr == null ? 0L : kr.ptr(), rope,
+                lt.ptr, rt == null ? 0L : rt.ptr, stepPositions(seg));
+        dev.free(lt);
+        if (rt != null) dev.free(rt);
     }
 
     private Segments positionsOf;
@@ -524,6 +595,21 @@ public final class CudaBackend implements Backend {
         if ((long) dt.rows() * dt.cols() != fi.cols()) throw new IllegalArgumentException("kdaGate: dt_bias " + dt + " for width " + fi.cols());
         dev.elementwise.launch("kda_gate", CudaDevice.blocks(fi.size()), 1, 1, 256, 0, dev.stream, fi.ptr(), floats(a), floats(dt),
                 go.ptr(), fi.size(), fi.cols(), headDim);
+    }
+
+    /** At few rows, one gemv_kda_gate launch (decode_fused.cu) for the f_b product, the decay gate and beta's sigmoid. */
+    @Override
+    public void kdaGates(Tensor fLow, Weight fB, Weight aLog, Weight dtBias, int headDim, Tensor g, Tensor beta) {
+        dev.bind();
+        CudaTensor f = CudaTensor.cast(fLow), go = CudaTensor.cast(g), b = CudaTensor.cast(beta);
+        CudaWeight w = CudaWeight.cast(fB), a = CudaWeight.cast(aLog), dt = CudaWeight.cast(dtBias);
+        if (w.cols() != f.cols() || go.rows() != f.rows() || go.cols() != w.rows() || b.rows() != f.rows()) {
+            throw new IllegalArgumentException("kdaGates: fLow " + f + ", f_b " + w + ", g " + go + ", beta " + b);
+        }
+        if (headDim < 1 || go.cols() % headDim != 0 || (long) dt.rows() * dt.cols() != go.cols() || (long) a.rows() * a.cols() * headDim < go.cols()) {
+            throw new IllegalArgumentException("kdaGates: width " + go.cols() + ", head dim " + headDim + ", dt_bias " + dt + ", A_log " + a);
+        }
+        if (!DecodeFusions.kdaGates(this, f, w, floats(a), floats(dt), headDim, go, b)) Backend.super.kdaGates(fLow, fB, aLog, dtBias, headDim, g, beta);
     }
 
     @Override

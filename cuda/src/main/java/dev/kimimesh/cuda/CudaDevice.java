@@ -17,7 +17,7 @@ final class CudaDevice implements AutoCloseable {
     final MemorySegment stream;
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
-    final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, mlaDecodeV2, moe, sample;
+    final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, mlaDecodeV2, moe, sample, decodeFused, mlaAbsorb;
     private static final long STAGING = 8L << 20;
     /** Pinned ring for small uploads (segment tables, ids, routing): pageable copies would stall the stream. */
     private MemorySegment staging;
@@ -47,6 +47,8 @@ final class CudaDevice implements AutoCloseable {
         mlaDecodeV2 = KernelModule.load("mla_decode_v2", ptx);
         moe = KernelModule.load("moe", ptx);
         sample = KernelModule.load("sample", ptx);
+        decodeFused = KernelModule.load("decode_fused", ptx);
+        mlaAbsorb = KernelModule.load("mla_absorb", ptx);
     }
 
     /** Makes the primary context current on the calling thread (once per thread). */

@@ -63,7 +63,7 @@ final class MlaKernels {
         int r = kvB.cols();
         boolean decode = seg.totalRows() == seg.count();
         if (decode && decodeKernel(r, rope, heads)) {
-            splitDecode(be, dev, q, latents, kRots, wkv, r, heads, nope, rope, vDim, scale, seg, out);
+            splitDecode(be, dev, q, latents, kRots, kvB, wkv, r, heads, nope, rope, vDim, scale, seg, out);
             return;
         }
         // the cuBLAS products take the cache lengths as sizes: a replayed step would keep the recorded ones
@@ -133,8 +133,8 @@ final class MlaKernels {
      * kernel, a block per 128-position range and group of heads) and a combine, then o = W_vb ctx. The positions come
      * from device memory and the grid from the caches' capacity, so a recorded step stays right as the caches fill.
      */
-    private static void splitDecode(CudaBackend be, CudaDevice dev, CudaTensor q, Tensor[] latents, Tensor[] kRots, long wkv,
-                                    int r, int heads, int nope, int rope, int vDim, float scale, Segments seg, CudaTensor out) {
+    private static void splitDecode(CudaBackend be, CudaDevice dev, CudaTensor q, Tensor[] latents, Tensor[] kRots, CudaWeight kvB,
+                                    long wkv, int r, int heads, int nope, int rope, int vDim, float scale, Segments seg, CudaTensor out) {
         int b = seg.count(), per = nope + vDim, qw = nope + rope, cap = 0;
         long[] table = new long[2 * b];
         for (int s = 0; s < b; s++) {
@@ -160,18 +160,36 @@ final class MlaKernels {
         Cublas cb = dev.cublas;
         CudaTensor qLat = be.uninitialised(b, heads * r), ctx = be.uninitialised(b, heads * r);
         DeviceBuffer acc = dev.scratch(4L * b * splits * heads * r), ml = dev.scratch(8L * b * splits * heads);
+        // one sequence: both per-head products on the bf16 kv_b_proj (mla_absorb.cu), half the bytes of the fp32 copy
+        boolean own = b == 1 && ABSORB_KERNELS && kvB.bf16() && r % 8 == 0 && nope <= 256 && kvB.ptr() % 16 == 0;
         // q_lat[b, h] [1, R] = q_nope[b, h] W_kb_h: per head a [B, nope] x [nope, R] product
-        cb.gemmRowMajorBatched(b, r, nope, q.ptr(), Cublas.R_32F, heads * qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
-                qLat.ptr(), heads * r, r, heads, false);
+        if (own) {
+            dev.mlaAbsorb.launch("mla_q_lat_b1", heads, (r + 127) / 128, 1, 256, 0, dev.stream, q.ptr(), kvB.ptr(), qLat.ptr(), r, nope,
+                    qw, per);
+        } else {
+            cb.gemmRowMajorBatched(b, r, nope, q.ptr(), Cublas.R_32F, heads * qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
+                    qLat.ptr(), heads * r, r, heads, false);
+        }
         KernelModule m = V2 ? dev.mlaDecodeV2 : dev.mlaDecode;
         String suffix = V2 ? "_v2" : "";
         m.launch("mla_decode_split" + suffix, splits, groups, b, V2 ? 256 : CHUNK, sharedBytes(hg, r, rope), dev.stream, qLat.ptr(),
                 q.ptr(), tab.ptr, pos, acc.ptr, ml.ptr, heads, r, rope, qw, nope, hg, perSplit, scale);
-        m.launch("mla_decode_combine" + suffix, heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
-                perSplit, splits);
+        if (V2 && WIDE_COMBINE) {
+            // a block per (head, sequence, 128 columns) instead of per (head, sequence): same sums, more loads in flight
+            m.launch("mla_decode_combine_v2w", heads, b, (r + CHUNK - 1) / CHUNK, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(),
+                    heads, r, perSplit, splits);
+        } else {
+            m.launch("mla_decode_combine" + suffix, heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
+                    perSplit, splits);
+        }
         // o[b, h] [1, vDim] = ctx[b, h] W_vb_h^T: per head a [B, R] x [R, vDim] product
-        cb.gemmRowMajorBatched(b, vDim, r, ctx.ptr(), Cublas.R_32F, heads * r, r, wkv + 4L * nope * r, Cublas.R_32F, r, (long) per * r,
-                true, out.ptr(), heads * vDim, vDim, heads, false);
+        if (own) {
+            dev.mlaAbsorb.launch("mla_out_b1", (vDim + 15) / 16, heads, 1, 256, 0, dev.stream, ctx.ptr(), kvB.ptr(), out.ptr(), r, nope, vDim,
+                    per);
+        } else {
+            cb.gemmRowMajorBatched(b, vDim, r, ctx.ptr(), Cublas.R_32F, heads * r, r, wkv + 4L * nope * r, Cublas.R_32F, r,
+                    (long) per * r, true, out.ptr(), heads * vDim, vDim, heads, false);
+        }
         dev.free(tab);
         dev.free(acc);
         dev.free(ml);
@@ -184,6 +202,29 @@ final class MlaKernels {
         if (seg.count() < 2 || BATCH_OFF) return false;
         for (int s = 0; s < seg.count(); s++) if (seg.length(s) != 1) return false;
         return true;
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.mlaCombine=wide}: mla_decode_combine_v2w (a block per head, sequence and 128 columns; the
+     * same sums in the same order) in place of mla_decode_combine_v2, whose 32 blocks at batch 1 took 37.6 us on an
+     * H100 for about 2 MB of partials. Opt-in until it has run on a GPU (written after the session's last device call).
+     */
+    private static final boolean WIDE_COMBINE = combineMode(System.getProperty("kimimesh.cuda.mlaCombine", "v2"));
+
+    private static boolean combineMode(String m) {
+        if (m.equals("v2") || m.equals("wide")) return m.equals("wide");
+        throw new IllegalArgumentException("kimimesh.cuda.mlaCombine must be v2 or wide, not " + m);
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.mlaAbsorb=cublas}: a one-sequence decode step's q_lat and output products by cuBLAS on the
+     * fp32 copy of kv_b_proj (the earlier path, for comparison); default {@code kernel}: mla_absorb.cu on the bf16 one.
+     */
+    private static final boolean ABSORB_KERNELS = absorbMode(System.getProperty("kimimesh.cuda.mlaAbsorb", "kernel"));
+
+    private static boolean absorbMode(String m) {
+        if (m.equals("kernel") || m.equals("cublas")) return m.equals("kernel");
+        throw new IllegalArgumentException("kimimesh.cuda.mlaAbsorb must be kernel or cublas, not " + m);
     }
 
     /** {@code -Dkimimesh.cuda.mlaBatch=false}: the per-sequence absorbed decode, for comparison. */

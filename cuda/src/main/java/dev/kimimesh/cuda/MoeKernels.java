@@ -66,9 +66,15 @@ final class MoeKernels {
         int tb = t == 1 ? 1 : t == 2 ? 2 : t <= 4 ? 4 : 8;
         dev.moe.launch("moe_gate_up_n1u4t" + tb, (inter + 7) / 8, p, 1, 256, 0, dev.stream, x.ptr(), table.ptr(), info, active, start,
                 pairRow, act.ptr, h, inter);
-        dev.moe.launch("moe_down_n4u2t" + tb, (h + 31) / 32, p, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start,
-                down.ptr, h, inter);
-        dev.moe.launch("moe_combine", t, (h + 255) / 256, 1, 256, 0, dev.stream, down.ptr, posOf, de, dw, out.ptr(), k, h);
+        if (t == 1 && DecodeFusions.DOWN_COMBINE) {
+            // one row: the down projection and the weighted sum in one launch (decode_fused.cu), the same values
+            dev.decodeFused.launch(DecodeFusions.downCombineKernel(), DecodeFusions.downCombineBlocks(h), 1, 1, 256, 0, dev.stream, act.ptr,
+                    table.ptr(), info, active, start, posOf, de, dw, out.ptr(), k, h, inter);
+        } else {
+            dev.moe.launch("moe_down_n4u2t" + tb, (h + 31) / 32, p, 1, 256, 0, dev.stream, act.ptr, table.ptr(), info, active, start,
+                    down.ptr, h, inter);
+            dev.moe.launch("moe_combine", t, (h + 255) / 256, 1, 256, 0, dev.stream, down.ptr, posOf, de, dw, out.ptr(), k, h);
+        }
         dev.free(route);
         dev.free(meta);
         dev.free(act);

@@ -46,9 +46,9 @@ final class KernelCheck {
         run("all");
     }
 
-    /** groups: all, or a comma-separated list of matmul, norms, elementwise, conv, kda, mla, moe, sampler (a shorter run). */
+    /** groups: all, or a comma-separated list of matmul, norms, elementwise, conv, kda, mla, moe, sampler, fused (a shorter run). */
     void run(String groups) {
-        java.util.List<String> known = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler");
+        java.util.List<String> known = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler", "fused");
         java.util.List<String> g = java.util.Arrays.asList(groups.split(","));
         for (String one : g) if (!known.contains(one)) throw new IllegalArgumentException("kernel group must be one of " + known + ", not " + one);
         boolean all = g.contains("all");
@@ -60,6 +60,7 @@ final class KernelCheck {
         if (all || g.contains("mla")) mlaCases();
         if (all || g.contains("moe")) moe();
         if (all || g.contains("sampler")) new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
+        if (all || g.contains("fused")) new FusionCheck(gpu, r.rnd.nextLong(), cmp).run();
     }
 
     private void kdaCases() {
@@ -87,6 +88,9 @@ final class KernelCheck {
         mla(32, 128, 64, 128, 512, new int[] {1}, new int[] {4095});
         mla(32, 128, 64, 128, 512, new int[] {1}, new int[] {0});
         mla(3, 32, 16, 32, 64, new int[] {1, 1}, new int[] {5, 200});
+        // one sequence (mla_absorb.cu's q_lat and output kernels): a rank below one column block, nope not a multiple of 16
+        mla(3, 32, 16, 32, 64, new int[] {1}, new int[] {200});
+        mla(5, 72, 32, 64, 256, new int[] {1}, new int[] {77});
         int[] ones40 = new int[40], pos40 = new int[40];
         for (int i = 0; i < 40; i++) {
             ones40[i] = 1;

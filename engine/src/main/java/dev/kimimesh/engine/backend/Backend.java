@@ -74,6 +74,19 @@ public interface Backend extends AutoCloseable {
     /** {@code out = rmsNorm(x) * sigmoid(gate)}, grouped as {@link #rmsNorm}; gate has x's shape. */
     void gatedRmsNorm(Tensor x, Weight w, float eps, Tensor gate, Tensor out);
 
+    /**
+     * KDA's output norm: {@code out = gatedRmsNorm(o, w, eps, gate)} with the output gate {@code gate = gLow gB^T}
+     * from its low-rank half; {@code out} may be {@code o}. A device backend may compute each head's gate rows and
+     * its norm in one block. The same values as {@link #matmul} then {@link #gatedRmsNorm}, which is what this
+     * default does.
+     */
+    default void kdaOutputNorm(Tensor o, Weight w, float eps, Tensor gLow, Weight gB, Tensor out) {
+        Tensor gate = scratch(o.rows(), gB.rows());
+        matmul(gLow, gB, gate);
+        gatedRmsNorm(o, w, eps, gate, out);
+        release(gate);
+    }
+
     /** {@code acc += x}. */
     void add(Tensor acc, Tensor x);
 
@@ -89,6 +102,27 @@ public interface Backend extends AutoCloseable {
     /** {@code out = sigmoid(x)}. {@code out} may be {@code x}. */
     void sigmoid(Tensor x, Tensor out);
 
+    /**
+     * A SwiGLU MLP's first half, {@code act = silu(x gate^T) * (x up^T)}, together with other projections of the same
+     * input ({@code alsoOut[i] = x also[i]^T}, e.g. the MoE router's logits): a device backend may compute the pair and
+     * the SwiGLU in one pass (no gate and up tensors, one launch fewer in a decode step). The same values as
+     * {@link #matmuls} then {@link #swiglu}, which is what this default does.
+     */
+    default void swigluProjection(Tensor x, Weight gate, Weight up, Tensor act, Weight[] also, Tensor[] alsoOut) {
+        if (also.length != alsoOut.length) throw new IllegalArgumentException("swigluProjection: " + also.length + " weights, " + alsoOut.length + " outputs");
+        Tensor g = scratch(x.rows(), gate.rows()), u = scratch(x.rows(), up.rows());
+        Weight[] w = java.util.Arrays.copyOf(also, also.length + 2);
+        Tensor[] o = java.util.Arrays.copyOf(alsoOut, alsoOut.length + 2);
+        w[also.length] = gate;
+        w[also.length + 1] = up;
+        o[also.length] = g;
+        o[also.length + 1] = u;
+        matmuls(x, w, o);
+        swiglu(g, u, act);
+        release(g);
+        release(u);
+    }
+
     /** {@code out[i] = x[rows[i]]}. */
     void gatherRows(Tensor x, int[] rows, Tensor out);
 
@@ -103,6 +137,18 @@ public interface Backend extends AutoCloseable {
     default void appendRows(Tensor rows, Tensor[] caches, Segments seg) {
         if (caches.length != seg.count()) throw new IllegalArgumentException("appendRows: " + caches.length + " caches for " + seg.count() + " segments");
         for (int i = 0; i < caches.length; i++) copyRows(rows.rowSlice(seg.start(i), seg.length(i)), caches[i], seg.position(i));
+    }
+
+    /**
+     * MLA's new cache rows: {@code latent = rmsNorm(latent, norm, eps)} in place, then {@link #appendRows} of it into
+     * {@code latents} and, unless {@code kRot} is null, of {@code kRot} into {@code kRots}. A device backend may do
+     * it in one launch for single-token segments (decode). The same values as the three calls, which is what this
+     * default does.
+     */
+    default void appendLatentRows(Tensor latent, Weight norm, float eps, Tensor kRot, Tensor[] latents, Tensor[] kRots, Segments seg) {
+        rmsNorm(latent, norm, eps, latent);
+        appendRows(latent, latents, seg);
+        if (kRot != null) appendRows(kRot, kRots, seg);
     }
 
     // ---- Kimi Delta Attention ----
@@ -131,6 +177,17 @@ public interface Backend extends AutoCloseable {
      * head-major, A_log has one value per head. {@code g} may be {@code f}.
      */
     void kdaGate(Tensor f, Weight aLog, Weight dtBias, int headDim, Tensor g);
+
+    /**
+     * KDA's two per-token gates: the decay {@code g = kdaGate(fLow fB^T)} from the low-rank half {@code fLow}, and
+     * {@code beta = sigmoid(beta)} in place. A device backend may take both into the f_b product's launch. The same
+     * values as {@link #matmul}, {@link #kdaGate} and {@link #sigmoid}, which is what this default does.
+     */
+    default void kdaGates(Tensor fLow, Weight fB, Weight aLog, Weight dtBias, int headDim, Tensor g, Tensor beta) {
+        matmul(fLow, fB, g);
+        kdaGate(g, aLog, dtBias, headDim, g);
+        sigmoid(beta, beta);
+    }
 
     /**
      * The KDA recurrence per head: q, k L2-normalised (eps 1e-6) and q scaled by headDim^-1/2 inside;

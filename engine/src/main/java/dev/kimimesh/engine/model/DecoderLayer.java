@@ -11,7 +11,10 @@ import dev.kimimesh.engine.state.KdaState;
 import dev.kimimesh.engine.state.MlaCache;
 import dev.kimimesh.engine.state.SequenceState;
 
-/** One decoder layer: {@code x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))}. */
+/**
+ * One decoder layer: {@code x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))}; the second add may move into the next
+ * layer's input norm.
+ */
 final class DecoderLayer {
     final int index;
     final LayerKind kind;
@@ -34,12 +37,21 @@ final class DecoderLayer {
         this.ffn = ffn;
     }
 
-    void forward(Tensor x, Segments seg, SequenceState[] states, KdaForm form, ModelOptions.Observer obs) {
+    /**
+     * {@code pending}: the previous layer's FFN output, not yet added to x (null: none), added here by the input norm's
+     * fused add; {@code ffnOut}: where this layer's FFN output goes (null: a temporary), added to x before returning
+     * when {@code addFfn}, else left for the next layer (both only without an observer, which looks at x after each
+     * layer).
+     */
+    void forward(Tensor x, Tensor pending, Tensor ffnOut, boolean addFfn, Segments seg, SequenceState[] states, KdaForm form,
+                 ModelOptions.Observer obs) {
         int t = x.rows(), h = x.cols();
+        if (obs != null && (pending != null || !addFfn)) throw new IllegalArgumentException("an observer needs each layer's residual added");
         try (Workspace ws = new Workspace(b)) {
             Tensor normed = ws.tensor(t, h);
             Tensor delta = ws.tensor(t, h);
-            b.rmsNorm(x, inputNorm, eps, normed);
+            if (pending != null) b.addRmsNorm(x, pending, inputNorm, eps, normed);
+            else b.rmsNorm(x, inputNorm, eps, normed);
             if (kda != null) {
                 KdaState[] s = new KdaState[states.length];
                 for (int i = 0; i < s.length; i++) s[i] = states[i].kda(index);
@@ -56,9 +68,12 @@ final class DecoderLayer {
             } else {
                 b.addRmsNorm(x, delta, postAttentionNorm, eps, normed);
             }
-            ffn.forward(normed, delta, ws);
-            b.add(x, delta);
-            if (obs != null) obs.afterLayer(index, x);
+            Tensor out = ffnOut != null ? ffnOut : delta;
+            ffn.forward(normed, out, ws);
+            if (addFfn) {
+                b.add(x, out);
+                if (obs != null) obs.afterLayer(index, x);
+            }
         }
     }
 }

@@ -14,11 +14,9 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
 
     /** SwiGLU: {@code down(silu(gate x) * up x)}, written into out. */
     static void swiglu(Backend b, ExpertWeights w, Tensor x, Tensor out, Workspace ws) {
-        Tensor g = ws.tensor(x.rows(), w.gate().rows());
-        Tensor u = ws.tensor(x.rows(), w.up().rows());
-        b.matmuls(x, new Weight[] {w.gate(), w.up()}, new Tensor[] {g, u});
-        b.swiglu(g, u, g);
-        b.matmul(g, w.down(), out);
+        Tensor act = ws.tensor(x.rows(), w.gate().rows());
+        b.swigluProjection(x, w.gate(), w.up(), act, new Weight[0], new Tensor[0]);
+        b.matmul(act, w.down(), out);
     }
 
     /** Layer 0's dense MLP (first_k_dense_replace). */
@@ -63,21 +61,33 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
         @Override
         public void forward(Tensor x, Tensor out, Workspace ws) {
             Tensor logits = ws.tensor(x.rows(), spec.numExperts());
-            b.matmul(x, gate, logits);
+            // the router's logits and the shared expert's SwiGLU are products of the same x: one pass (one launch at
+            // decode) computes both; its down projection runs after the routed experts started
+            Tensor act = null;
+            if (shared != null) {
+                act = ws.tensor(x.rows(), shared.gate().rows());
+                b.swigluProjection(x, shared.gate(), shared.up(), act, new Weight[] {gate}, new Tensor[] {logits});
+            } else {
+                b.matmul(x, gate, logits);
+            }
             if (listener == null) {
                 // nobody looks at the routing: a device backend may keep it on the device (no host synchronisation);
-                // remote experts start before the shared expert runs and are added after it (the same sum as before)
+                // remote experts start before the shared expert's down projection and are added after it (the same
+                // sum as before)
                 ExpertDispatch.Pending routed = dispatch.start(layer, b, logits, bias, spec, x);
-                if (shared != null) swiglu(b, shared, x, out, ws);
-                else b.zero(out);
+                sharedDown(act, out);
                 routed.finish(out);
                 return;
             }
             Routing routing = b.route(logits, bias, spec);
             listener.routed(layer, routing);
-            if (shared != null) swiglu(b, shared, x, out, ws);
-            else b.zero(out);
+            sharedDown(act, out);
             dispatch.dispatch(layer, x, routing, out);
+        }
+
+        private void sharedDown(Tensor act, Tensor out) {
+            if (shared != null) b.matmul(act, shared.down(), out);
+            else b.zero(out);
         }
     }
 }

@@ -54,18 +54,14 @@ final class KdaAttention {
         b.shortConvSilus(new Tensor[] {qPre, kPre, vPre}, new Weight[] {qConv, kConv, vConv}, seg, tails, new Tensor[] {q, k, v});
 
         Tensor g = ws.tensor(t, width);
-        b.matmul(fLow, fB, g);
-        b.kdaGate(g, aLog, dtBias, headDim, g);
-        b.sigmoid(beta, beta);
+        b.kdaGates(fLow, fB, aLog, dtBias, headDim, g, beta);
 
         Tensor[] s = new Tensor[states.length];
         for (int i = 0; i < s.length; i++) s[i] = states[i].recurrent();
         Tensor o = ws.tensor(t, width);
         b.kda(q, k, v, g, beta, heads, headDim, seg, s, form, o);
 
-        Tensor gate = ws.tensor(t, width);
-        b.matmul(gLow, gB, gate);
-        b.gatedRmsNorm(o, oNorm, eps, gate, o);
+        b.kdaOutputNorm(o, oNorm, eps, gLow, gB, o);
         b.matmul(o, oProj, out);
     }
 }

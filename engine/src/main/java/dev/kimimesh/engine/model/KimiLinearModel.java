@@ -16,6 +16,9 @@ import dev.kimimesh.engine.state.SequenceState;
  * its part. Running [0, k) then [k, n) on the same hidden states equals running [0, n).
  */
 public final class KimiLinearModel {
+    /** {@code -Dkimimesh.fusedResidual=false}: each layer adds its FFN output itself (a separate add), for comparison. */
+    private static final boolean FUSED_RESIDUAL = !"false".equals(System.getProperty("kimimesh.fusedResidual", "true"));
+
     private final KimiLinearConfig config;
     private final Backend backend;
     private final ModelOptions options;
@@ -134,7 +137,20 @@ public final class KimiLinearModel {
         }
         if (total != hidden.rows()) throw new IllegalArgumentException("segments cover " + total + " rows, hidden has " + hidden.rows());
         Segments seg = new Segments(lengths, positions);
-        for (int l = a; l < b; l++) layers[l - from].forward(hidden, seg, states, options.kdaForm(), options.observer());
+        // each layer's FFN output is added to the residual by the next layer's input norm (Backend.addRmsNorm: one
+        // launch instead of an add and a norm on a device); the last layer of the range adds its own
+        boolean fuse = FUSED_RESIDUAL && options.observer() == null && b - a > 1;
+        Tensor ffnOut = fuse ? backend.scratch(hidden.rows(), hidden.cols()) : null;
+        try {
+            Tensor pending = null;
+            for (int l = a; l < b; l++) {
+                boolean last = l == b - 1;
+                layers[l - from].forward(hidden, pending, ffnOut, !fuse || last, seg, states, options.kdaForm(), options.observer());
+                pending = fuse && !last ? ffnOut : null;
+            }
+        } finally {
+            if (ffnOut != null) backend.release(ffnOut);
+        }
         for (int i = 0; i < states.length; i++) if (b == states[i].to()) states[i].advance(lengths[i]);
     }
 

@@ -59,7 +59,6 @@ final class MlaAttention {
             b.rmsNorm(low, qANorm, LATENT_EPS, low);
             b.matmul(low, qB, q);
         }
-        b.rmsNorm(latent, kvANorm, LATENT_EPS, latent);
 
         Tensor[] lat = new Tensor[caches.length], rot = new Tensor[caches.length];
         for (int i = 0; i < caches.length; i++) {
@@ -71,9 +70,8 @@ final class MlaAttention {
             lat[i] = c.latent();
             rot[i] = c.kRot();
         }
-        // the new rows land at each sequence's position: one backend call for all segments
-        b.appendRows(latent, lat, seg);
-        if (rope > 0) b.appendRows(kRot, rot, seg);
+        // the normed latent and k_rot rows land at each sequence's position: one backend call for all segments
+        b.appendLatentRows(latent, kvANorm, LATENT_EPS, rope > 0 ? kRot : null, lat, rot, seg);
         for (int i = 0; i < caches.length; i++) caches[i].appended(seg.length(i));
         Tensor attn = ws.tensor(t, heads * vDim);
         b.mlaAttention(q, lat, rot, kvB, heads, nope, rope, vDim, scale, seg, attn);
