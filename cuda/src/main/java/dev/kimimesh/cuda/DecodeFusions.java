@@ -19,10 +19,11 @@ final class DecodeFusions {
     /** {@code -Dkimimesh.cuda.fusedDownCombine=false}: at one row, moe_down then moe_combine (two launches), for comparison. */
     static final boolean DOWN_COMBINE = !"false".equals(System.getProperty("kimimesh.cuda.fusedDownCombine", "true"));
     /**
-     * {@code -Dkimimesh.cuda.downCombineColumns=4}: moe_down_combine_t1_r4 (4 output columns a block: moe_down's grid, not
-     * yet run on a GPU) instead of the checked 8 columns a block, whose 288 blocks make a second wave.
+     * {@code -Dkimimesh.cuda.downCombineColumns}: {@code 4} (default since its H100 check of 2026-12-06: bit-identical to
+     * moe_down + moe_combine) runs moe_down_combine_t1_r4, 4 output columns a block on moe_down's grid; {@code 8}: the
+     * earlier moe_down_combine_t1, whose 288 blocks make a second wave.
      */
-    static final int DOWN_COMBINE_COLUMNS = downCombineColumns(System.getProperty("kimimesh.cuda.downCombineColumns", "8"));
+    static final int DOWN_COMBINE_COLUMNS = downCombineColumns(System.getProperty("kimimesh.cuda.downCombineColumns", "4"));
 
     private static int downCombineColumns(String v) {
         if (v.equals("8") || v.equals("4")) return Integer.parseInt(v);

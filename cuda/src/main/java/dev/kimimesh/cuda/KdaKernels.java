@@ -11,13 +11,14 @@ import java.util.List;
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
  * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}) or {@code v4}
- * ({@code kda_chunk_prep}); {@code -Dkimimesh.cuda.kdaScan=v4} (default; {@code kda_chunk_scan}), {@code v5}
- * ({@code kda_chunk_scan_v5}) or {@code v6} ({@code kda_chunk_scan_v6}). All read and write the same workspace.
+ * ({@code kda_chunk_prep}); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
+ * {@code kda_chunk_scan_v6}, v4's arithmetic with the next chunk's Kd fetched a chunk ahead), {@code v4}
+ * ({@code kda_chunk_scan}) or {@code v5} ({@code kda_chunk_scan_v5}). All read and write the same workspace.
  */
 final class KdaKernels {
     static final int CHUNK = 64;
     private static final String PREP = prepKernel(System.getProperty("kimimesh.cuda.kdaPrep", "v5"));
-    private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v4"));
+    private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v6"));
 
     static String prepKernel(String version) {
         return switch (version) {

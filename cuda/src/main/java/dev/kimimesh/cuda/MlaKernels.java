@@ -205,11 +205,11 @@ final class MlaKernels {
     }
 
     /**
-     * {@code -Dkimimesh.cuda.mlaCombine=wide}: mla_decode_combine_v2w (a block per head, sequence and 128 columns; the
-     * same sums in the same order) in place of mla_decode_combine_v2, whose 32 blocks at batch 1 took 37.6 us on an
-     * H100 for about 2 MB of partials. Opt-in until it has run on a GPU (written after the session's last device call).
+     * {@code -Dkimimesh.cuda.mlaCombine}: {@code wide} (default since its H100 check of 2026-12-06) runs
+     * mla_decode_combine_v2w (a block per head, sequence and 128 columns; the same sums in the same order) in place of
+     * {@code v2}'s mla_decode_combine_v2, whose 32 blocks at batch 1 took 37.6 us on an H100 for about 2 MB of partials.
      */
-    private static final boolean WIDE_COMBINE = combineMode(System.getProperty("kimimesh.cuda.mlaCombine", "v2"));
+    private static final boolean WIDE_COMBINE = combineMode(System.getProperty("kimimesh.cuda.mlaCombine", "wide"));
 
     private static boolean combineMode(String m) {
         if (m.equals("v2") || m.equals("wide")) return m.equals("wide");
@@ -365,12 +365,14 @@ final class MlaKernels {
      * writing bf16 probabilities. Score rows are padded to a multiple of 8 elements (16-byte aligned bf16 rows).
      */
     /**
-     * {@code -Dkimimesh.cuda.mlaExpand}: {@code fp32} (default: the latent expansion of the bf16-compute prefill as an
-     * fp32 SIMT product, rounded to bf16 afterwards: 5.5 ms of a 32k prefill, docs/gpu-logs/profile-prefill-32k-bf16-batched.txt)
-     * or {@code bf16} (opt-in, not yet run on a GPU: the latent rounded to bf16 like every other linear layer's input in
-     * that mode, one bf16 tensor-core GEMM against the bf16 kv_b_proj writing bf16 keys / values directly).
+     * {@code -Dkimimesh.cuda.mlaExpand}: {@code bf16} (default since its H100 check of 2026-12-06: the bf16-mode MLA
+     * checks and goldens give the same figures as fp32, and a 32k prefill is about 6 ms faster): the latent rounded to
+     * bf16 like every other linear layer's input in that mode, one bf16 tensor-core GEMM against the bf16 kv_b_proj
+     * writing bf16 keys / values directly; {@code fp32}: the earlier fp32 SIMT product, rounded to bf16 afterwards
+     * (5.5 ms of a 32k prefill, docs/gpu-logs/profile-prefill-32k-bf16-batched.txt). Only the bf16-compute mode expands
+     * this way; the exact mode is unchanged.
      */
-    private static final boolean EXPAND_BF16 = switch (System.getProperty("kimimesh.cuda.mlaExpand", "fp32")) {
+    private static final boolean EXPAND_BF16 = switch (System.getProperty("kimimesh.cuda.mlaExpand", "bf16")) {
         case "fp32" -> false;
         case "bf16" -> true;
         default -> throw new IllegalArgumentException("kimimesh.cuda.mlaExpand must be fp32 or bf16, not " + System.getProperty("kimimesh.cuda.mlaExpand"));
