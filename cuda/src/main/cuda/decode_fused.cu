@@ -298,21 +298,7 @@ __device__ __forceinline__ void moe_down_combine(const float* __restrict__ act, 
     }
 MOE_DOWN_COMBINE(moe_down_combine_t1, 8) MOE_DOWN_COMBINE(moe_down_combine_t1_r4, 4)
 
-// norms.cu's blockSum, verbatim: the same reduction order, so the norm below has rms_norm_v4's bits
-__device__ __forceinline__ float fused_block_sum(float v, float* red) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    float s = 0.0f;
-    if (threadIdx.x < 32) {
-        s = lane < (blockDim.x >> 5) ? red[lane] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffff, s, o);
-        if (lane == 0) red[0] = s;
-    }
-    __syncthreads();
-    return red[0];
-}
+#include "block_sum.cuh"   // norms.cu's blockSum: the same reduction order, so the norm below has rms_norm_v4's bits
 
 // MLA's new cache rows for single-token segments: latent[b] = rms_norm_v4(latent[b]) (in place, the same arithmetic
 // and block size), written also to row positions[b] of latent cache b, and kRot[b] copied to row positions[b] of
@@ -334,7 +320,7 @@ extern "C" __global__ void mla_norm_append(float* latent, const float* __restric
         v[j] = i < n4 ? xv[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     }
-    ss = fused_block_sum(ss, red);
+    ss = blockSum(ss, red);
     float inv = 1.0f / sqrtf(ss / R + eps);
     long pos = positions[b];
     const float4* wv = reinterpret_cast<const float4*>(w);

@@ -2,20 +2,7 @@
 // (* sigmoid(gate)). One block per (row, group); out may alias x (each element is read before it is written, and
 // only by the thread that writes it).
 
-__device__ __forceinline__ float blockSum(float v, float* red) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    float s = 0.0f;
-    if (threadIdx.x < 32) {
-        s = lane < (blockDim.x >> 5) ? red[lane] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffff, s, o);
-        if (lane == 0) red[0] = s;
-    }
-    __syncthreads();
-    return red[0];
-}
+#include "block_sum.cuh"
 
 extern "C" __global__ void rms_norm(const float* x, const float* w, const float* gate, float* out, int cols, int group, float eps) {
     __shared__ float red[32];
