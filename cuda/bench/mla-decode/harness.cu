@@ -80,8 +80,9 @@ int main() {
         int ld4 = ((R + ROPE) / 4) | 1, sh3 = 16 * (32 + 2 * 16) * ld4 + 4 * (4 * 16 * 32 + 16 * 32 + 3 * 32);
         CK(cudaFuncSetAttribute(mla_decode_split_v3, cudaFuncAttributeMaxDynamicSharedMemorySize, sh3));
         float *acc, *ml;
-        CK(cudaMalloc(&acc, 4L * b * std::max(splits, splits3) * H * R));
-        CK(cudaMalloc(&ml, 8L * b * std::max(splits, splits3) * H));
+        int maxSplits = std::max(splits, 2 * splits3 + 1);   // room for the range-size sweep below
+        CK(cudaMalloc(&acc, 4L * b * maxSplits * H * R));
+        CK(cudaMalloc(&ml, 8L * b * maxSplits * H));
         int sh1 = 4 * (HG * (R + ROPE) + 128 * 8), sh2 = 4 * (HG * (R + ROPE) + V2_CHUNK * V2_HG + 128 * 32);
         dim3 grid(splits, groups, b);
         auto v1 = [&]() {
@@ -173,6 +174,26 @@ int main() {
         snprintf(name, sizeof name, "b%d ctx %d (cap %d)", b, c.context, cap);
         printf("%-26s %10.1f %10.1f %10.1f %12.2e %12.2e %12.2e %8.1f\n", name, median(t1), median(t2), median(t3), err1, err2, err3,
                bytes / 3.0e12 * 1e6);
+        fflush(stdout);
+        // v3 at other range sizes (tiles a range: half and twice the backend's), to see whether the grid rule is right
+        for (int alt : {std::max(2, per3 / 2), per3 * 2}) {
+            if (alt == per3) continue;
+            int altSplits = (tiles + alt - 1) / alt;
+            if (altSplits > maxSplits || altSplits > 1024) continue;
+            std::vector<float> ta;
+            for (int rep = 0; rep < 11; rep++) {
+                CK(cudaEventRecord(e0));
+                mla_decode_split_v3<<<dim3(altSplits, 1, b), V3_THREADS, sh3>>>(qLat, q, dTable, dPos, acc, ml, H, R, ROPE, QW, NOPE, H,
+                                                                                alt * 16, scale);
+                mla_decode_combine_v3<<<dim3(H, b, (R + 127) / 128), 128>>>(acc, ml, dPos, ctx3, H, R, alt * 16, altSplits);
+                CK(cudaEventRecord(e1));
+                CK(cudaEventSynchronize(e1));
+                float ms;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                ta.push_back(ms * 1000);
+            }
+            printf("  v3 with ranges of %d positions (%d a sequence; backend: %d): %.1f us\n", alt * 16, altSplits, span3, median(ta));
+        }
         fflush(stdout);
         for (int s = 0; s < b; s++) {
             CK(cudaFree(lat[s]));
