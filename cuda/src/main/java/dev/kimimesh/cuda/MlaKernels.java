@@ -86,11 +86,11 @@ final class MlaKernels {
     }
 
     /**
-     * {@code -Dkimimesh.cuda.mlaDecode}: {@code v2} (default, mla_decode_v2.cu), {@code v3} (mla_decode_v3.cu: every
-     * head of a sequence in one block, each cached row read once), {@code v1} (mla_decode.cu) or {@code cublas} (the
-     * earlier cuBLAS absorbed decode, not recordable); the others for comparison.
+     * {@code -Dkimimesh.cuda.mlaDecode}: {@code v3} (default, mla_decode_v3.cu: every head of a sequence in one block,
+     * each cached row read once), {@code v2} (mla_decode_v2.cu, at most 8 heads a block), {@code v1} (mla_decode.cu)
+     * or {@code cublas} (the earlier cuBLAS absorbed decode, not recordable); the others for comparison.
      */
-    private static final String DECODE = decodeMode(System.getProperty("kimimesh.cuda.mlaDecode", "v2"));
+    private static final String DECODE = decodeMode(System.getProperty("kimimesh.cuda.mlaDecode", "v3"));
     private static final boolean KERNEL = !DECODE.equals("cublas");
 
     private static String decodeMode(String m) {
@@ -101,14 +101,16 @@ final class MlaKernels {
     /**
      * {@code -Dkimimesh.cuda.mlaDecode=v2}: mla_decode_v2.cu (8 warps a block, every load of a cached row issued before
      * its first product, the context over two thread halves, each range's weight computed once in the combine) in
-     * place of mla_decode.cu; same grid, same partial layout. The default since its device check (2026-12-06:
-     * kernel checks, goldens, graph vs eager; batch-1 step 0.978 -> 0.835 ms).
+     * place of mla_decode.cu; same grid, same partial layout. The default from its device check (2026-12-06:
+     * kernel checks, goldens, graph vs eager; batch-1 step 0.978 -> 0.835 ms) until v3's.
      */
     static final boolean V2 = DECODE.equals("v2");
 
     /**
      * {@code -Dkimimesh.cuda.mlaDecode=v3}: mla_decode_v3.cu, up to 32 heads a block (all of Kimi Linear's), so a
      * cached row is read once per sequence instead of once per 8 heads; ranges of {@link #V3_TILE}-position tiles.
+     * The default since its H100 check (2026-12-06, docs/gpu-logs/mla3-*.txt: kernel checks and goldens pass, graph
+     * vs eager identical; decode at context 32k b1 / b8 / b64 0.904 / 4.474 / 17.146 -> 0.848 / 3.339 / 13.503 ms).
      */
     static final boolean V3 = DECODE.equals("v3");
 
