@@ -7,6 +7,8 @@
 // R <= 512 and rope <= 64, both multiples of 4, at most 8 heads a block, at most 1024 ranges. Standalone check and
 // timing against mla_decode.cu: cuda/bench/mla-decode/run.sh.
 
+#include "mla_combine.cuh"
+
 #define V2_CHUNK 128     // positions per sub-chunk
 #define V2_THREADS 256   // 8 warps
 #define V2_HG 8          // most heads per block
@@ -172,37 +174,6 @@ extern "C" __global__ void __launch_bounds__(V2_THREADS) mla_decode_split_v2(
     }
 }
 
-// The ranges' maxima and weighted sums by the whole block (each thread its ranges, then a fixed-order reduction, so
-// the result does not depend on timing) and each range's weight exp(m_s - M) once in wgt: returns 1 / total and sets
-// *activeOut. Shared by both combines below, so their weights (and results) are the same bits for one block size.
-__device__ __forceinline__ float combine_weights(const float* __restrict__ ml, const int* __restrict__ positions, int H, int h, int b,
-                                                 int perSplit, int splits, float* wgt, float* redMax, float* redSum, int* activeOut) {
-    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
-    // every active range holds at least one visible position, so its max is finite
-    int active = min(min(splits, 1024), (positions[b] + 1 + perSplit * V2_CHUNK - 1) / (perSplit * V2_CHUNK));
-    float mx = -INFINITY;
-    for (int s = tid; s < active; s += blockDim.x) mx = fmaxf(mx, ml[2 * (((long) b * splits + s) * H + h)]);
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
-    if (lane == 0) redMax[warp] = mx;
-    __syncthreads();
-    mx = redMax[0];
-    for (int w = 1; w < nw; w++) mx = fmaxf(mx, redMax[w]);
-    float t = 0.0f;
-    for (int s = tid; s < active; s += blockDim.x) {
-        long row = ((long) b * splits + s) * H + h;
-        float e = expf(ml[2 * row] - mx);
-        wgt[s] = e;
-        t += e * ml[2 * row + 1];
-    }
-    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffff, t, o);
-    if (lane == 0) redSum[warp] = t;
-    __syncthreads();   // also publishes wgt
-    float total = redSum[0];
-    for (int w = 1; w < nw; w++) total += redSum[w];
-    *activeOut = active;
-    return 1.0f / total;
-}
-
 // grid (H, B), block 128 (any multiple of 32 up to 1024): the weights (combine_weights), then the columns, each
 // thread R / blockDim of them, each column's ranges in order.
 extern "C" __global__ void mla_decode_combine_v2(const float* __restrict__ acc, const float* __restrict__ ml,
@@ -211,7 +182,7 @@ extern "C" __global__ void mla_decode_combine_v2(const float* __restrict__ acc, 
     __shared__ float wgt[1024];
     __shared__ float redMax[32], redSum[32];
     int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x, active;
-    float inv = combine_weights(ml, positions, H, h, b, perSplit, splits, wgt, redMax, redSum, &active);
+    float inv = combine_weights(ml, positions, H, h, b, perSplit * V2_CHUNK, splits, wgt, redMax, redSum, &active);
     for (int r = tid; r < R; r += blockDim.x) {
         float v = 0.0f;
 #pragma unroll 8
@@ -224,27 +195,10 @@ extern "C" __global__ void mla_decode_combine_v2(const float* __restrict__ acc, 
 // thread and 32 of its ranges' loads issued before the first product. mla_decode_combine_v2's 32 blocks (a block a
 // head at batch 1) kept about 4,000 threads each walking 4 columns x ~35 ranges of 4-byte loads, 8 in flight: 37.6 us
 // in the batch-1 profile of 2026-12-06 for about 2 MB. Every column's sum runs in the same order with the same weights, so
-// the result is bit-identical to mla_decode_combine_v2 at the same block size. Opt-in
-// (-Dkimimesh.cuda.mlaCombine=wide) until it has run on a GPU.
+// the result is bit-identical to mla_decode_combine_v2 at the same block size. The default since its H100 check
+// (-Dkimimesh.cuda.mlaCombine=v2 for the narrow one). The sums are combine_column in mla_combine.cuh (shared with v3).
 extern "C" __global__ void mla_decode_combine_v2w(const float* __restrict__ acc, const float* __restrict__ ml,
                                                   const int* __restrict__ positions, float* __restrict__ ctx, int H, int R,
                                                   int perSplit, int splits) {
-    __shared__ float wgt[1024];
-    __shared__ float redMax[32], redSum[32];
-    int h = blockIdx.x, b = blockIdx.y, active;
-    float inv = combine_weights(ml, positions, H, h, b, perSplit, splits, wgt, redMax, redSum, &active);
-    int r = blockIdx.z * blockDim.x + threadIdx.x;
-    if (r >= R) return;
-    const float* a = acc + ((long) b * splits * H + h) * R + r;
-    long stride = (long) H * R;
-    float v = 0.0f;
-    for (int s0 = 0; s0 < active; s0 += 32) {
-        float av[32];
-#pragma unroll
-        for (int j = 0; j < 32; j++) av[j] = s0 + j < active ? a[(s0 + j) * stride] : 0.0f;
-#pragma unroll
-        for (int j = 0; j < 32; j++)
-            if (s0 + j < active) v = fmaf(wgt[s0 + j], av[j], v);
-    }
-    ctx[((long) b * H + h) * R + r] = v * inv;
+    combine_column(acc, ml, positions, ctx, H, R, perSplit * V2_CHUNK, splits);
 }

@@ -655,9 +655,14 @@ public final class CudaBackend implements Backend {
 
     /** Raises an MLA kernel's dynamic shared memory limit once, with the largest carveout (flash kernels: 67..137 KiB). */
     void mlaShared(String kernel, int bytes) {
+        mlaShared(dev.mla, kernel, bytes);
+    }
+
+    /** {@link #mlaShared(String, int)} for a kernel of another module (mla_decode_v3.cu's split: up to 155 KiB). */
+    void mlaShared(KernelModule module, String kernel, int bytes) {
         if (bytes > 48 * 1024 && sharedRaised.add(kernel)) {
-            Driver.setMaxDynamicShared(dev.mla.function(kernel), bytes);
-            Driver.preferMaxShared(dev.mla.function(kernel));
+            Driver.setMaxDynamicShared(module.function(kernel), bytes);
+            Driver.preferMaxShared(module.function(kernel));
         }
     }
 

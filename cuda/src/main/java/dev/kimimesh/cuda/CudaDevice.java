@@ -17,7 +17,7 @@ final class CudaDevice implements AutoCloseable {
     final MemorySegment stream;
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
-    final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, mlaDecodeV2, moe, sample, decodeFused, mlaAbsorb;
+    final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, mlaDecodeV2, mlaDecodeV3, moe, sample, decodeFused, mlaAbsorb;
     private static final long STAGING = 8L << 20;
     /** Pinned ring for small uploads (segment tables, ids, routing): pageable copies would stall the stream. */
     private MemorySegment staging;
@@ -45,6 +45,7 @@ final class CudaDevice implements AutoCloseable {
         mla = KernelModule.load("mla", ptx);
         mlaDecode = KernelModule.load("mla_decode", ptx);
         mlaDecodeV2 = KernelModule.load("mla_decode_v2", ptx);
+        mlaDecodeV3 = KernelModule.load("mla_decode_v3", ptx);
         moe = KernelModule.load("moe", ptx);
         sample = KernelModule.load("sample", ptx);
         decodeFused = KernelModule.load("decode_fused", ptx);

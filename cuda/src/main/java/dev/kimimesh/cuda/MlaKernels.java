@@ -86,24 +86,36 @@ final class MlaKernels {
     }
 
     /**
-     * {@code -Dkimimesh.cuda.mlaDecode}: {@code v2} (default, mla_decode_v2.cu), {@code v1} (mla_decode.cu) or
-     * {@code cublas} (the earlier cuBLAS absorbed decode, not recordable); the last two for comparison.
+     * {@code -Dkimimesh.cuda.mlaDecode}: {@code v3} (default, mla_decode_v3.cu: every head of a sequence in one block,
+     * each cached row read once), {@code v2} (mla_decode_v2.cu, at most 8 heads a block), {@code v1} (mla_decode.cu)
+     * or {@code cublas} (the earlier cuBLAS absorbed decode, not recordable); the others for comparison.
      */
-    private static final String DECODE = decodeMode(System.getProperty("kimimesh.cuda.mlaDecode", "v2"));
+    private static final String DECODE = decodeMode(System.getProperty("kimimesh.cuda.mlaDecode", "v3"));
     private static final boolean KERNEL = !DECODE.equals("cublas");
 
     private static String decodeMode(String m) {
-        if (m.equals("v2") || m.equals("v1") || m.equals("cublas")) return m;
-        throw new IllegalArgumentException("kimimesh.cuda.mlaDecode must be v2, v1 or cublas, not " + m);
+        if (m.equals("v3") || m.equals("v2") || m.equals("v1") || m.equals("cublas")) return m;
+        throw new IllegalArgumentException("kimimesh.cuda.mlaDecode must be v3, v2, v1 or cublas, not " + m);
     }
 
     /**
      * {@code -Dkimimesh.cuda.mlaDecode=v2}: mla_decode_v2.cu (8 warps a block, every load of a cached row issued before
      * its first product, the context over two thread halves, each range's weight computed once in the combine) in
-     * place of mla_decode.cu; same grid, same partial layout. The default since its device check (2026-12-06:
-     * kernel checks, goldens, graph vs eager; batch-1 step 0.978 -> 0.835 ms).
+     * place of mla_decode.cu; same grid, same partial layout. The default from its device check (2026-12-06:
+     * kernel checks, goldens, graph vs eager; batch-1 step 0.978 -> 0.835 ms) until v3's.
      */
     static final boolean V2 = DECODE.equals("v2");
+
+    /**
+     * {@code -Dkimimesh.cuda.mlaDecode=v3}: mla_decode_v3.cu, up to 32 heads a block (all of Kimi Linear's), so a
+     * cached row is read once per sequence instead of once per 8 heads; ranges of {@link #V3_TILE}-position tiles.
+     * The default since its H100 check (2026-12-06, docs/gpu-logs/mla3-*.txt: kernel checks and goldens pass, graph
+     * vs eager identical; decode at context 32k b1 / b8 / b64 0.904 / 4.474 / 17.146 -> 0.848 / 3.339 / 13.503 ms).
+     */
+    static final boolean V3 = DECODE.equals("v3");
+
+    /** mla_decode_v3.cu's cached rows a tile, most heads a block and block size. */
+    private static final int V3_TILE = 16, V3_HEADS = 32, V3_THREADS = 256;
 
     /** Positions per sub-chunk and per-block shared floats of the [128][32] second-half context in mla_decode_v2.cu. */
     private static final int V2_CONTEXT_HALF = 128 * 32, V2_MAX_SPLITS = 1024;
@@ -111,6 +123,7 @@ final class MlaKernels {
     /** Whether mla_decode.cu takes these widths: a thread's four context columns cover R; 16-byte rows; 48 KiB shared. */
     private static boolean decodeKernel(int r, int rope, int heads) {
         // v2 holds a cached row's k_rot part in two float4 per lane of eight: rope <= 64
+        if (V3) return r % 4 == 0 && r <= 512 && rope % 4 == 0 && rope <= 64;
         return KERNEL && r % 4 == 0 && r <= 512 && rope % 4 == 0 && (!V2 || rope <= 64)
                 && sharedBytes(group(heads), r, rope) <= 48 * 1024;
     }
@@ -120,6 +133,15 @@ final class MlaKernels {
     /** Heads a block scores together: the largest of 8, 4, 2, 1 that divides the heads. */
     private static int group(int heads) {
         return heads % 8 == 0 ? 8 : heads % 4 == 0 ? 4 : heads % 2 == 0 ? 2 : 1;
+    }
+
+    /**
+     * mla_decode_v3.cu's dynamic shared memory: q for 32 heads and two tiles of 16 rows at an odd float4 stride, the
+     * k-quarters' partial scores [4][16][32], the probabilities [16][32] and three floats a head (155 KiB at R 512, rope 64).
+     */
+    static int v3SharedBytes(int r, int rope) {
+        int ld4 = ((r + rope) / 4) | 1;
+        return 16 * (V3_HEADS + 2 * V3_TILE) * ld4 + 4 * (4 * V3_TILE * V3_HEADS + V3_TILE * V3_HEADS + 3 * V3_HEADS);
     }
 
     private static int sharedBytes(int hg, int r, int rope) {
@@ -135,7 +157,7 @@ final class MlaKernels {
      */
     private static void splitDecode(CudaBackend be, CudaDevice dev, CudaTensor q, Tensor[] latents, Tensor[] kRots, CudaWeight kvB,
                                     long wkv, int r, int heads, int nope, int rope, int vDim, float scale, Segments seg, CudaTensor out) {
-        int b = seg.count(), per = nope + vDim, qw = nope + rope, cap = 0;
+        int b = seg.count(), qw = nope + rope, cap = 0;
         long[] table = new long[2 * b];
         for (int s = 0; s < b; s++) {
             CudaTensor lat = CudaTensor.cast(latents[s]), rot = CudaTensor.cast(kRots[s]);
@@ -148,6 +170,10 @@ final class MlaKernels {
             table[2 * s + 1] = rot.ptr();
             cap = Math.max(cap, lat.rows());
         }
+        if (V3) {
+            splitDecodeV3(be, dev, q, kvB, wkv, r, heads, nope, rope, vDim, scale, b, cap, table, be.stepPositions(seg), out);
+            return;
+        }
         int hg = group(heads), groups = heads / hg, chunks = (cap + CHUNK - 1) / CHUNK;
         // enough blocks for every SM twice over at the capacity; a block walks perSplit chunks with an online softmax
         int want = Math.max(1, (2 * dev.multiprocessors + b * groups - 1) / (b * groups));
@@ -157,19 +183,9 @@ final class MlaKernels {
         int splits = (chunks + perSplit - 1) / perSplit;
         DeviceBuffer tab = dev.longs(table);
         long pos = be.stepPositions(seg);
-        Cublas cb = dev.cublas;
         CudaTensor qLat = be.uninitialised(b, heads * r), ctx = be.uninitialised(b, heads * r);
         DeviceBuffer acc = dev.scratch(4L * b * splits * heads * r), ml = dev.scratch(8L * b * splits * heads);
-        // one sequence: both per-head products on the bf16 kv_b_proj (mla_absorb.cu), half the bytes of the fp32 copy
-        boolean own = b == 1 && ABSORB_KERNELS && kvB.bf16() && r % 8 == 0 && nope <= 256 && kvB.ptr() % 16 == 0;
-        // q_lat[b, h] [1, R] = q_nope[b, h] W_kb_h: per head a [B, nope] x [nope, R] product
-        if (own) {
-            dev.mlaAbsorb.launch("mla_q_lat_b1", heads, (r + 127) / 128, 1, 256, 0, dev.stream, q.ptr(), kvB.ptr(), qLat.ptr(), r, nope,
-                    qw, per);
-        } else {
-            cb.gemmRowMajorBatched(b, r, nope, q.ptr(), Cublas.R_32F, heads * qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
-                    qLat.ptr(), heads * r, r, heads, false);
-        }
+        qLat(dev, q, kvB, wkv, r, heads, nope, rope, vDim, b, qLat);
         KernelModule m = V2 ? dev.mlaDecodeV2 : dev.mlaDecode;
         String suffix = V2 ? "_v2" : "";
         m.launch("mla_decode_split" + suffix, splits, groups, b, V2 ? 256 : CHUNK, sharedBytes(hg, r, rope), dev.stream, qLat.ptr(),
@@ -182,14 +198,74 @@ final class MlaKernels {
             m.launch("mla_decode_combine" + suffix, heads, b, 1, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos, ctx.ptr(), heads, r,
                     perSplit, splits);
         }
-        // o[b, h] [1, vDim] = ctx[b, h] W_vb_h^T: per head a [B, R] x [R, vDim] product
-        if (own) {
+        output(dev, ctx, kvB, wkv, r, heads, nope, vDim, b, out);
+        dev.free(tab);
+        dev.free(acc);
+        dev.free(ml);
+        be.release(qLat);
+        be.release(ctx);
+    }
+
+    /** Whether a one-sequence step runs both per-head products on the bf16 kv_b_proj (mla_absorb.cu), half the bytes of the fp32 copy. */
+    private static boolean ownAbsorb(CudaWeight kvB, int b, int r, int nope) {
+        return b == 1 && ABSORB_KERNELS && kvB.bf16() && r % 8 == 0 && nope <= 256 && kvB.ptr() % 16 == 0;
+    }
+
+    /** q_lat[b, h] [1, R] = q_nope[b, h] W_kb_h: per head a [B, nope] x [nope, R] product. */
+    private static void qLat(CudaDevice dev, CudaTensor q, CudaWeight kvB, long wkv, int r, int heads, int nope, int rope, int vDim, int b,
+                             CudaTensor qLat) {
+        int per = nope + vDim, qw = nope + rope;
+        if (ownAbsorb(kvB, b, r, nope)) {
+            dev.mlaAbsorb.launch("mla_q_lat_b1", heads, (r + 127) / 128, 1, 256, 0, dev.stream, q.ptr(), kvB.ptr(), qLat.ptr(), r, nope,
+                    qw, per);
+        } else {
+            dev.cublas.gemmRowMajorBatched(b, r, nope, q.ptr(), Cublas.R_32F, heads * qw, qw, wkv, Cublas.R_32F, r, (long) per * r, false,
+                    qLat.ptr(), heads * r, r, heads, false);
+        }
+    }
+
+    /** o[b, h] [1, vDim] = ctx[b, h] W_vb_h^T: per head a [B, R] x [R, vDim] product. */
+    private static void output(CudaDevice dev, CudaTensor ctx, CudaWeight kvB, long wkv, int r, int heads, int nope, int vDim, int b,
+                               CudaTensor out) {
+        int per = nope + vDim;
+        if (ownAbsorb(kvB, b, r, nope)) {
             dev.mlaAbsorb.launch("mla_out_b1", (vDim + 15) / 16, heads, 1, 256, 0, dev.stream, ctx.ptr(), kvB.ptr(), out.ptr(), r, nope, vDim,
                     per);
         } else {
-            cb.gemmRowMajorBatched(b, vDim, r, ctx.ptr(), Cublas.R_32F, heads * r, r, wkv + 4L * nope * r, Cublas.R_32F, r,
+            dev.cublas.gemmRowMajorBatched(b, vDim, r, ctx.ptr(), Cublas.R_32F, heads * r, r, wkv + 4L * nope * r, Cublas.R_32F, r,
                     (long) per * r, true, out.ptr(), heads * vDim, vDim, heads, false);
         }
+    }
+
+    /**
+     * {@link #splitDecode} through mla_decode_v3.cu: a block per (range, group of up to 32 heads, sequence), one block
+     * an SM (its shared memory). The ranges cut the capacity, which is between 1x and 2x the positions (the caches
+     * double), so 2 x multiprocessors / (B x groups) ranges a sequence (rounded down: a second wave of full blocks costs
+     * as much as the first) keep about one wave of blocks busy; each a whole number of 16-position tiles, at least two
+     * (so the second tile's load overlaps the first's products).
+     * As for v2, the grid comes from the caches' capacity and the positions from device memory (recordable).
+     */
+    private static void splitDecodeV3(CudaBackend be, CudaDevice dev, CudaTensor q, CudaWeight kvB, long wkv, int r, int heads, int nope,
+                                      int rope, int vDim, float scale, int b, int cap, long[] table, long pos, CudaTensor out) {
+        int qw = nope + rope;
+        int groups = (heads + V3_HEADS - 1) / V3_HEADS, hg = (heads + groups - 1) / groups;
+        int tiles = (cap + V3_TILE - 1) / V3_TILE;
+        int want = Math.max(1, 2 * dev.multiprocessors / (b * groups));
+        // the combine keeps one weight per range in a 1024-entry shared array
+        int perSplit = Math.max(Math.max(2, (tiles + want - 1) / want), (tiles + V2_MAX_SPLITS - 1) / V2_MAX_SPLITS);
+        int span = perSplit * V3_TILE, splits = (tiles + perSplit - 1) / perSplit;
+        DeviceBuffer tab = dev.longs(table);
+        CudaTensor qLat = be.uninitialised(b, heads * r), ctx = be.uninitialised(b, heads * r);
+        DeviceBuffer acc = dev.scratch(4L * b * splits * heads * r), ml = dev.scratch(8L * b * splits * heads);
+        qLat(dev, q, kvB, wkv, r, heads, nope, rope, vDim, b, qLat);
+        int shared = v3SharedBytes(r, rope);
+        // raised once to the widest shape's need (R 512, rope 64), so a smaller shape seen first does not cap a later one
+        be.mlaShared(dev.mlaDecodeV3, "mla_decode_split_v3", v3SharedBytes(512, 64));
+        dev.mlaDecodeV3.launch("mla_decode_split_v3", splits, groups, b, V3_THREADS, shared, dev.stream, qLat.ptr(), q.ptr(), tab.ptr, pos,
+                acc.ptr, ml.ptr, heads, r, rope, qw, nope, hg, span, scale);
+        dev.mlaDecodeV3.launch("mla_decode_combine_v3", heads, b, (r + CHUNK - 1) / CHUNK, CHUNK, 0, dev.stream, acc.ptr, ml.ptr, pos,
+                ctx.ptr(), heads, r, span, splits);
+        output(dev, ctx, kvB, wkv, r, heads, nope, vDim, b, out);
         dev.free(tab);
         dev.free(acc);
         dev.free(ml);

@@ -97,6 +97,14 @@ final class KernelCheck {
             pos40[i] = (i * 977) % 3000;
         }
         mla(32, 128, 64, 128, 512, ones40, pos40);
+        // mla_decode_v3.cu (-Dkimimesh.cuda.mlaDecode=v3, all heads a block): the bench shape over a cache longer than
+        // one range walks many 16-row tiles with the online softmax; a batch of 8 at mixed lengths (ranges empty,
+        // partial and full, a sequence at position 0); head counts that split into groups of 20 (40 heads) and into
+        // 17 + 16 (33 heads, the last group short); a rank whose context columns stop short of the second column set
+        mla(32, 128, 64, 128, 512, new int[] {1}, new int[] {20011});
+        mla(32, 128, 64, 128, 512, new int[] {1, 1, 1, 1, 1, 1, 1, 1}, new int[] {5000, 17, 1234, 0, 4096, 300, 2047, 15});
+        mla(40, 64, 32, 64, 256, new int[] {1, 1, 1}, new int[] {900, 33, 0});
+        mla(33, 32, 16, 32, 128, new int[] {1, 1}, new int[] {500, 70});
         appendRows(new int[] {1, 1, 1}, new int[] {0, 17, 4});
         appendRows(new int[] {1, 5, 2}, new int[] {3, 0, 9});
         // the bf16-compute prefill (MLA_BF16 tolerance: q, k, v and the probabilities rounded to bf16): the fused flash
