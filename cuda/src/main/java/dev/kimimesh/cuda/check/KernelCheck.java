@@ -353,19 +353,29 @@ final class KernelCheck {
         int t = seg.totalRows(), qw = nope + rope;
         Tensor[] q = up(r.floats(t * heads * qw, 1), t, heads * qw), out = {cpu.allocate(t, heads * vDim), gpu.allocate(t, heads * vDim)};
         Weight[] kvB = w(r.weight("kv_b_proj", DType.BF16, 0, 0.1, heads * (nope + vDim), rank));
+        Tensor[][][] caches = latentCaches(lens, pos, rank, rope);
+        Tensor[][] lat = caches[0], rot = caches[1];
+        float scale = (float) (1 / Math.sqrt(qw));
+        cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
+        gpu.mlaAttention(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
+        same("mla heads=" + heads + " nope=" + nope + " R=" + rank + " " + Arrays.toString(lens) + " at " + Arrays.toString(pos), out);
+    }
+
+    /**
+     * Random latent and k_rot caches, CPU copy [0] and GPU copy [1], one per sequence, 3 rows longer than what it sees
+     * (caches may be longer than what is visible): {lat, rot}.
+     */
+    private Tensor[][][] latentCaches(int[] lens, int[] pos, int rank, int rope) {
         Tensor[][] lat = new Tensor[2][lens.length], rot = new Tensor[2][lens.length];
         for (int i = 0; i < lens.length; i++) {
-            int total = pos[i] + lens[i] + 3; // caches may be longer than what is visible
+            int total = pos[i] + lens[i] + 3;
             Tensor[] l = up(r.floats(total * rank, 1), total, rank), kr = up(r.floats(total * rope, 1), total, rope);
             lat[0][i] = l[0];
             lat[1][i] = l[1];
             rot[0][i] = kr[0];
             rot[1][i] = kr[1];
         }
-        float scale = (float) (1 / Math.sqrt(qw));
-        cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
-        gpu.mlaAttention(q[1], lat[1], rot[1], kvB[1], heads, nope, rope, vDim, scale, seg, out[1]);
-        same("mla heads=" + heads + " nope=" + nope + " R=" + rank + " " + Arrays.toString(lens) + " at " + Arrays.toString(pos), out);
+        return new Tensor[][][] {lat, rot};
     }
 
     /** The MLA cache append: single tokens in one launch at device-read positions, longer segments by copies. */
@@ -395,15 +405,8 @@ final class KernelCheck {
         int t = seg.totalRows(), qw = nope + rope;
         Tensor[] q = up(r.floats(t * heads * qw, 1), t, heads * qw), out = {cpu.allocate(t, heads * vDim), gpu.allocate(t, heads * vDim)};
         Weight[] kvB = w(r.weight("kv_b_proj", DType.BF16, 0, 0.1, heads * (nope + vDim), rank));
-        Tensor[][] lat = new Tensor[2][lens.length], rot = new Tensor[2][lens.length];
-        for (int i = 0; i < lens.length; i++) {
-            int total = pos[i] + lens[i] + 3;
-            Tensor[] l = up(r.floats(total * rank, 1), total, rank), kr = up(r.floats(total * rope, 1), total, rope);
-            lat[0][i] = l[0];
-            lat[1][i] = l[1];
-            rot[0][i] = kr[0];
-            rot[1][i] = kr[1];
-        }
+        Tensor[][][] caches = latentCaches(lens, pos, rank, rope);
+        Tensor[][] lat = caches[0], rot = caches[1];
         // a larger scale than 1/sqrt(qw) sharpens the softmax, so that a wrong mask or key shows as a large error
         float scale = (float) (4 / Math.sqrt(qw));
         cpu.mlaAttention(q[0], lat[0], rot[0], kvB[0], heads, nope, rope, vDim, scale, seg, out[0]);
