@@ -83,9 +83,10 @@ public final class Cublas implements AutoCloseable {
                              long c, int ldc, boolean accumulate) {
         // row-major C = A op(B) is column-major C^T = op(B)^T A^T: swap the operands and the m/n roles
         try {
-            check((int) GEMM_EX.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, a, aType, lda,
-                    (MemorySegment) (accumulate ? one : zero), c, R_32F, ldc, COMPUTE_32F, GEMM_DEFAULT),
-                    "cublasGemmEx(" + m + "x" + n + "x" + k + ")");
+            // the status first: the message is built only on failure (a prefill issues thousands of GEMMs)
+            int s = (int) GEMM_EX.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, a, aType, lda,
+                    (MemorySegment) (accumulate ? one : zero), c, R_32F, ldc, COMPUTE_32F, GEMM_DEFAULT);
+            if (s != 0) check(s, "cublasGemmEx(" + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmEx", t);
         }
@@ -121,9 +122,9 @@ public final class Cublas implements AutoCloseable {
     public void gemmRowMajorPointers(int m, int n, int k, long aPtrs, int aType, int lda, long bPtrs, int bType, int ldb,
                                      boolean transB, long cPtrs, int ldc, int batch) {
         try {
-            check((int) GEMM_PTR_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, bPtrs, bType, ldb, aPtrs,
-                    aType, lda, zero, cPtrs, R_32F, ldc, batch, COMPUTE_32F, GEMM_DEFAULT),
-                    "cublasGemmBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
+            int s = (int) GEMM_PTR_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, bPtrs, bType, ldb, aPtrs,
+                    aType, lda, zero, cPtrs, R_32F, ldc, batch, COMPUTE_32F, GEMM_DEFAULT);
+            if (s != 0) check(s, "cublasGemmBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmBatchedEx", t);
         }

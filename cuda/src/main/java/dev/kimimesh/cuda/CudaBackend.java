@@ -712,7 +712,36 @@ public final class CudaBackend implements Backend {
     public void routeAndRunExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out) {
         dev.bind();
         CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x), o = CudaTensor.cast(out);
-        if (!MoeKernels.routeAndRun(this, l, bias, spec, xi, experts, o)) moeExperts(x, route(logits, bias, spec), experts, out);
+        if (MoeKernels.routeAndRun(this, l, bias, spec, xi, experts, o)) return;
+        // more rows (prefill): grouped on the device when asked (-Dkimimesh.cuda.moeRouting=device), else on the host
+        if (PrefillExperts.DEVICE_ROUTING && PrefillExperts.run(this, l, bias, spec, xi, experts, o, prefillGlue())) return;
+        moeExperts(x, route(logits, bias, spec), experts, out);
+    }
+
+    /** How the host-routed or device-grouped prefill experts feed their GEMMs in this backend's mode. */
+    private static MoeKernels.Glue prefillGlue() {
+        return GEMM != Gemm.Mode.BF16 || !Gemm.BF16_OPERANDS ? MoeKernels.Glue.CONVERT
+                : MoeKernels.BATCHED_EXPERT_GEMM ? MoeKernels.Glue.BATCHED : MoeKernels.Glue.BF16;
+    }
+
+    /**
+     * Routing and experts of many rows in the bf16-compute mode whatever {@code kimimesh.cuda.gemm} says, for the kernel
+     * checks: {@code deviceRouting} grouped on the device ({@link PrefillExperts}), else routed on the host and run as
+     * {@link #moeExpertsBf16}; {@code glue} {@code bf16} or {@code batched}.
+     */
+    public void routeAndRunExpertsBf16(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out,
+                                       String glue, boolean deviceRouting) {
+        dev.bind();
+        MoeKernels.Glue g = switch (glue) {
+            case "bf16" -> MoeKernels.Glue.BF16;
+            case "batched" -> MoeKernels.Glue.BATCHED;
+            default -> throw new IllegalArgumentException("routeAndRunExpertsBf16: glue must be bf16 or batched, not " + glue);
+        };
+        if (!deviceRouting) {
+            moeExpertsBf16(x, route(logits, bias, spec), experts, out, glue);
+        } else if (!PrefillExperts.run(this, CudaTensor.cast(logits), bias, spec, CudaTensor.cast(x), experts, CudaTensor.cast(out), g)) {
+            throw new IllegalArgumentException("device-grouped experts do not take these shapes: " + logits + ", " + x);
+        }
     }
 
     // ---- sampling ----
@@ -734,9 +763,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
         dev.bind();
-        MoeKernels.Glue glue = GEMM != Gemm.Mode.BF16 || !Gemm.BF16_OPERANDS ? MoeKernels.Glue.CONVERT
-                : MoeKernels.BATCHED_EXPERT_GEMM ? MoeKernels.Glue.BATCHED : MoeKernels.Glue.BF16;
-        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), glue);
+        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), prefillGlue());
     }
 
     /**

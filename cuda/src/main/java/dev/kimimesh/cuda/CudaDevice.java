@@ -15,6 +15,8 @@ final class CudaDevice implements AutoCloseable {
     final int multiprocessors;
     final MemorySegment context;
     final MemorySegment stream;
+    /** The prefill's routed-expert grouping and combine (moe_prefill.cu). */
+    final KernelModule moePrefill;
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
     final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, mlaDecodeV2, mlaDecodeV3, moe, sample, decodeFused, mlaAbsorb;
@@ -47,6 +49,7 @@ final class CudaDevice implements AutoCloseable {
         mlaDecodeV2 = KernelModule.load("mla_decode_v2", ptx);
         mlaDecodeV3 = KernelModule.load("mla_decode_v3", ptx);
         moe = KernelModule.load("moe", ptx);
+        moePrefill = KernelModule.load("moe_prefill", ptx);
         sample = KernelModule.load("sample", ptx);
         decodeFused = KernelModule.load("decode_fused", ptx);
         mlaAbsorb = KernelModule.load("mla_absorb", ptx);

@@ -228,7 +228,7 @@ final class MoeKernels {
     }
 
     /** The intermediate size shared by every present expert, or -1 when they differ (the per-expert path takes those). */
-    private static int uniformInter(ExpertWeights[] experts) {
+    static int uniformInter(ExpertWeights[] experts) {
         int inter = -1;
         for (ExpertWeights w : experts) {
             if (w == null) continue;
@@ -242,7 +242,7 @@ final class MoeKernels {
      * Whether the bf16 glue serves these experts: every present expert's weights bf16 of the shared shape, widths in
      * groups of 4 and x 16-byte aligned (moe_gather_bf16 and moe_swiglu_bf16 move 4 values a thread).
      */
-    private static boolean bf16Glue(CudaTensor x, ExpertWeights[] experts, int inter) {
+    static boolean bf16Glue(CudaTensor x, ExpertWeights[] experts, int inter) {
         int h = x.cols();
         if (h % 4 != 0 || inter % 4 != 0 || x.ptr() % 16 != 0) return false;
         for (ExpertWeights w : experts) {
@@ -262,7 +262,7 @@ final class MoeKernels {
      * the same bf16 values as those passes produced. An expert of at most {@link CudaBackend#GEMV_MAX_ROWS} rows goes
      * through the bf16 GEMM too here (the fp32 path gave it the GEMV kernel on fp32 rows).
      */
-    private static void groupBf16(CudaBackend be, CudaTensor x, long rowsPtr, int n, int e0, int e1, int[] count, int[] offset,
+    static void groupBf16(CudaBackend be, CudaTensor x, long rowsPtr, int n, int e0, int e1, int[] count, int[] offset,
                                   int p0, ExpertWeights[] experts, int inter, CudaTensor gate, CudaTensor up, CudaTensor down,
                                   ExpertBuckets buckets) {
         CudaDevice dev = be.dev;

@@ -441,6 +441,12 @@ final class KernelCheck {
         expertsBf16(11, 64, 6, h, inter);
         expertsBf16(10000, 64, 8, h, inter);
         expertsBf16(2000, 64, 8, 2304, 1024);
+        // the prefill's experts grouped on the device (moe_prefill.cu): the bench's expert shape, two glue groups,
+        // 256 experts (some without rows), group-limited routing
+        deviceGrouped(2000, 64, 8, 2304, 1024, 1);
+        deviceGrouped(10000, 64, 8, 128, 96, 1);
+        deviceGrouped(300, 256, 8, 128, 64, 1);
+        deviceGrouped(500, 64, 6, 128, 64, 8);
         // routing kept on the device, experts grouped: few rows per expert, many (> 8, two row groups), one row
         for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
             grouped(c[0], c[1], c[2], h, inter);
@@ -513,6 +519,34 @@ final class KernelCheck {
         }
         gpu.release(earlier);
         gpu.release(batched);
+    }
+
+    /**
+     * Routing and experts of a prefill in the bf16-compute mode, grouped on the device (CudaBackend.routeAndRunExpertsBf16
+     * with deviceRouting): against the CPU backend (bf16 tolerance) and against the host grouping with the same glue,
+     * which must give the same bits (same layout, same GEMMs, the combine adding in the scatter's order).
+     */
+    void deviceGrouped(int t, int e, int k, int h, int inter, int groups) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        RouterSpec spec = new RouterSpec(e, k, false, groups, groups == 1 ? 1 : 3, true, 2.446f, RouterWeights.BIAS_CORRECTED);
+        ExpertWeights[][] ex = experts(e, h, inter, i -> i % 7 == 2);
+        float[] start = r.floats(t * h, 1);
+        Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(start, t, h);
+        cpu.routeAndRunExperts(logits[0], bias[0], spec, x[0], ex[0], out[0]);
+        float[] ref = cpu.download(out[0]);
+        for (String glue : new String[] {"bf16", "batched"}) {
+            Tensor host = gpu.upload(start, t, h), device = gpu.upload(start, t, h);
+            gpu.routeAndRunExpertsBf16(logits[1], bias[1], spec, x[1], ex[1], host, glue, false);
+            gpu.routeAndRunExpertsBf16(logits[1], bias[1], spec, x[1], ex[1], device, glue, true);
+            String what = "experts grouped on the device (" + glue + ") T=" + t + " E=" + e + " k=" + k + " H=" + h + " groups=" + groups;
+            float[] got = gpu.download(device);
+            cmp.check(what, got, ref, GEMM_BF16);
+            if (Arrays.equals(got, gpu.download(host))) cmp.pass(what + " = host grouping", "bit-identical");
+            else cmp.fail(what + " = host grouping", "differs");
+            gpu.release(host);
+            gpu.release(device);
+        }
     }
 
     void grouped(int t, int e, int k, int h, int inter) {

@@ -1,0 +1,128 @@
+package dev.kimimesh.cuda;
+
+import dev.kimimesh.engine.backend.ExpertWeights;
+import dev.kimimesh.engine.backend.RouterSpec;
+import dev.kimimesh.engine.backend.Weight;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A prefill's routed experts with the routing grouped on the device (moe_prefill.cu), for the bf16-compute glue. The
+ * host path downloads the T x k routing, groups it in Java and uploads row lists, pair weights and a scatter table per
+ * glue group while the device waits (a 32k prefill: 262,144 pairs a layer). Here the device routes, counts each
+ * expert's rows and places every pair (a stable counting sort: the host grouping's layout); the host reads back only
+ * the E counts, which it needs for the GEMM shapes, then queues the same gather, GEMMs and SwiGLU as
+ * {@link MoeKernels#groupBf16}, and a combine that reads each row's pairs from the routing itself. Same bits as the
+ * host-routed bf16 glue (the kernel checks compare the two).
+ */
+final class PrefillExperts {
+    private PrefillExperts() {}
+
+    /**
+     * {@code -Dkimimesh.cuda.moeRouting}: {@code host} (default: the routing read back and grouped on the host) or
+     * {@code device} (this class) for routed experts of more rows than the decode path's grouped kernels take, in the
+     * bf16-compute mode with bf16 operands.
+     */
+    static final boolean DEVICE_ROUTING = routingMode(System.getProperty("kimimesh.cuda.moeRouting", "host"));
+
+    private static boolean routingMode(String m) {
+        if (m.equals("host") || m.equals("device")) return m.equals("device");
+        throw new IllegalArgumentException("kimimesh.cuda.moeRouting must be host or device, not " + m);
+    }
+
+    /** Rows a chunk of moe_pair_count / moe_pair_fill takes (MP_ROWS, one block of that many threads). */
+    private static final int CHUNK = 128;
+
+    /**
+     * Routes by {@code logits} and adds the routed experts' weighted sums into {@code out}, with {@code glue} BF16 (one
+     * GEMM per expert) or BATCHED (the padded buckets of {@link ExpertBuckets}). Returns false, having queued nothing,
+     * when the shapes do not suit it (the caller then routes on the host).
+     */
+    static boolean run(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
+                       CudaTensor out, MoeKernels.Glue glue) {
+        int t = logits.rows(), e = logits.cols(), k = spec.topK(), h = x.cols();
+        if (glue == MoeKernels.Glue.CONVERT || t == 0 || k > 64 || e > 1024 || e != experts.length) return false;
+        if (x.rows() != t || out.rows() != t || out.cols() != h || out.ptr() % 16 != 0) return false;
+        MoeKernels.ExpertTable table = be.expertTable(experts);
+        if (table == null || table.hidden() != h || !MoeKernels.bf16Glue(x, experts, table.inter())) return false;
+        int inter = table.inter();
+        CudaDevice dev = be.dev;
+        long pairs = (long) t * k;
+        int chunks = (t + CHUNK - 1) / CHUNK;
+        DeviceBuffer route = dev.scratch(8L * pairs), chunkBase = dev.scratch(4L * chunks * e), counts = dev.scratch(4L * e);
+        long de = route.ptr, dw = route.ptr + 4L * pairs;
+        be.routeOnDevice(logits, bias, spec, de, dw);
+        int shared = 4 * e * (CHUNK / 32);
+        dev.moePrefill.launch("moe_pair_count", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr);
+        dev.moePrefill.launch("moe_pair_scan", 1, 1, 1, Math.min(1024, (e + 31) / 32 * 32), 0, dev.stream, chunkBase.ptr, chunks, e,
+                counts.ptr);
+        int[] count = downloadInts(dev, counts.ptr, e);
+        dev.free(counts);
+        int[] offset = new int[e + 1];
+        for (int i = 0; i < e; i++) offset[i + 1] = offset[i] + count[i];
+        if (offset[e] == 0) {
+            dev.free(route);
+            dev.free(chunkBase);
+            return true;
+        }
+        // the glue groups of the host path (MoeKernels.batchedGlue): consecutive experts, at most GLUE_PAIRS pairs each
+        java.util.List<int[]> groups = new java.util.ArrayList<>();
+        for (int e0 = 0; e0 < e; ) {
+            int e1 = e0;
+            long np = 0;
+            while (e1 < e && (e1 == e0 || np + count[e1] <= MoeKernels.GLUE_PAIRS)) np += count[e1++];
+            if (offset[e1] > offset[e0]) groups.add(new int[] {e0, e1});
+            e0 = e1;
+        }
+        // where each expert's rows start in the layout: packed (offset), or each group's padded buckets one after another
+        int[] start = new int[e];
+        ExpertBuckets[] buckets = new ExpertBuckets[groups.size()];
+        int[] base = new int[groups.size()];
+        int rows = 0;
+        for (int g = 0; g < groups.size(); g++) {
+            int e0 = groups.get(g)[0], e1 = groups.get(g)[1];
+            if (glue == MoeKernels.Glue.BATCHED) {
+                ExpertBuckets bk = ExpertBuckets.of(count, offset, e0, e1);
+                buckets[g] = bk;
+                base[g] = rows;
+                for (int ex = e0; ex < e1; ex++) start[ex] = rows + bk.start()[ex - e0];
+                rows += bk.rows();
+            } else {
+                base[g] = offset[e0];
+                for (int ex = e0; ex < e1; ex++) start[ex] = offset[ex];
+                rows = offset[e1];
+            }
+        }
+        DeviceBuffer pairRow = dev.scratch(4L * rows), pairPos = dev.scratch(4L * pairs), dStart = dev.ints(start);
+        // padding rows of the batched layout gather row 0 (real data; their outputs are never read)
+        if (glue == MoeKernels.Glue.BATCHED) Driver.memsetD32(pairRow.ptr, 0, rows, dev.stream);
+        dev.moePrefill.launch("moe_pair_fill", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr,
+                dStart.ptr, pairRow.ptr, pairPos.ptr);
+        for (int g = 0; g < groups.size(); g++) {
+            int e0 = groups.get(g)[0], e1 = groups.get(g)[1];
+            int nr = buckets[g] != null ? buckets[g].rows() : offset[e1] - offset[e0];
+            CudaTensor gate = be.uninitialised(nr, inter), up = be.uninitialised(nr, inter), down = be.uninitialised(nr, h);
+            MoeKernels.groupBf16(be, x, pairRow.ptr + 4L * base[g], nr, e0, e1, count, offset, offset[e0], experts, inter, gate, up,
+                    down, buckets[g]);
+            dev.moePrefill.launch("moe_combine_pairs", t, 1, 1, 256, 0, dev.stream, down.ptr(), de, dw, pairPos.ptr, out.ptr(), k, h,
+                    e0, e1, base[g]);
+            be.release(gate);
+            be.release(up);
+            be.release(down);
+        }
+        for (DeviceBuffer b : new DeviceBuffer[] {route, chunkBase, pairRow, pairPos, dStart}) dev.free(b);
+        return true;
+    }
+
+    /** Reads {@code n} ints back (the stream's work so far completes first). */
+    private static int[] downloadInts(CudaDevice dev, long ptr, int n) {
+        int[] v = new int[n];
+        synchronized (dev) {
+            MemorySegment s = dev.downloadBuffer(4L * n);
+            Driver.copyDtoH(s, ptr, 4L * n, dev.stream);
+            dev.synchronize();
+            MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, v, 0, n);
+        }
+        return v;
+    }
+}
