@@ -510,6 +510,22 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void shortConvSilu(Tensor x, Weight conv, Segments seg, Tensor[] tails, Tensor out) {
+        shortConvSilu(x, conv, seg, tails, out, CONV4_PREFILL);
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.convPrefill}: {@code v1} (default: short_conv_silu) or {@code v2} (short_conv4_silu for
+     * segments over 64 rows with kernel size 4: a register window over 4 channels a thread, the same bits) .
+     */
+    private static final boolean CONV4_PREFILL = convPrefill(System.getProperty("kimimesh.cuda.convPrefill", "v1"));
+
+    private static boolean convPrefill(String v) {
+        if (v.equals("v1") || v.equals("v2")) return v.equals("v2");
+        throw new IllegalArgumentException("kimimesh.cuda.convPrefill must be v1 or v2, not " + v);
+    }
+
+    /** {@link #shortConvSilu} with the prefill kernel chosen here (kernel checks compare the two): {@code v2} short_conv4_silu where it applies. */
+    public void shortConvSilu(Tensor x, Weight conv, Segments seg, Tensor[] tails, Tensor out, boolean v2) {
         dev.bind();
         CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
         CudaWeight w = CudaWeight.cast(conv);
@@ -531,8 +547,15 @@ public final class CudaBackend implements Backend {
         int bx = (p + 255) / 256;
         // segments of at most 64 rows: one 64-row block per (segment, channel), which also writes the new tail
         boolean oneLaunch = maxLen <= 64;
-        dev.conv.launch("short_conv_silu", bx, seg.count(), (maxLen + 63) / 64, 256, 0, dev.stream, a.ptr(), floats(w), tab.ptr,
-                ds, dl, o.ptr(), p, k, oneLaunch && k > 1 ? 1 : 0);
+        boolean aligned = p % 4 == 0 && (a.ptr() | o.ptr()) % 16 == 0;
+        for (long t : tp) aligned &= t % 16 == 0;
+        if (v2 && !oneLaunch && k == 4 && aligned) {
+            dev.conv.launch("short_conv4_silu", (p / 4 + 255) / 256, seg.count(), (maxLen + 63) / 64, 256, 0, dev.stream, a.ptr(),
+                    floats(w), tab.ptr, ds, dl, o.ptr(), p);
+        } else {
+            dev.conv.launch("short_conv_silu", bx, seg.count(), (maxLen + 63) / 64, 256, 0, dev.stream, a.ptr(), floats(w), tab.ptr,
+                    ds, dl, o.ptr(), p, k, oneLaunch && k > 1 ? 1 : 0);
+        }
         if (k > 1 && !oneLaunch) dev.conv.launch("short_conv_tail", bx, seg.count(), 1, 256, 0, dev.stream, a.ptr(), tab.ptr, ds, dl, p, k);
         dev.free(tab);
     }
@@ -726,20 +749,28 @@ public final class CudaBackend implements Backend {
 
     /**
      * Routing and experts of many rows in the bf16-compute mode whatever {@code kimimesh.cuda.gemm} says, for the kernel
-     * checks: {@code deviceRouting} grouped on the device ({@link PrefillExperts}), else routed on the host and run as
-     * {@link #moeExpertsBf16}; {@code glue} {@code bf16} or {@code batched}.
+     * checks: {@code grouping} {@code host} (routed on the host, run as {@link #moeExpertsBf16}), {@code device}
+     * ({@link PrefillExperts}) or {@code device-per-group} (its combine after each glue group instead of one at the end);
+     * {@code glue} {@code bf16} or {@code batched}.
      */
     public void routeAndRunExpertsBf16(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out,
-                                       String glue, boolean deviceRouting) {
+                                       String glue, String grouping) {
         dev.bind();
         MoeKernels.Glue g = switch (glue) {
             case "bf16" -> MoeKernels.Glue.BF16;
             case "batched" -> MoeKernels.Glue.BATCHED;
             default -> throw new IllegalArgumentException("routeAndRunExpertsBf16: glue must be bf16 or batched, not " + glue);
         };
-        if (!deviceRouting) {
+        int onceRows = switch (grouping) {
+            case "host" -> -1;
+            case "device" -> PrefillExperts.ONCE_ROWS;
+            case "device-per-group" -> 0;
+            default -> throw new IllegalArgumentException("routeAndRunExpertsBf16: grouping must be host, device or device-per-group, not " + grouping);
+        };
+        if (onceRows < 0) {
             moeExpertsBf16(x, route(logits, bias, spec), experts, out, glue);
-        } else if (!PrefillExperts.run(this, CudaTensor.cast(logits), bias, spec, CudaTensor.cast(x), experts, CudaTensor.cast(out), g)) {
+        } else if (!PrefillExperts.run(this, CudaTensor.cast(logits), bias, spec, CudaTensor.cast(x), experts, CudaTensor.cast(out), g,
+                onceRows)) {
             throw new IllegalArgumentException("device-grouped experts do not take these shapes: " + logits + ", " + x);
         }
     }

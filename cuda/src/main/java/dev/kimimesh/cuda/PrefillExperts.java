@@ -40,6 +40,19 @@ final class PrefillExperts {
      */
     static boolean run(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
                        CudaTensor out, MoeKernels.Glue glue) {
+        return run(be, logits, bias, spec, x, experts, out, glue, ONCE_ROWS);
+    }
+
+    /**
+     * Layout rows up to which the expert outputs of all glue groups are kept and combined in one pass at the end (a
+     * 32k prefill of the bench model: 262,144 rows, 2.4 GB); above, each group is combined after its GEMMs (one pass
+     * over the output per group, as the host path's scatter). The same sums in the same order either way.
+     */
+    static final int ONCE_ROWS = 1 << 19;
+
+    /** {@link #run} with the one-pass combine up to {@code onceRows} layout rows (kernel checks pass 0 for the per-group form). */
+    static boolean run(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
+                       CudaTensor out, MoeKernels.Glue glue, int onceRows) {
         int t = logits.rows(), e = logits.cols(), k = spec.topK(), h = x.cols();
         if (glue == MoeKernels.Glue.CONVERT || t == 0 || k > 64 || e > 1024 || e != experts.length) return false;
         if (x.rows() != t || out.rows() != t || out.cols() != h || out.ptr() % 16 != 0) return false;
@@ -98,20 +111,35 @@ final class PrefillExperts {
         if (glue == MoeKernels.Glue.BATCHED) Driver.memsetD32(pairRow.ptr, 0, rows, dev.stream);
         dev.moePrefill.launch("moe_pair_fill", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr,
                 dStart.ptr, pairRow.ptr, pairPos.ptr);
+        boolean once = rows <= onceRows;
+        CudaTensor downAll = once ? be.uninitialised(rows, h) : null;
         for (int g = 0; g < groups.size(); g++) {
             int e0 = groups.get(g)[0], e1 = groups.get(g)[1];
             int nr = buckets[g] != null ? buckets[g].rows() : offset[e1] - offset[e0];
-            CudaTensor gate = be.uninitialised(nr, inter), up = be.uninitialised(nr, inter), down = be.uninitialised(nr, h);
+            CudaTensor gate = be.uninitialised(nr, inter), up = be.uninitialised(nr, inter);
+            CudaTensor down = once ? downAll.rowSlice(base[g], nr) : be.uninitialised(nr, h);
             MoeKernels.groupBf16(be, x, pairRow.ptr + 4L * base[g], nr, e0, e1, count, offset, offset[e0], experts, inter, gate, up,
                     down, buckets[g]);
-            dev.moePrefill.launch("moe_combine_pairs", t, 1, 1, 256, 0, dev.stream, down.ptr(), de, dw, pairPos.ptr, out.ptr(), k, h,
-                    e0, e1, base[g]);
+            if (!once) {
+                combine(dev, t, down, de, dw, pairPos, out, k, e0, e1, base[g]);
+                be.release(down);
+            }
             be.release(gate);
             be.release(up);
-            be.release(down);
+        }
+        if (once) {
+            combine(dev, t, downAll, de, dw, pairPos, out, k, 0, e, 0);
+            be.release(downAll);
         }
         for (DeviceBuffer b : new DeviceBuffer[] {route, chunkBase, pairRow, pairPos, dStart}) dev.free(b);
         return true;
+    }
+
+    /** out[r] += the row's pairs of experts [e0, e1) in ascending expert order, their outputs at layout row - base in down. */
+    private static void combine(CudaDevice dev, int t, CudaTensor down, long experts, long weights, DeviceBuffer pairPos,
+                                CudaTensor out, int k, int e0, int e1, int base) {
+        dev.moePrefill.launch("moe_combine_pairs", t, 1, 1, 256, 0, dev.stream, down.ptr(), experts, weights, pairPos.ptr, out.ptr(), k,
+                out.cols(), e0, e1, base);
     }
 
     /** Reads {@code n} ints back (the stream's work so far completes first). */

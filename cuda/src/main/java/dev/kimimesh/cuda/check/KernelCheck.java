@@ -271,6 +271,39 @@ final class KernelCheck {
         convs(new int[] {1, 1, 1, 1}, new int[] {7, 0, 2, 300}); // decode: q, k, v in one launch
         convs(new int[] {2, 64, 1}, new int[] {5, 1, 0});
         convs(new int[] {1, 70}, new int[] {3, 0}); // over 64 rows: one convolution at a time
+        // the prefill kernel (short_conv4_silu): short and long segments, a row count not a multiple of 4, KDA's width
+        convPrefill(new int[] {1, 5, 70, 203}, new int[] {3, 0, 9, 0}, 300);
+        convPrefill(new int[] {1000, 129}, new int[] {0, 2}, 4096);
+    }
+
+    /** shortConvSilu with the prefill kernel v2 against the CPU backend, and against v1 (the same bits). */
+    void convPrefill(int[] lens, int[] positions, int p) {
+        int k = 4;
+        Segments seg = new Segments(lens, positions);
+        int t = seg.totalRows();
+        Tensor[] x = up(r.floats(t * p, 1), t, p), o = {cpu.allocate(t, p), gpu.allocate(t, p)};
+        Tensor v1 = gpu.allocate(t, p);
+        Weight[] cw = w(r.weight("conv", DType.BF16, 0, 0.5, p, 1, k));
+        Tensor[][] tails = new Tensor[3][lens.length];
+        for (int i = 0; i < lens.length; i++) {
+            float[] tl = r.floats((k - 1) * p, 1);
+            tails[0][i] = cpu.upload(tl, k - 1, p);
+            tails[1][i] = gpu.upload(tl, k - 1, p);
+            tails[2][i] = gpu.upload(tl, k - 1, p);
+        }
+        cpu.shortConvSilu(x[0], cw[0], seg, tails[0], o[0]);
+        gpu.shortConvSilu(x[1], cw[1], seg, tails[1], o[1], true);
+        gpu.shortConvSilu(x[1], cw[1], seg, tails[2], v1, false);
+        String what = "shortConvSilu prefill v2 P=" + p + " " + Arrays.toString(lens);
+        same(what, o);
+        boolean equal = Arrays.equals(gpu.download(o[1]), gpu.download(v1));
+        for (int i = 0; i < lens.length; i++) {
+            same(what + " tail " + i, new Tensor[] {tails[0][i], tails[1][i]});
+            equal &= Arrays.equals(gpu.download(tails[1][i]), gpu.download(tails[2][i]));
+        }
+        if (equal) cmp.pass(what + " = v1", "bit-identical");
+        else cmp.fail(what + " = v1", "differs");
+        gpu.release(v1);
     }
 
     void conv(int[] lens, int[] positions) {
@@ -535,11 +568,12 @@ final class KernelCheck {
         Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(start, t, h);
         cpu.routeAndRunExperts(logits[0], bias[0], spec, x[0], ex[0], out[0]);
         float[] ref = cpu.download(out[0]);
-        for (String glue : new String[] {"bf16", "batched"}) {
+        for (String[] v : new String[][] {{"bf16", "device"}, {"batched", "device"}, {"bf16", "device-per-group"}}) {
+            String glue = v[0];
             Tensor host = gpu.upload(start, t, h), device = gpu.upload(start, t, h);
-            gpu.routeAndRunExpertsBf16(logits[1], bias[1], spec, x[1], ex[1], host, glue, false);
-            gpu.routeAndRunExpertsBf16(logits[1], bias[1], spec, x[1], ex[1], device, glue, true);
-            String what = "experts grouped on the device (" + glue + ") T=" + t + " E=" + e + " k=" + k + " H=" + h + " groups=" + groups;
+            gpu.routeAndRunExpertsBf16(logits[1], bias[1], spec, x[1], ex[1], host, glue, "host");
+            gpu.routeAndRunExpertsBf16(logits[1], bias[1], spec, x[1], ex[1], device, glue, v[1]);
+            String what = "experts grouped on the " + v[1] + " (" + glue + ") T=" + t + " E=" + e + " k=" + k + " H=" + h + " groups=" + groups;
             float[] got = gpu.download(device);
             cmp.check(what, got, ref, GEMM_BF16);
             if (Arrays.equals(got, gpu.download(host))) cmp.pass(what + " = host grouping", "bit-identical");
