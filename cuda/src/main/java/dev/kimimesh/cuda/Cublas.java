@@ -121,9 +121,15 @@ public final class Cublas implements AutoCloseable {
      */
     public void gemmRowMajorPointers(int m, int n, int k, long aPtrs, int aType, int lda, long bPtrs, int bType, int ldb,
                                      boolean transB, long cPtrs, int ldc, int batch) {
+        gemmRowMajorPointers(m, n, k, aPtrs, aType, lda, bPtrs, bType, ldb, transB, cPtrs, R_32F, ldc, batch);
+    }
+
+    /** {@link #gemmRowMajorPointers} with C of type {@code cType} (bf16: the fp32 sums rounded once). */
+    public void gemmRowMajorPointers(int m, int n, int k, long aPtrs, int aType, int lda, long bPtrs, int bType, int ldb,
+                                     boolean transB, long cPtrs, int cType, int ldc, int batch) {
         try {
             int s = (int) GEMM_PTR_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, bPtrs, bType, ldb, aPtrs,
-                    aType, lda, zero, cPtrs, R_32F, ldc, batch, COMPUTE_32F, GEMM_DEFAULT);
+                    aType, lda, zero, cPtrs, cType, ldc, batch, COMPUTE_32F, GEMM_DEFAULT);
             if (s != 0) check(s, "cublasGemmBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmBatchedEx", t);

@@ -514,10 +514,11 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * {@code -Dkimimesh.cuda.convPrefill}: {@code v1} (default: short_conv_silu) or {@code v2} (short_conv4_silu for
-     * segments over 64 rows with kernel size 4: a register window over 4 channels a thread, the same bits) .
+     * {@code -Dkimimesh.cuda.convPrefill}: {@code v2} (short_conv4_silu for segments over 64 rows with kernel size 4: a
+     * register window over 4 channels a thread, the same bits; the default since its H100 check of 2026-12-06: 6.5 ->
+     * 3.4 ms of a 32k prefill) or {@code v1} (short_conv_silu for every length).
      */
-    private static final boolean CONV4_PREFILL = convPrefill(System.getProperty("kimimesh.cuda.convPrefill", "v1"));
+    private static final boolean CONV4_PREFILL = convPrefill(System.getProperty("kimimesh.cuda.convPrefill", "v2"));
 
     private static boolean convPrefill(String v) {
         if (v.equals("v1") || v.equals("v2")) return v.equals("v2");
@@ -715,6 +716,34 @@ public final class CudaBackend implements Backend {
         return new Routing(t, k, experts, weights);
     }
 
+    /**
+     * {@link #route} through the prefill routing kernel ({@code rows}: a warp a row, where the router allows it) or
+     * moe_route ({@code block}), for the kernel checks (the two must agree bit for bit).
+     */
+    public Routing routePrefill(Tensor logits, Weight bias, RouterSpec spec, String kernel) {
+        dev.bind();
+        CudaTensor l = CudaTensor.cast(logits);
+        int t = l.rows(), k = spec.topK();
+        checkRoute(l, spec);
+        if (!kernel.equals("rows") && !kernel.equals("block")) throw new IllegalArgumentException("routePrefill: kernel rows or block, not " + kernel);
+        int[] experts = new int[t * k];
+        float[] weights = new float[t * k];
+        if (t == 0) return new Routing(0, k, experts, weights);
+        DeviceBuffer de = dev.scratch(4L * t * k), dw = dev.scratch(4L * t * k);
+        PrefillExperts.route(this, l, bias, spec, de.ptr, dw.ptr, kernel.equals("rows"));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment he = a.allocate(4L * t * k, 16), hw = a.allocate(4L * t * k, 16);
+            Driver.copyDtoH(he, de.ptr, 4L * t * k, dev.stream);
+            Driver.copyDtoH(hw, dw.ptr, 4L * t * k, dev.stream);
+            dev.synchronize();
+            MemorySegment.copy(he, ValueLayout.JAVA_INT, 0, experts, 0, experts.length);
+            MemorySegment.copy(hw, ValueLayout.JAVA_FLOAT, 0, weights, 0, weights.length);
+        }
+        dev.free(de);
+        dev.free(dw);
+        return new Routing(t, k, experts, weights);
+    }
+
     private static void checkRoute(CudaTensor l, RouterSpec spec) {
         int e = l.cols(), k = spec.topK();
         if (e != spec.numExperts()) throw new IllegalArgumentException("router logits have " + e + " experts, spec " + spec.numExperts());
@@ -736,7 +765,7 @@ public final class CudaBackend implements Backend {
         dev.bind();
         CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x), o = CudaTensor.cast(out);
         if (MoeKernels.routeAndRun(this, l, bias, spec, xi, experts, o)) return;
-        // more rows (prefill): grouped on the device when asked (-Dkimimesh.cuda.moeRouting=device), else on the host
+        // more rows (prefill): grouped on the device (-Dkimimesh.cuda.moeRouting=host: on the host)
         if (PrefillExperts.DEVICE_ROUTING && PrefillExperts.run(this, l, bias, spec, xi, experts, o, prefillGlue())) return;
         moeExperts(x, route(logits, bias, spec), experts, out);
     }
@@ -750,8 +779,8 @@ public final class CudaBackend implements Backend {
     /**
      * Routing and experts of many rows in the bf16-compute mode whatever {@code kimimesh.cuda.gemm} says, for the kernel
      * checks: {@code grouping} {@code host} (routed on the host, run as {@link #moeExpertsBf16}), {@code device}
-     * ({@link PrefillExperts}) or {@code device-per-group} (its combine after each glue group instead of one at the end);
-     * {@code glue} {@code bf16} or {@code batched}.
+     * ({@link PrefillExperts}), {@code device-per-group} (its combine after each glue group instead of one at the end) or
+     * {@code device-bf16} (its expert GEMMs writing bf16 intermediates); {@code glue} {@code bf16} or {@code batched}.
      */
     public void routeAndRunExpertsBf16(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out,
                                        String glue, String grouping) {
@@ -763,14 +792,15 @@ public final class CudaBackend implements Backend {
         };
         int onceRows = switch (grouping) {
             case "host" -> -1;
-            case "device" -> PrefillExperts.ONCE_ROWS;
+            case "device", "device-bf16" -> PrefillExperts.ONCE_ROWS;
             case "device-per-group" -> 0;
-            default -> throw new IllegalArgumentException("routeAndRunExpertsBf16: grouping must be host, device or device-per-group, not " + grouping);
+            default -> throw new IllegalArgumentException(
+                    "routeAndRunExpertsBf16: grouping must be host, device, device-per-group or device-bf16, not " + grouping);
         };
         if (onceRows < 0) {
             moeExpertsBf16(x, route(logits, bias, spec), experts, out, glue);
         } else if (!PrefillExperts.run(this, CudaTensor.cast(logits), bias, spec, CudaTensor.cast(x), experts, CudaTensor.cast(out), g,
-                onceRows)) {
+                onceRows, grouping.equals("device-bf16"))) {
             throw new IllegalArgumentException("device-grouped experts do not take these shapes: " + logits + ", " + x);
         }
     }

@@ -5,7 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The experts of one MoE glue group laid out for batched GEMMs ({@code -Dkimimesh.cuda.expertGemm=batched}): experts
+ * The experts of one MoE glue group laid out for batched GEMMs ({@code -Dkimimesh.cuda.expertGemm=batched}, the default): experts
  * whose row counts are close share a bucket, and every expert of a bucket gets the bucket's largest count of rows, so
  * that one pointer-array batched GEMM (same m, n, k for every problem) serves the whole bucket. A 32k prefill of the
  * bench model has about 1,000 rows an expert: one GEMM each fills only 64 of the H100's 132 SMs with 128 x 128 tiles.

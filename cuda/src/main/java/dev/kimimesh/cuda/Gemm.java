@@ -87,9 +87,15 @@ final class Gemm {
 
     /** {@code out = xb W^T} for an x already in bf16 ([t, k] rows at xb): the bf16-compute GEMM without its conversion. */
     static void linearBf16(CudaDevice dev, long xb, int t, int k, CudaWeight w, long out) {
+        linearBf16(dev, xb, t, k, w, out, Cublas.R_32F);
+    }
+
+    /** {@link #linearBf16} with the output of type {@code outType} (R_16BF: the fp32 sums rounded to bf16 once). */
+    static void linearBf16(CudaDevice dev, long xb, int t, int k, CudaWeight w, long out, int outType) {
         if (w.dtype() != DType.BF16 || w.cols() != k) throw new IllegalArgumentException("linearBf16: " + w + " for " + t + "x" + k + " bf16 rows");
         if (t == 0 || w.rows() == 0) return;
-        dev.cublas.gemmRowMajor(t, w.rows(), k, xb, Cublas.R_16BF, k, w.ptr(), Cublas.R_16BF, k, true, out, w.rows(), false);
+        if (outType == Cublas.R_32F) dev.cublas.gemmRowMajor(t, w.rows(), k, xb, Cublas.R_16BF, k, w.ptr(), Cublas.R_16BF, k, true, out, w.rows(), false);
+        else dev.cublas.gemmRowMajorTo(t, w.rows(), k, xb, Cublas.R_16BF, k, w.ptr(), Cublas.R_16BF, k, true, out, outType, w.rows());
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.kimimesh.cuda;
 import dev.kimimesh.engine.backend.ExpertWeights;
 import dev.kimimesh.engine.backend.RouterSpec;
 import dev.kimimesh.engine.backend.Weight;
+import dev.kimimesh.engine.config.RouterWeights;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -19,11 +20,12 @@ final class PrefillExperts {
     private PrefillExperts() {}
 
     /**
-     * {@code -Dkimimesh.cuda.moeRouting}: {@code host} (default: the routing read back and grouped on the host) or
-     * {@code device} (this class) for routed experts of more rows than the decode path's grouped kernels take, in the
-     * bf16-compute mode with bf16 operands.
+     * {@code -Dkimimesh.cuda.moeRouting}: {@code device} (this class; the default since its H100 check of 2026-12-06:
+     * the same bits as the host grouping, 32k prefill 0.168 -> 0.152 s) or {@code host} (the routing read back and
+     * grouped on the host), for routed experts of more rows than the decode path's grouped kernels take, in the
+     * bf16-compute mode with bf16 operands (other modes always group on the host).
      */
-    static final boolean DEVICE_ROUTING = routingMode(System.getProperty("kimimesh.cuda.moeRouting", "host"));
+    static final boolean DEVICE_ROUTING = routingMode(System.getProperty("kimimesh.cuda.moeRouting", "device"));
 
     private static boolean routingMode(String m) {
         if (m.equals("host") || m.equals("device")) return m.equals("device");
@@ -40,7 +42,19 @@ final class PrefillExperts {
      */
     static boolean run(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
                        CudaTensor out, MoeKernels.Glue glue) {
-        return run(be, logits, bias, spec, x, experts, out, glue, ONCE_ROWS);
+        return run(be, logits, bias, spec, x, experts, out, glue, ONCE_ROWS, BF16_INTERMEDIATE);
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.moeIntermediate}: {@code fp32} (default: the expert GEMMs write fp32 gate, up and down, the
+     * host path's values) or {@code bf16} (opt-in: they write bf16, half the bytes of the SwiGLU's and the combine's
+     * reads; two more roundings, so not the same bits).
+     */
+    static final boolean BF16_INTERMEDIATE = intermediate(System.getProperty("kimimesh.cuda.moeIntermediate", "fp32"));
+
+    private static boolean intermediate(String m) {
+        if (m.equals("fp32") || m.equals("bf16")) return m.equals("bf16");
+        throw new IllegalArgumentException("kimimesh.cuda.moeIntermediate must be fp32 or bf16, not " + m);
     }
 
     /**
@@ -50,9 +64,12 @@ final class PrefillExperts {
      */
     static final int ONCE_ROWS = 1 << 19;
 
-    /** {@link #run} with the one-pass combine up to {@code onceRows} layout rows (kernel checks pass 0 for the per-group form). */
+    /**
+     * {@link #run} with the one-pass combine up to {@code onceRows} layout rows (kernel checks pass 0 for the per-group
+     * form) and the expert GEMMs writing bf16 when {@code bf16Mid}.
+     */
     static boolean run(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
-                       CudaTensor out, MoeKernels.Glue glue, int onceRows) {
+                       CudaTensor out, MoeKernels.Glue glue, int onceRows, boolean bf16Mid) {
         int t = logits.rows(), e = logits.cols(), k = spec.topK(), h = x.cols();
         if (glue == MoeKernels.Glue.CONVERT || t == 0 || k > 64 || e > 1024 || e != experts.length) return false;
         if (x.rows() != t || out.rows() != t || out.cols() != h || out.ptr() % 16 != 0) return false;
@@ -64,7 +81,7 @@ final class PrefillExperts {
         int chunks = (t + CHUNK - 1) / CHUNK;
         DeviceBuffer route = dev.scratch(8L * pairs), chunkBase = dev.scratch(4L * chunks * e), counts = dev.scratch(4L * e);
         long de = route.ptr, dw = route.ptr + 4L * pairs;
-        be.routeOnDevice(logits, bias, spec, de, dw);
+        route(be, logits, bias, spec, de, dw, ROUTE_ROWS);
         int shared = 4 * e * (CHUNK / 32);
         dev.moePrefill.launch("moe_pair_count", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr);
         dev.moePrefill.launch("moe_pair_scan", 1, 1, 1, Math.min(1024, (e + 31) / 32 * 32), 0, dev.stream, chunkBase.ptr, chunks, e,
@@ -112,34 +129,64 @@ final class PrefillExperts {
         dev.moePrefill.launch("moe_pair_fill", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr,
                 dStart.ptr, pairRow.ptr, pairPos.ptr);
         boolean once = rows <= onceRows;
-        CudaTensor downAll = once ? be.uninitialised(rows, h) : null;
+        int mid = bf16Mid ? Cublas.R_16BF : Cublas.R_32F, es = bf16Mid ? 2 : 4;
+        DeviceBuffer downAll = once ? dev.scratch((long) es * rows * h) : null;
         for (int g = 0; g < groups.size(); g++) {
             int e0 = groups.get(g)[0], e1 = groups.get(g)[1];
             int nr = buckets[g] != null ? buckets[g].rows() : offset[e1] - offset[e0];
-            CudaTensor gate = be.uninitialised(nr, inter), up = be.uninitialised(nr, inter);
-            CudaTensor down = once ? downAll.rowSlice(base[g], nr) : be.uninitialised(nr, h);
-            MoeKernels.groupBf16(be, x, pairRow.ptr + 4L * base[g], nr, e0, e1, count, offset, offset[e0], experts, inter, gate, up,
-                    down, buckets[g]);
+            DeviceBuffer gate = dev.scratch((long) es * nr * inter), up = dev.scratch((long) es * nr * inter);
+            DeviceBuffer down = once ? null : dev.scratch((long) es * nr * h);
+            long downPtr = once ? downAll.ptr + (long) es * base[g] * h : down.ptr;
+            MoeKernels.groupBf16(be, x, pairRow.ptr + 4L * base[g], nr, e0, e1, count, offset, offset[e0], experts, inter, gate.ptr,
+                    up.ptr, downPtr, mid, buckets[g]);
             if (!once) {
-                combine(dev, t, down, de, dw, pairPos, out, k, e0, e1, base[g]);
-                be.release(down);
+                combine(dev, t, downPtr, bf16Mid, de, dw, pairPos, out, k, e0, e1, base[g]);
+                dev.free(down);
             }
-            be.release(gate);
-            be.release(up);
+            dev.free(gate);
+            dev.free(up);
         }
         if (once) {
-            combine(dev, t, downAll, de, dw, pairPos, out, k, 0, e, 0);
-            be.release(downAll);
+            combine(dev, t, downAll.ptr, bf16Mid, de, dw, pairPos, out, k, 0, e, 0);
+            dev.free(downAll);
         }
         for (DeviceBuffer b : new DeviceBuffer[] {route, chunkBase, pairRow, pairPos, dStart}) dev.free(b);
         return true;
     }
 
+    /**
+     * {@code -Dkimimesh.cuda.prefillRoute}: {@code block} (default: moe_route, a block of 256 threads a row) or
+     * {@code rows} (moe_route_rows*, a warp a row; the same experts and weights) for the routing of this path.
+     */
+    static final boolean ROUTE_ROWS = routeMode(System.getProperty("kimimesh.cuda.prefillRoute", "block"));
+
+    private static boolean routeMode(String m) {
+        if (m.equals("block") || m.equals("rows")) return m.equals("rows");
+        throw new IllegalArgumentException("kimimesh.cuda.prefillRoute must be block or rows, not " + m);
+    }
+
+    /**
+     * Queues the routing of every row into experts / weights ([T, k] ints and floats): with {@code rows} by a warp a row
+     * where the router allows it (sigmoid scores, no group limit, up to 1024 experts, top-k up to 32), else moe_route.
+     */
+    static void route(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, long experts, long weights, boolean rows) {
+        int t = logits.rows(), e = logits.cols(), k = spec.topK();
+        if (!rows || spec.softmax() || spec.numExpertGroup() > 1 || e > 1024 || k > 32 || k > e || e != spec.numExperts()) {
+            be.routeOnDevice(logits, bias, spec, experts, weights);
+            return;
+        }
+        CudaDevice dev = be.dev;
+        dev.moePrefill.launch(e <= 256 ? "moe_route_rows8" : "moe_route_rows32", (t + 7) / 8, 1, 1, 256, 0, dev.stream, logits.ptr(),
+                bias == null ? 0L : be.floats(CudaWeight.cast(bias)), t, e, k, spec.renormalize() ? 1 : 0,
+                spec.weights() == RouterWeights.BIAS_CORRECTED ? 1 : 0, spec.routedScalingFactor(),
+                experts, weights);
+    }
+
     /** out[r] += the row's pairs of experts [e0, e1) in ascending expert order, their outputs at layout row - base in down. */
-    private static void combine(CudaDevice dev, int t, CudaTensor down, long experts, long weights, DeviceBuffer pairPos,
+    private static void combine(CudaDevice dev, int t, long down, boolean bf16, long experts, long weights, DeviceBuffer pairPos,
                                 CudaTensor out, int k, int e0, int e1, int base) {
-        dev.moePrefill.launch("moe_combine_pairs", t, 1, 1, 256, 0, dev.stream, down.ptr(), experts, weights, pairPos.ptr, out.ptr(), k,
-                out.cols(), e0, e1, base);
+        dev.moePrefill.launch(bf16 ? "moe_combine_pairs_bf16" : "moe_combine_pairs", t, 1, 1, 256, 0, dev.stream, down, experts, weights,
+                pairPos.ptr, out.ptr(), k, out.cols(), e0, e1, base);
     }
 
     /** Reads {@code n} ints back (the stream's work so far completes first). */

@@ -461,6 +461,10 @@ final class KernelCheck {
                 else cmp.check(what + " weights", b.weights(), a.weights(), 1e-6);
             }
         }
+        // the prefill routing kernel (a warp a row) against moe_route: the same experts and weights, bit for bit
+        for (int[] c : new int[][] {{11, 64, 6}, {3000, 256, 8}, {500, 1000, 8}, {70, 256, 32}}) {
+            for (RouterWeights rw : RouterWeights.values()) prefillRoute(c[0], c[1], c[2], rw);
+        }
         RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.UNBIASED);
         Routing routing = cpu.route(logits[0], bias[0], spec);
         ExpertWeights[][] ex = experts(e, h, inter, i -> i % 5 == 3);
@@ -493,6 +497,20 @@ final class KernelCheck {
         grouped(1, 256, 8, 128, 64, RouterWeights.UNBIASED);
         grouped(1, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
         grouped(40, 256, 8, 128, 64, RouterWeights.BIAS_CORRECTED);
+    }
+
+    void prefillRoute(int t, int e, int k, RouterWeights rw) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, rw);
+        Routing a = gpu.routePrefill(logits[1], bias[1], spec, "block"), b = gpu.routePrefill(logits[1], bias[1], spec, "rows");
+        String what = "prefill routing, a warp a row, T=" + t + " E=" + e + " k=" + k + " " + rw;
+        if (Arrays.equals(a.experts(), b.experts()) && Arrays.equals(a.weights(), b.weights())) cmp.pass(what + " = moe_route", "bit-identical");
+        else cmp.fail(what + " = moe_route", "differs");
+        if (t > 100) return; // the CPU's scores may break a near-tie otherwise at many rows (the route cases above compare few)
+        Routing c = cpu.route(logits[0], bias[0], spec);
+        if (!Arrays.equals(c.experts(), b.experts())) cmp.fail(what + " vs CPU", "experts differ");
+        else cmp.check(what + " weights vs CPU", b.weights(), c.weights(), 1e-6);
     }
 
     /** Random bf16 experts [cpu, gpu] x e; those {@code elsewhere} selects are null (served by another process). */
@@ -568,7 +586,8 @@ final class KernelCheck {
         Tensor[] x = up(r.floats(t * h, 1), t, h), out = up(start, t, h);
         cpu.routeAndRunExperts(logits[0], bias[0], spec, x[0], ex[0], out[0]);
         float[] ref = cpu.download(out[0]);
-        for (String[] v : new String[][] {{"bf16", "device"}, {"batched", "device"}, {"bf16", "device-per-group"}}) {
+        for (String[] v : new String[][] {{"bf16", "device"}, {"batched", "device"}, {"bf16", "device-per-group"}, {"batched", "device-bf16"},
+                {"bf16", "device-bf16"}}) {
             String glue = v[0];
             Tensor host = gpu.upload(start, t, h), device = gpu.upload(start, t, h);
             gpu.routeAndRunExpertsBf16(logits[1], bias[1], spec, x[1], ex[1], host, glue, "host");
@@ -576,8 +595,11 @@ final class KernelCheck {
             String what = "experts grouped on the " + v[1] + " (" + glue + ") T=" + t + " E=" + e + " k=" + k + " H=" + h + " groups=" + groups;
             float[] got = gpu.download(device);
             cmp.check(what, got, ref, GEMM_BF16);
-            if (Arrays.equals(got, gpu.download(host))) cmp.pass(what + " = host grouping", "bit-identical");
-            else cmp.fail(what + " = host grouping", "differs");
+            // bf16 intermediates round twice more than the host path: the CPU comparison alone
+            if (!v[1].equals("device-bf16")) {
+                if (Arrays.equals(got, gpu.download(host))) cmp.pass(what + " = host grouping", "bit-identical");
+                else cmp.fail(what + " = host grouping", "differs");
+            }
             gpu.release(host);
             gpu.release(device);
         }
