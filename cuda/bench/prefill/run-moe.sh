@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The prefill's MoE grouping on the device and the prefill convolution, checked and timed in one device call (branch
-# moe3): kernel checks of groups moe and conv with the new paths on, goldens (exact mode with the new flags; bf16 mode
-# with the earlier and the new paths), the 32k bf16 prefill old / new twice each plus single-change variants, then an
-# Nsight kernel list of one 32k prefill on the new path if time is left. Logs under $OUT, tarred into one file.
+# The prefill's MoE and glue (branch moe3) checked and timed in one device call: kernel checks of groups moe and conv,
+# goldens (exact; bf16 with the defaults, the opt-in paths and the earlier paths), the 32k bf16 prefill with the
+# earlier paths and the defaults twice each plus the opt-in variants, then an Nsight kernel list of one 32k prefill
+# with the defaults if time is left. Logs under $OUT, tarred into one file. (The first call of 2026-12-06 ran this
+# script at commit 1f16097, when the new paths were opt-in.)
 # Usage, on the GPU machine from the folder holding the bundle (cuda/gpu-check.sh pack, copied to a carried folder):
 #   BUNDLE=.gpu-bundle CALL_SECONDS=170 bash .gpu-bundle/run-moe.sh
 set -uo pipefail
@@ -15,30 +16,34 @@ t0=$(date +%s)
 step() { echo "[$(( $(date +%s) - t0 ))s] $*" | tee -a "$L/summary.txt"; }
 gc() { OUT=$T/o timeout "$1" bash "$B/gpu-check.sh" run "${@:2}"; }
 BF=-Dkimimesh.cuda.gemm=bf16
-NEW="-Dkimimesh.cuda.moeRouting=device -Dkimimesh.cuda.convPrefill=v2"
-step "kernels moe,conv (bf16 mode, new paths on)"
-KIMIMESH_JOPTS="$BF $NEW" KERNEL_GROUP=moe,conv gc 75 kernels > "$L/kernels.log" 2>&1
-step "goldens: exact with the new flags / bf16 earlier / bf16 new"
-{ echo "##### exact (new flags)"; KIMIMESH_JOPTS="$NEW" gc 30 goldens
-  echo "##### bf16 earlier"; KIMIMESH_JOPTS="$BF" gc 30 goldens
-  echo "##### bf16 new"; KIMIMESH_JOPTS="$BF $NEW" gc 30 goldens; } > "$L/goldens.log" 2>&1
+# the earlier paths (before branch moe3's defaults) and the opt-in ones
+OLD="-Dkimimesh.cuda.moeRouting=host -Dkimimesh.cuda.convPrefill=v1 -Dkimimesh.cuda.expertGemm=each"
+ROWS=-Dkimimesh.cuda.prefillRoute=rows
+MID=-Dkimimesh.cuda.moeIntermediate=bf16
+step "kernels moe,conv (default mode; the opt-in prefill routing on, so the device grouping cases run it too)"
+KIMIMESH_JOPTS="$ROWS" KERNEL_GROUP=moe,conv gc 75 kernels > "$L/kernels.log" 2>&1
+step "goldens: exact / bf16 / bf16 with the opt-in routing and bf16 intermediates / bf16 earlier paths"
+{ echo "##### exact"; gc 30 goldens
+  echo "##### bf16"; KIMIMESH_JOPTS="$BF" gc 30 goldens
+  echo "##### bf16 $ROWS $MID"; KIMIMESH_JOPTS="$BF $ROWS $MID" gc 30 goldens
+  echo "##### bf16 earlier paths"; KIMIMESH_JOPTS="$BF $OLD" gc 30 goldens; } > "$L/goldens.log" 2>&1
 bench() { echo "##### $1" >> "$L/bench.log"; step "bench $1"
   KIMIMESH_JOPTS="$BF $2" gc 45 bench -- --no-kda --prefill 32768 --batch none >> "$L/bench.log" 2>&1; }
-bench "old" ""
-bench "new (device grouping + conv v2)" "$NEW"
-bench "old" ""
-bench "new (device grouping + conv v2)" "$NEW"
-bench "device grouping only" "-Dkimimesh.cuda.moeRouting=device"
-bench "conv v2 only" "-Dkimimesh.cuda.convPrefill=v2"
-bench "new + batched expert GEMMs" "$NEW -Dkimimesh.cuda.expertGemm=batched"
+bench "earlier paths ($OLD)" "$OLD"
+bench "defaults" ""
+bench "earlier paths ($OLD)" "$OLD"
+bench "defaults" ""
+bench "defaults + $ROWS" "$ROWS"
+bench "defaults + $MID" "$MID"
+bench "defaults + $ROWS + $MID" "$ROWS $MID"
 left=$(( ${CALL_SECONDS:-170} - ($(date +%s) - t0) ))
-step "profile (new path), $left s left"
+step "profile (defaults), $left s left"
 if [ $left -gt 30 ]; then
-  PROFILE_BATCHES=none PROFILE_PREFILL=32768 KIMIMESH_JOPTS="$BF $NEW" OUT=$T/p timeout $((left - 5)) bash "$B/gpu-check.sh" run profile > "$L/profile.log" 2>&1
+  PROFILE_BATCHES=none PROFILE_PREFILL=32768 KIMIMESH_JOPTS="$BF" OUT=$T/p timeout $((left - 5)) bash "$B/gpu-check.sh" run profile > "$L/profile.log" 2>&1
   cp "$T/p/profile-prefill-32768.txt" "$L/" 2>/dev/null
 fi
 step "done"
-{ echo "== checks"; grep "checks,\|^FAIL\|grouped on the\|prefill v2" "$L/kernels.log" | grep -v "^PASS.*tail [0-9]" | head -40
+{ echo "== checks"; grep "checks,\|^FAIL\|grouped on the\|prefill v2\|warp a row" "$L/kernels.log" | grep -v "^PASS.*tail [0-9]\|vs CPU" | head -60
   grep "#####\|checks,\|prefill T200 logits\|prefill T64 logits" "$L/goldens.log"
   echo "== bench"; grep "#####\|prefill 32768\|Exception\|Error" "$L/bench.log"
   echo "== profile"; head -30 "$L/profile-prefill-32768.txt" 2>/dev/null; } >> "$L/summary.txt"
