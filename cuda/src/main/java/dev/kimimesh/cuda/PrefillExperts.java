@@ -88,42 +88,17 @@ final class PrefillExperts {
                 counts.ptr);
         int[] count = downloadInts(dev, counts.ptr, e);
         dev.free(counts);
-        int[] offset = new int[e + 1];
-        for (int i = 0; i < e; i++) offset[i + 1] = offset[i] + count[i];
-        if (offset[e] == 0) {
+        PrefillLayout lay = PrefillLayout.of(count, glue == MoeKernels.Glue.BATCHED);
+        if (lay.groups().isEmpty()) {
             dev.free(route);
             dev.free(chunkBase);
             return true;
         }
-        // the glue groups of the host path (MoeKernels.batchedGlue): consecutive experts, at most GLUE_PAIRS pairs each
-        java.util.List<int[]> groups = new java.util.ArrayList<>();
-        for (int e0 = 0; e0 < e; ) {
-            int e1 = e0;
-            long np = 0;
-            while (e1 < e && (e1 == e0 || np + count[e1] <= MoeKernels.GLUE_PAIRS)) np += count[e1++];
-            if (offset[e1] > offset[e0]) groups.add(new int[] {e0, e1});
-            e0 = e1;
-        }
-        // where each expert's rows start in the layout: packed (offset), or each group's padded buckets one after another
-        int[] start = new int[e];
-        ExpertBuckets[] buckets = new ExpertBuckets[groups.size()];
-        int[] base = new int[groups.size()];
-        int rows = 0;
-        for (int g = 0; g < groups.size(); g++) {
-            int e0 = groups.get(g)[0], e1 = groups.get(g)[1];
-            if (glue == MoeKernels.Glue.BATCHED) {
-                ExpertBuckets bk = ExpertBuckets.of(count, offset, e0, e1);
-                buckets[g] = bk;
-                base[g] = rows;
-                for (int ex = e0; ex < e1; ex++) start[ex] = rows + bk.start()[ex - e0];
-                rows += bk.rows();
-            } else {
-                base[g] = offset[e0];
-                for (int ex = e0; ex < e1; ex++) start[ex] = offset[ex];
-                rows = offset[e1];
-            }
-        }
-        DeviceBuffer pairRow = dev.scratch(4L * rows), pairPos = dev.scratch(4L * pairs), dStart = dev.ints(start);
+        int[] offset = lay.offset(), base = lay.base();
+        int rows = lay.rows();
+        java.util.List<int[]> groups = lay.groups();
+        ExpertBuckets[] buckets = lay.buckets();
+        DeviceBuffer pairRow = dev.scratch(4L * rows), pairPos = dev.scratch(4L * pairs), dStart = dev.ints(lay.start());
         // padding rows of the batched layout gather row 0 (real data; their outputs are never read)
         if (glue == MoeKernels.Glue.BATCHED) Driver.memsetD32(pairRow.ptr, 0, rows, dev.stream);
         dev.moePrefill.launch("moe_pair_fill", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr,
@@ -133,7 +108,7 @@ final class PrefillExperts {
         DeviceBuffer downAll = once ? dev.scratch((long) es * rows * h) : null;
         for (int g = 0; g < groups.size(); g++) {
             int e0 = groups.get(g)[0], e1 = groups.get(g)[1];
-            int nr = buckets[g] != null ? buckets[g].rows() : offset[e1] - offset[e0];
+            int nr = lay.groupRows(g);
             DeviceBuffer gate = dev.scratch((long) es * nr * inter), up = dev.scratch((long) es * nr * inter);
             DeviceBuffer down = once ? null : dev.scratch((long) es * nr * h);
             long downPtr = once ? downAll.ptr + (long) es * base[g] * h : down.ptr;
