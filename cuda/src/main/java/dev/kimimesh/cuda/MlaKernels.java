@@ -514,28 +514,50 @@ final class MlaKernels {
         return nope == 128 && rope == 64 && vDim == 128;
     }
 
-    /** One compiled variant of mla_flash.cuh: its kernel, queries per block (64 x MR) and dynamic shared memory. */
-    private record FlashKernel(String name, int rows, int shared) {
-        /** 4 warps of 16 x mr queries; shared memory for Q [64 mr][200] and `stages` of K [bn][200] and V [bn][136] (bf16). */
+    /**
+     * One compiled flash variant: its kernel, queries per block, dynamic shared memory, threads per block, and whether
+     * it lives in mla_flash_sm90a.cu (wgmma, Hopper only) rather than mla.cu.
+     */
+    private record FlashKernel(String name, int rows, int shared, int threads, boolean hopper) {
+        /** mla_flash.cuh: 4 warps of 16 x mr queries; Q [64 mr][200] and `stages` of K [bn][200] and V [bn][136] (bf16). */
         static FlashKernel of(String name, int mr, int stages, int bn) {
-            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)));
+            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)), 128, false);
+        }
+
+        /**
+         * mla_flash_sm90a.cu: 128 queries, 384 threads (a producer and two consumer warpgroups); shared memory as
+         * mla_wgmma::Layout: Q 3 x 128 rows and `stages` of K 3 x bn rows and V 2 x bn rows of 128 bytes, 2 x stages
+         * mbarriers, 1024 bytes to align the base.
+         */
+        static FlashKernel wgmma(String name, int stages, int bn) {
+            return new FlashKernel(name, 128, 3 * 128 * 128 + stages * 5 * bn * 128 + 16 * stages + 1024, 384, true);
         }
     }
 
     /**
-     * {@code -Dkimimesh.cuda.flashVariant}: {@code m2s1} (default: the fastest of the variants on an H100,
+     * {@code -Dkimimesh.cuda.flashVariant}: {@code m2s1} (default: the fastest of the mma.sync variants on an H100,
      * docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against 54-60 ms for the others; two query tiles a warp share
-     * each K / V fragment, one stage, two blocks an SM), or {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or
-     * two stages).
+     * each K / V fragment, one stage, two blocks an SM), {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or
+     * two stages), or the wgmma kernels of mla_flash_sm90a.cu (Hopper; elsewhere m2s1 runs instead):
+     * {@code wgmma_n128s2} / {@code wgmma_n64s3} (128 keys a tile in two stages / 64 keys in three), the same with
+     * {@code pp} appended (the consumers' Q K^T products in ping-pong order), {@code wgmma} (wgmma_n128s2pp).
      */
-    private static final FlashKernel FLASH_KERNEL = switch (System.getProperty("kimimesh.cuda.flashVariant", "m2s1")) {
-        case "m2s1" -> FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
-        case "m2s1k32" -> FlashKernel.of("mla_flash_bf16_m2s1k32", 2, 1, 32);
-        case "m2s2k32" -> FlashKernel.of("mla_flash_bf16_m2s2k32", 2, 2, 32);
-        default -> throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32 or m2s2k32, not "
-                + System.getProperty("kimimesh.cuda.flashVariant"));
-    };
-    private static final int FLASH_THREADS = 128;
+    private static final FlashKernel FLASH_KERNEL = flashKernel(System.getProperty("kimimesh.cuda.flashVariant", "m2s1"));
+    private static final FlashKernel FLASH_FALLBACK = FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
+
+    private static FlashKernel flashKernel(String v) {
+        return switch (v) {
+            case "m2s1" -> FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
+            case "m2s1k32" -> FlashKernel.of("mla_flash_bf16_m2s1k32", 2, 1, 32);
+            case "m2s2k32" -> FlashKernel.of("mla_flash_bf16_m2s2k32", 2, 2, 32);
+            case "wgmma", "wgmma_n128s2pp" -> FlashKernel.wgmma("mla_flash_wgmma_n128s2pp", 2, 128);
+            case "wgmma_n128s2" -> FlashKernel.wgmma("mla_flash_wgmma_n128s2", 2, 128);
+            case "wgmma_n64s3" -> FlashKernel.wgmma("mla_flash_wgmma_n64s3", 3, 64);
+            case "wgmma_n64s3pp" -> FlashKernel.wgmma("mla_flash_wgmma_n64s3pp", 3, 64);
+            default -> throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32, m2s2k32, wgmma, "
+                    + "wgmma_n128s2, wgmma_n128s2pp, wgmma_n64s3 or wgmma_n64s3pp, not " + v);
+        };
+    }
     private static final float LOG2E = 1.4426950408889634f;
 
     /**
@@ -548,9 +570,11 @@ final class MlaKernels {
         if (out.ptr() % 16 != 0 || q % 16 != 0 || kv % 16 != 0 || rot % 16 != 0) {
             throw new IllegalArgumentException("mla flash: operands must be 16-byte aligned (out " + out + ")");
         }
-        FlashKernel f = FLASH_KERNEL;
-        be.mlaShared(f.name(), f.shared());
-        dev.mla.launch(f.name(), (len + f.rows() - 1) / f.rows(), heads, 1, FLASH_THREADS, f.shared(), dev.stream, q, kv, rot, out.ptr(),
+        // a wgmma variant needs the sm_90a module: on other GPUs the mma.sync kernel of mla.cu takes its place
+        FlashKernel f = FLASH_KERNEL.hopper() && dev.mlaFlashHopper == null ? FLASH_FALLBACK : FLASH_KERNEL;
+        KernelModule m = f.hopper() ? dev.mlaFlashHopper : dev.mla;
+        be.mlaShared(m, f.name(), f.shared());
+        m.launch(f.name(), (len + f.rows() - 1) / f.rows(), heads, 1, f.threads(), f.shared(), dev.stream, q, kv, rot, out.ptr(),
                 len, pos, heads, scale * LOG2E);
     }
 }
