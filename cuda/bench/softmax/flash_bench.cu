@@ -88,11 +88,10 @@ typedef void (*FlashKernel)(const __nv_bfloat16*, const __nv_bfloat16*, const __
 struct Variant { const char* name; FlashKernel fn; int rows, smem, threads = THREADS; };
 static const Variant VARIANTS[] = {
 #ifdef FLASH_WGMMA
-    // wgmma (mla_flash_sm90a.cu): a producer warpgroup and two consumer warpgroups of 64 queries
-    {"wgmma_n128s2", mla_flash_wgmma_n128s2, 128, mla_wgmma::Layout<128, 2>::SMEM, mla_wgmma::THREADS},
-    {"wgmma_n128s2pp", mla_flash_wgmma_n128s2pp, 128, mla_wgmma::Layout<128, 2>::SMEM, mla_wgmma::THREADS},
-    {"wgmma_n64s3", mla_flash_wgmma_n64s3, 128, mla_wgmma::Layout<64, 3>::SMEM, mla_wgmma::THREADS},
-    {"wgmma_n64s3pp", mla_flash_wgmma_n64s3pp, 128, mla_wgmma::Layout<64, 3>::SMEM, mla_wgmma::THREADS},
+    // wgmma (mla_flash_sm90a.cu): a producer warpgroup and two (m192: three) consumer warpgroups of 64 queries
+#define WG(name, bn, stages, cwg) {#name, mla_flash_wgmma_##name, 64 * cwg, mla_wgmma::Layout<bn, stages, cwg>::SMEM, mla_wgmma::threads<cwg>()}
+    WG(n128s2, 128, 2, 2), WG(n128s2pp, 128, 2, 2), WG(n64s3, 64, 3, 2), WG(n64s3pp, 64, 3, 2), WG(n64s4pp, 64, 4, 2),
+    WG(m192n64s3, 64, 3, 3), WG(n64s4ov, 64, 4, 2), WG(n64s4ovpp, 64, 4, 2), WG(m192n64s3ov, 64, 3, 3),
 #endif
     {"mr1s2", mla_flash_bf16, 64, smem_bytes<1, 2>()},
     {"mr1s2q", mla_flash_bf16_q, 64, smem_bytes<1, 2>()},
@@ -112,6 +111,8 @@ static bool selected(const char* name) {
 
 // checks every variant against the reference on the sampled rows (inputs and reference made once); true when all match
 static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
+    // FLASH_LEN=N: only the cases of that length (one kernel launch to profile)
+    if (getenv("FLASH_LEN") && atoi(getenv("FLASH_LEN")) != len) return true;
     int total = pos + len;
     std::vector<__nv_bfloat16> hq((size_t)len * heads * QK), hkv((size_t)total * heads * (NOPE + VD)), hrot((size_t)total * ROPE);
     fill(hq, len + 11, 1.0f);

@@ -22,11 +22,12 @@
 
 namespace mla_wgmma {
 constexpr int NOPE = 128, ROPE = 64, QK = NOPE + ROPE, VD = 128;
-constexpr int BM = 128;               // queries per block (two consumer warpgroups of 64)
-constexpr int THREADS = 384;          // producer + two consumers
 constexpr int ROWB = 128;             // bytes per swizzled row (64 bf16)
+// threads of a block with CWG consumer warpgroups (64 queries each) and the producer warpgroup
+template <int CWG> constexpr int threads() { return 128 * (CWG + 1); }
 
-template <int BN, int STAGES> struct Layout {
+template <int BN, int STAGES, int CWG = 2> struct Layout {
+    static constexpr int BM = 64 * CWG;  // queries per block
     static constexpr int Q_BYTES = 3 * BM * ROWB;
     static constexpr int K_BYTES = 3 * BN * ROWB, V_BYTES = 2 * BN * ROWB;
     static constexpr int STAGE_BYTES = K_BYTES + V_BYTES;
@@ -68,7 +69,7 @@ __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo) {
 
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
 // keeps the compiler from moving accumulator registers across an issue / wait point while the tensor cores own them
 template <int N> __device__ __forceinline__ void reg_fence(float (&d)[N]) {
 #pragma unroll
@@ -109,14 +110,18 @@ __device__ __forceinline__ void wgmma_rs_n128_tb(float (&d)[64], const uint32_t 
 __device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory"); }
 __device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory"); }
 
-// PINGPONG: the consumers take turns to issue their Q K^T products (named barriers), so that one's softmax runs while
+// CWG: consumer warpgroups (2: 128 queries a block; 3: 192, so each K / V byte loaded serves more queries, at fewer
+// registers a consumer thread). PINGPONG (CWG 2 only): the consumers take turns to issue their Q K^T products (named barriers), so that one's softmax runs while
 // the other's products hold the tensor cores (FlashAttention-3's inter-warpgroup schedule); without it they meet
 // only at the stage barriers.
-template <int BN, int STAGES, bool PINGPONG>
+// OVERLAP: see the consumer loop (FlashAttention-3's intra-warpgroup overlap of softmax and P V).
+template <int BN, int STAGES, bool PINGPONG, int CWG, bool OVERLAP = false>
 __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv,
                                             const __nv_bfloat16* __restrict__ rot, float* __restrict__ out, int len, int pos,
                                             int heads, float scaleLog2) {
-    using L = Layout<BN, STAGES>;
+    static_assert(!PINGPONG || CWG == 2, "the ping-pong order pairs two consumers");
+    using L = Layout<BN, STAGES, CWG>;
+    constexpr int BM = L::BM;
     extern __shared__ unsigned char smem_raw[];
     const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;
     const uint32_t sQ = base, sStages = base + L::Q_BYTES, bars = base + L::BAR_OFFSET;
@@ -132,24 +137,25 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
             bar_init(full(s), 128);   // every producer thread arrives once its copies have landed
-            bar_init(empty(s), 256);  // every consumer thread arrives once its products have read the stage
+            bar_init(empty(s), 128 * CWG);  // every consumer thread arrives once its products have read the stage
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
 
     if (wg == 0) {
-        // ---- producer: Q once, then K / V tile j into stage j % STAGES; one tile's copies in flight at a time, the
-        // previous tile signalled full as soon as its copies have landed
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+        // ---- producer: Q once, then K / V tile j into stage j % STAGES; up to STAGES - 1 tiles' copies in flight,
+        // each tile signalled full as soon as its copies have landed (cp.async groups complete in order)
+        if constexpr (CWG == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+        else asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         const long qStride = (long)heads * QK, kvStride = (long)heads * (NOPE + VD);
         const __nv_bfloat16* kvHead = kv + (long)h * (NOPE + VD);
         for (int j = 0; j < tiles; j++) {
-            if (j > 0) {
-                asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+            if (j >= STAGES - 1) {  // tile j - STAGES + 1 has landed once at most STAGES - 2 later groups are pending
+                asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2) : "memory");
                 // the tensor cores read the stage through the async proxy: order this thread's writes before them
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                bar_arrive(full((j - 1) % STAGES));
+                bar_arrive(full((j - STAGES + 1) % STAGES));
             }
             const int s = j % STAGES;
             if (j >= STAGES) bar_wait(empty(s), (j / STAGES - 1) & 1);
@@ -180,13 +186,15 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
         }
         asm volatile("cp.async.wait_group 0;\n" ::: "memory");
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-        bar_arrive(full((tiles - 1) % STAGES));
+        for (int i = max(0, tiles - STAGES + 1); i < tiles; i++) bar_arrive(full(i % STAGES));
         return;
     }
 
     // ---- consumers: warpgroup cw holds queries q0 + 64 cw .. + 63; per warp w rows 16 w + g and 16 w + g + 8, as in
     // the mma.sync fragments: accumulator element 4 i + e is (row g + 8 (e >> 1), column 8 i + 2 tig + (e & 1))
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
+    // 128 x (56 + 2 x 224) or 128 x (40 + 3 x 152) registers: within the 64 K of the multiprocessor
+    if constexpr (CWG == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
+    else asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
     const int cw = wg - 1, w = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
     const int rowBase = cw * 64;
     const int qRow0 = q0 + rowBase + 16 * w + g;        // segment index of the thread's first row
@@ -198,95 +206,159 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     for (int i = 0; i < VD / 2; i++) o[i] = 0.0f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
     if (PINGPONG && cw == 1) named_arrive(1);  // the first turn goes to consumer 0
+    auto stageK = [&](int j) { return sStages + (j % STAGES) * L::STAGE_BYTES; };
 
-    for (int j = 0; j < tiles; j++) {
-        const int s = j % STAGES;
-        bar_wait(full(s), (j / STAGES) & 1);
-        const int k0 = j * BN;
-        // every consumer takes its turn on every tile (also one it skips), so the barrier counts stay paired
-        if (PINGPONG) named_sync(1 + cw);
-        if (k0 <= wgLast) {  // the warpgroup's last query sees a key of this tile
-            const uint32_t sK = sStages + s * L::STAGE_BYTES, sV = sK + L::K_BYTES;
-            float sc[BN / 2];
+    // S = Q K^T into sc: 12 steps of 16 dims; a step inside a 64-dim block moves the start by 32 bytes
+    auto issueScores = [&](float (&sc)[BN / 2], uint32_t sK) {
 #pragma unroll
-            for (int i = 0; i < BN / 2; i++) sc[i] = 0.0f;
-            // S = Q K^T: 12 steps of 16 dims; a step inside a 64-dim block moves the start by 32 bytes
-            wg_fence();
-            reg_fence(sc);
+        for (int i = 0; i < BN / 2; i++) sc[i] = 0.0f;
+        wg_fence();
+        reg_fence(sc);
 #pragma unroll
-            for (int kk = 0; kk < QK / 16; kk++) {
-                const uint64_t da = desc(qBase + (kk >> 2) * (BM * ROWB) + (kk & 3) * 32, 16);
-                const uint64_t db = desc(sK + (kk >> 2) * (BN * ROWB) + (kk & 3) * 32, 16);
-                if constexpr (BN == 128) wgmma_ss_n128(sc, da, db, kk > 0);
-                else wgmma_ss_n64(sc, da, db, kk > 0);
-            }
-            wg_commit();
-            if (PINGPONG) named_arrive(2 - cw);
-            wg_wait0();
-            reg_fence(sc);
-
-            // scale, causal mask (only tiles that reach past the warpgroup's first query), online softmax
-            const bool masked = k0 + BN - 1 > wgFirst;
-            float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-            for (int i = 0; i < BN / 8; i++) {
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int key = k0 + i * 8 + 2 * tig + e;
-                    float x0 = sc[4 * i + e] * scaleLog2, x1 = sc[4 * i + 2 + e] * scaleLog2;
-                    if (masked) {
-                        if (key > qAbs0) x0 = -INFINITY;
-                        if (key > qAbs1) x1 = -INFINITY;
-                    }
-                    sc[4 * i + e] = x0;
-                    sc[4 * i + 2 + e] = x1;
-                    mx0 = fmaxf(mx0, x0);
-                    mx1 = fmaxf(mx1, x1);
-                }
-            }
-#pragma unroll
-            for (int d = 1; d < 4; d <<= 1) {
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffff, mx0, d));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffff, mx1, d));
-            }
-            const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-            // a row with no visible key yet keeps max -inf: use 0 as the reference so that exp2 gives 0, not NaN
-            const float r0 = n0 == -INFINITY ? 0.0f : n0, r1 = n1 == -INFINITY ? 0.0f : n1;
-            const float al0 = exp2f(m0 - r0), al1 = exp2f(m1 - r1);
-            m0 = n0;
-            m1 = n1;
-            l0 *= al0;
-            l1 *= al1;
-#pragma unroll
-            for (int i = 0; i < VD / 8; i++) {
-                o[4 * i] *= al0;
-                o[4 * i + 1] *= al0;
-                o[4 * i + 2] *= al1;
-                o[4 * i + 3] *= al1;
-            }
-            uint32_t p[BN / 16][4];  // P as the A operand of P V, 16 keys per step (the mma.sync A-fragment layout)
-#pragma unroll
-            for (int i = 0; i < BN / 8; i++) {
-                const float e0 = exp2f(sc[4 * i] - r0), e1 = exp2f(sc[4 * i + 1] - r0);
-                const float e2 = exp2f(sc[4 * i + 2] - r1), e3 = exp2f(sc[4 * i + 3] - r1);
-                l0 += e0 + e1;
-                l1 += e2 + e3;
-                p[i >> 1][(i & 1) * 2] = pack_bf16(e0, e1);
-                p[i >> 1][(i & 1) * 2 + 1] = pack_bf16(e2, e3);
-            }
-
-            // O += P V: steps of 16 keys (2048 bytes of each V block); the two 64-wide vdim blocks lie BN rows apart
-            wg_fence();
-            reg_fence(o);
-#pragma unroll
-            for (int kk = 0; kk < BN / 16; kk++) wgmma_rs_n128_tb(o, p[kk], desc(sV + kk * 16 * ROWB, BN * ROWB));
-            wg_commit();
-            wg_wait0();
-            reg_fence(o);
-        } else if (PINGPONG) {
-            named_arrive(2 - cw);
+        for (int kk = 0; kk < QK / 16; kk++) {
+            const uint64_t da = desc(qBase + (kk >> 2) * (BM * ROWB) + (kk & 3) * 32, 16);
+            const uint64_t db = desc(sK + (kk >> 2) * (BN * ROWB) + (kk & 3) * 32, 16);
+            if constexpr (BN == 128) wgmma_ss_n128(sc, da, db, kk > 0);
+            else wgmma_ss_n64(sc, da, db, kk > 0);
         }
-        bar_arrive(empty(s));
+        wg_commit();
+    };
+    // scale, causal mask (only tiles that reach past the warpgroup's first query), online softmax: sc becomes the
+    // probabilities (fp32), m and l move on, al0 / al1 the factors O must be scaled by before this tile's P V
+    auto softmax = [&](float (&sc)[BN / 2], int k0, float& al0, float& al1) {
+        const bool masked = k0 + BN - 1 > wgFirst;
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int key = k0 + i * 8 + 2 * tig + e;
+                float x0 = sc[4 * i + e] * scaleLog2, x1 = sc[4 * i + 2 + e] * scaleLog2;
+                if (masked) {
+                    if (key > qAbs0) x0 = -INFINITY;
+                    if (key > qAbs1) x1 = -INFINITY;
+                }
+                sc[4 * i + e] = x0;
+                sc[4 * i + 2 + e] = x1;
+                mx0 = fmaxf(mx0, x0);
+                mx1 = fmaxf(mx1, x1);
+            }
+        }
+#pragma unroll
+        for (int d = 1; d < 4; d <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffff, mx0, d));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffff, mx1, d));
+        }
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        // a row with no visible key yet keeps max -inf: use 0 as the reference so that exp2 gives 0, not NaN
+        const float r0 = n0 == -INFINITY ? 0.0f : n0, r1 = n1 == -INFINITY ? 0.0f : n1;
+        al0 = exp2f(m0 - r0);
+        al1 = exp2f(m1 - r1);
+        m0 = n0;
+        m1 = n1;
+        float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+            sc[4 * i] = exp2f(sc[4 * i] - r0);
+            sc[4 * i + 1] = exp2f(sc[4 * i + 1] - r0);
+            sc[4 * i + 2] = exp2f(sc[4 * i + 2] - r1);
+            sc[4 * i + 3] = exp2f(sc[4 * i + 3] - r1);
+            s0 += sc[4 * i] + sc[4 * i + 1];
+            s1 += sc[4 * i + 2] + sc[4 * i + 3];
+        }
+        l0 = l0 * al0 + s0;
+        l1 = l1 * al1 + s1;
+    };
+    // O *= al; P (bf16, the A operand of P V: 16 keys a step, the mma.sync A-fragment layout) from the probabilities
+    auto rescalePack = [&](const float (&sc)[BN / 2], float al0, float al1, uint32_t (&p)[BN / 16][4]) {
+#pragma unroll
+        for (int i = 0; i < VD / 8; i++) {
+            o[4 * i] *= al0;
+            o[4 * i + 1] *= al0;
+            o[4 * i + 2] *= al1;
+            o[4 * i + 3] *= al1;
+        }
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+            p[i >> 1][(i & 1) * 2] = pack_bf16(sc[4 * i], sc[4 * i + 1]);
+            p[i >> 1][(i & 1) * 2 + 1] = pack_bf16(sc[4 * i + 2], sc[4 * i + 3]);
+        }
+    };
+    // O += P V: steps of 16 keys (2048 bytes of each V block); the two 64-wide vdim blocks lie BN rows apart
+    auto issueValues = [&](const uint32_t (&p)[BN / 16][4], uint32_t sV) {
+        wg_fence();
+        reg_fence(o);
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++) wgmma_rs_n128_tb(o, p[kk], desc(sV + kk * 16 * ROWB, BN * ROWB));
+        wg_commit();
+    };
+
+    float sc[BN / 2];
+    uint32_t p[BN / 16][4];
+    if constexpr (!OVERLAP) {
+        for (int j = 0; j < tiles; j++) {
+            const int s = j % STAGES;
+            bar_wait(full(s), (j / STAGES) & 1);
+            const int k0 = j * BN;
+            // every consumer takes its turn on every tile (also one it skips), so the barrier counts stay paired
+            if (PINGPONG) named_sync(1 + cw);
+            if (k0 <= wgLast) {  // the warpgroup's last query sees a key of this tile
+                issueScores(sc, stageK(j));
+                if (PINGPONG) named_arrive(2 - cw);
+                wg_wait<0>();
+                reg_fence(sc);
+                float al0, al1;
+                softmax(sc, k0, al0, al1);
+                rescalePack(sc, al0, al1, p);
+                issueValues(p, stageK(j) + L::K_BYTES);
+                wg_wait<0>();
+                reg_fence(o);
+            } else if (PINGPONG) {
+                named_arrive(2 - cw);
+            }
+            bar_arrive(empty(s));
+        }
+    } else {
+        // FlashAttention-3's intra-warpgroup overlap: the scores of tile j and P V of tile j - 1 are issued together,
+        // so the softmax of tile j runs while the tensor cores finish P V of tile j - 1; a stage is held from its
+        // Q K^T to the end of its P V, one tile longer (STAGES >= 3 keeps the producer a tile ahead)
+        // (the wgmma issues and waits stay out of data-dependent branches: ptxas serialises them otherwise, C7518)
+        const int mine = min(tiles, wgLast / BN + 1);  // tiles with a key the warpgroup's last query sees (>= 1)
+        float al0, al1;
+        bar_wait(full(0), 0);
+        if (PINGPONG) named_sync(1 + cw);
+        issueScores(sc, stageK(0));
+        if (PINGPONG) named_arrive(2 - cw);
+        wg_wait<0>();
+        reg_fence(sc);
+        softmax(sc, 0, al0, al1);
+        rescalePack(sc, al0, al1, p);
+        for (int j = 1; j < mine; j++) {
+            bar_wait(full(j % STAGES), (j / STAGES) & 1);
+            if (PINGPONG) named_sync(1 + cw);
+            issueScores(sc, stageK(j));
+            issueValues(p, stageK(j - 1) + L::K_BYTES);
+            if (PINGPONG) named_arrive(2 - cw);
+            wg_wait<1>();
+            reg_fence(sc);
+            softmax(sc, j * BN, al0, al1);
+            wg_wait<0>();
+            reg_fence(o);
+            bar_arrive(empty((j - 1) % STAGES));
+            rescalePack(sc, al0, al1, p);
+        }
+        issueValues(p, stageK(mine - 1) + L::K_BYTES);
+        wg_wait<0>();
+        reg_fence(o);
+        bar_arrive(empty((mine - 1) % STAGES));
+        for (int j = mine; j < tiles; j++) {  // tiles past the warpgroup's last query: only the turns and releases
+            bar_wait(full(j % STAGES), (j / STAGES) & 1);
+            if (PINGPONG) {
+                named_sync(1 + cw);
+                named_arrive(2 - cw);
+            }
+            bar_arrive(empty(j % STAGES));
+        }
     }
     if (PINGPONG && cw == 0) named_sync(1);  // consumer 1's last turn signal: consumed, so no barrier is left pending
 
@@ -309,17 +381,23 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
 
 // q: [len, heads * 192] bf16 (q_nope | q_rope per head); kv: [total, heads * 256] bf16 (k_nope | v per head);
 // rot: [total, 64] bf16; out: [len, heads * 128] fp32. Query t (0-based in the segment) sees keys [0, pos + t].
-// grid (ceil(len / 128), heads), 384 threads, mla_wgmma::Layout<BN, STAGES>::SMEM bytes of dynamic shared memory
-// (n128s2: 214,048; n64s3: 173,104). Every row must start on a 16-byte boundary.
-// n128s2: 128 keys a tile, two stages (S = 64 fp32 registers a thread); n64s3: 64 keys a tile, three stages;
+// grid (ceil(len / BM), heads), 128 (CWG + 1) threads, mla_wgmma::Layout<BN, STAGES, CWG>::SMEM bytes of dynamic shared
+// memory. Every row must start on a 16-byte boundary.
+// nBNsS: BN keys a tile in S stages, 128 queries a block (two consumers); m192: 192 queries (three consumers);
 // pp: the ping-pong order of the consumers' Q K^T products.
-#define MLA_FLASH_WGMMA(name, bn, stages, pingpong)                                                                     \
-    extern "C" __global__ void __launch_bounds__(mla_wgmma::THREADS, 1) name(                                          \
+#define MLA_FLASH_WGMMA(name, bn, stages, pingpong, cwg, overlap)                                                       \
+    extern "C" __global__ void __launch_bounds__(mla_wgmma::threads<cwg>(), 1) name(                                   \
         const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv, const __nv_bfloat16* __restrict__ rot, \
         float* __restrict__ out, int len, int pos, int heads, float scaleLog2) {                                       \
-        mla_wgmma::flash_block<bn, stages, pingpong>(q, kv, rot, out, len, pos, heads, scaleLog2);                     \
+        mla_wgmma::flash_block<bn, stages, pingpong, cwg, overlap>(q, kv, rot, out, len, pos, heads, scaleLog2);       \
     }
-MLA_FLASH_WGMMA(mla_flash_wgmma_n128s2, 128, 2, false)
-MLA_FLASH_WGMMA(mla_flash_wgmma_n128s2pp, 128, 2, true)
-MLA_FLASH_WGMMA(mla_flash_wgmma_n64s3, 64, 3, false)
-MLA_FLASH_WGMMA(mla_flash_wgmma_n64s3pp, 64, 3, true)
+MLA_FLASH_WGMMA(mla_flash_wgmma_n128s2, 128, 2, false, 2, false)
+MLA_FLASH_WGMMA(mla_flash_wgmma_n128s2pp, 128, 2, true, 2, false)
+MLA_FLASH_WGMMA(mla_flash_wgmma_n64s3, 64, 3, false, 2, false)
+MLA_FLASH_WGMMA(mla_flash_wgmma_n64s3pp, 64, 3, true, 2, false)
+MLA_FLASH_WGMMA(mla_flash_wgmma_n64s4pp, 64, 4, true, 2, false)
+MLA_FLASH_WGMMA(mla_flash_wgmma_m192n64s3, 64, 3, false, 3, false)
+// ov: the intra-warpgroup overlap
+MLA_FLASH_WGMMA(mla_flash_wgmma_n64s4ov, 64, 4, false, 2, true)
+MLA_FLASH_WGMMA(mla_flash_wgmma_n64s4ovpp, 64, 4, true, 2, true)
+MLA_FLASH_WGMMA(mla_flash_wgmma_m192n64s3ov, 64, 3, false, 3, true)

@@ -518,46 +518,56 @@ final class MlaKernels {
      * One compiled flash variant: its kernel, queries per block, dynamic shared memory, threads per block, and whether
      * it lives in mla_flash_sm90a.cu (wgmma, Hopper only) rather than mla.cu.
      */
-    private record FlashKernel(String name, int rows, int shared, int threads, boolean hopper) {
+    record FlashKernel(String name, int rows, int shared, int threads, boolean hopper) {
         /** mla_flash.cuh: 4 warps of 16 x mr queries; Q [64 mr][200] and `stages` of K [bn][200] and V [bn][136] (bf16). */
         static FlashKernel of(String name, int mr, int stages, int bn) {
             return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)), 128, false);
         }
 
         /**
-         * mla_flash_sm90a.cu: 128 queries, 384 threads (a producer and two consumer warpgroups); shared memory as
-         * mla_wgmma::Layout: Q 3 x 128 rows and `stages` of K 3 x bn rows and V 2 x bn rows of 128 bytes, 2 x stages
-         * mbarriers, 1024 bytes to align the base.
+         * mla_flash_sm90a.cu: 64 x cwg queries, 128 (cwg + 1) threads (a producer and cwg consumer warpgroups); shared
+         * memory as mla_wgmma::Layout: Q 3 x 64 cwg rows and `stages` of K 3 x bn rows and V 2 x bn rows of 128 bytes,
+         * 2 x stages mbarriers, 1024 bytes to align the base.
          */
-        static FlashKernel wgmma(String name, int stages, int bn) {
-            return new FlashKernel(name, 128, 3 * 128 * 128 + stages * 5 * bn * 128 + 16 * stages + 1024, 384, true);
+        static FlashKernel wgmma(String name, int stages, int bn, int cwg) {
+            return new FlashKernel(name, 64 * cwg, 3 * 64 * cwg * 128 + stages * 5 * bn * 128 + 16 * stages + 1024, 128 * (cwg + 1), true);
         }
     }
+
+    /** The kernels of mla_flash_sm90a.cu (flashVariant wgmma_NAME): [m192]n{BN}s{STAGES}[ov][pp]. */
+    static final java.util.Set<String> WGMMA_VARIANTS = java.util.Set.of("n128s2", "n128s2pp", "n64s3", "n64s3pp", "n64s4pp",
+            "m192n64s3", "n64s4ov", "n64s4ovpp", "m192n64s3ov");
+    /** The variant {@code -Dkimimesh.cuda.flashVariant=wgmma} names. */
+    private static final String WGMMA_DEFAULT = "n128s2pp";
+    private static final java.util.regex.Pattern WGMMA_NAME = java.util.regex.Pattern.compile("(m192)?n(64|128)s(\\d)(ov)?(pp)?");
 
     /**
      * {@code -Dkimimesh.cuda.flashVariant}: {@code m2s1} (default: the fastest of the mma.sync variants on an H100,
      * docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against 54-60 ms for the others; two query tiles a warp share
      * each K / V fragment, one stage, two blocks an SM), {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or
-     * two stages), or the wgmma kernels of mla_flash_sm90a.cu (Hopper; elsewhere m2s1 runs instead):
-     * {@code wgmma_n128s2} / {@code wgmma_n64s3} (128 keys a tile in two stages / 64 keys in three), the same with
-     * {@code pp} appended (the consumers' Q K^T products in ping-pong order), {@code wgmma} (wgmma_n128s2pp).
+     * two stages), or a wgmma kernel of mla_flash_sm90a.cu (Hopper; elsewhere m2s1 runs instead), {@code wgmma_NAME}
+     * with NAME one of {@link #WGMMA_VARIANTS} ({@code wgmma}: {@link #WGMMA_DEFAULT}): 128 (m192: 192) queries a block, BN keys a tile in STAGES stages,
+     * ov the intra-warpgroup overlap of softmax and P V, pp the ping-pong order of the consumers (docs/gpu.md).
      */
     private static final FlashKernel FLASH_KERNEL = flashKernel(System.getProperty("kimimesh.cuda.flashVariant", "m2s1"));
     private static final FlashKernel FLASH_FALLBACK = FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
 
-    private static FlashKernel flashKernel(String v) {
-        return switch (v) {
-            case "m2s1" -> FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
-            case "m2s1k32" -> FlashKernel.of("mla_flash_bf16_m2s1k32", 2, 1, 32);
-            case "m2s2k32" -> FlashKernel.of("mla_flash_bf16_m2s2k32", 2, 2, 32);
-            case "wgmma", "wgmma_n128s2pp" -> FlashKernel.wgmma("mla_flash_wgmma_n128s2pp", 2, 128);
-            case "wgmma_n128s2" -> FlashKernel.wgmma("mla_flash_wgmma_n128s2", 2, 128);
-            case "wgmma_n64s3" -> FlashKernel.wgmma("mla_flash_wgmma_n64s3", 3, 64);
-            case "wgmma_n64s3pp" -> FlashKernel.wgmma("mla_flash_wgmma_n64s3pp", 3, 64);
-            default -> throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32, m2s2k32, wgmma, "
-                    + "wgmma_n128s2, wgmma_n128s2pp, wgmma_n64s3 or wgmma_n64s3pp, not " + v);
-        };
+    static FlashKernel flashKernel(String v) {
+        switch (v) {
+            case "m2s1": return FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
+            case "m2s1k32": return FlashKernel.of("mla_flash_bf16_m2s1k32", 2, 1, 32);
+            case "m2s2k32": return FlashKernel.of("mla_flash_bf16_m2s2k32", 2, 2, 32);
+            default:
+        }
+        String w = v.equals("wgmma") ? WGMMA_DEFAULT : v.startsWith("wgmma_") ? v.substring(6) : "";
+        java.util.regex.Matcher m = WGMMA_NAME.matcher(w);
+        if (!WGMMA_VARIANTS.contains(w) || !m.matches()) {
+            throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32, m2s2k32 or wgmma_ + one of "
+                    + new java.util.TreeSet<>(WGMMA_VARIANTS) + ", not " + v);
+        }
+        return FlashKernel.wgmma("mla_flash_wgmma_" + w, Integer.parseInt(m.group(3)), Integer.parseInt(m.group(2)), m.group(1) != null ? 3 : 2);
     }
+
     private static final float LOG2E = 1.4426950408889634f;
 
     /**
