@@ -2,20 +2,23 @@
 // sm_90a only: build-kernels.sh builds files named *_sm90a.cu for that target; MlaKernels falls back to
 // mla_flash_bf16_m2s1 in mla.cu where this module does not load). Same contract as mla_flash_bf16_m2s1.
 //
-// One block = 128 queries of one head, three warpgroups:
+// One block = 64 x CWG queries of one head (CWG consumer warpgroups, 2 or 3) and a producer warpgroup:
 //   warpgroup 0, the producer: copies the Q tile once and K / V tiles of BN keys into STAGES shared-memory stages
 //     by cp.async, in the 128-byte-swizzled layout wgmma reads, and signals each stage full on an mbarrier;
-//   warpgroups 1 and 2, the consumers: 64 queries each; S = Q K^T by wgmma m64nBNk16 (both operands from shared
+//   warpgroups 1.. CWG, the consumers: 64 queries each; S = Q K^T by wgmma m64nBNk16 (both operands from shared
 //     memory) into fp32 registers, online softmax in registers (base-2 exponent, log2(e) folded into the scale),
 //     P rounded to bf16 in registers and used as the A operand of O += P V (wgmma m64n128k16, V read transposed from
 //     shared memory); each consumer releases the stage on an mbarrier when its products are done.
-// The two consumers synchronise only through the stage barriers, so one's softmax overlaps the other's products.
-// setmaxnreg moves registers from the producer (which only computes addresses) to the consumers (S and O: 128 fp32).
+// The consumers synchronise only through the stage barriers, so one's softmax overlaps another's products.
+// setmaxnreg moves registers from the producer (which only computes addresses) to the consumers (S and O in fp32).
+// The default (MlaKernels) is m192n64s3: three consumers (192 queries, so each K / V byte copied serves 1.5 times
+// the queries of a 128-query block), 64 keys a tile, three stages: 33.0 ms at 32k x 32 heads on an H100 against
+// 42.4 ms for mla_flash_bf16_m2s1 (docs/benchmarks-gpu.md, 2026-12-06 flash3).
 //
 // Shared-memory layout (every region 1024-byte aligned, as the 128-byte swizzle repeats every 8 rows of 128 bytes):
 // a matrix of R rows by 64 bf16 (128 bytes) is stored row after row with the 16-byte chunk c of row r at chunk
-// c ^ (r % 8). Q is 3 such matrices (dims 0-63, 64-127, 128-191: k_nope 0-127 and the rope part) of 128 rows; each
-// K stage 3 matrices of BN rows (key-major: the K-major B operand of Q K^T); each V stage 2 matrices of BN rows
+// c ^ (r % 8). Q is 3 such matrices (dims 0-63, 64-127, 128-191: q_nope 0-127 and the rope part) of 64 CWG rows;
+// each K stage 3 matrices of BN rows (key-major: the K-major B operand of Q K^T); each V stage 2 matrices of BN rows
 // (vdims 0-63, 64-127; [key][vdim] is the MN-major B operand of P V).
 #include <cuda_bf16.h>
 #include <stdint.h>

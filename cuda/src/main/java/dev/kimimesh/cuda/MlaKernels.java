@@ -11,8 +11,9 @@ import dev.kimimesh.engine.backend.Tensor;
  * MQA over the latent cache. Longer segments expand the cache (k_nope | v = latent W_kvb^T) and attend per head,
  * in query tiles that bound the score buffer, the softmax reading each score row once ({@code mla_softmax_1r}). In the
  * bf16-compute mode ({@code kimimesh.cuda.gemm=bf16}) the prefill's attention runs on bf16 tensor cores: fused
- * (flash attention, {@code mla_flash_bf16_m2s1} in mla_flash.cuh: no score matrix) for the Kimi Linear head shape, else as two cuBLAS
- * products around a softmax.
+ * (flash attention, no score matrix: on Hopper the wgmma kernels of mla_flash_sm90a.cu, elsewhere
+ * {@code mla_flash_bf16_m2s1} in mla_flash.cuh) for the Kimi Linear head shape, else as two cuBLAS products around a
+ * softmax.
  */
 final class MlaKernels {
     /**
@@ -538,18 +539,19 @@ final class MlaKernels {
     static final java.util.Set<String> WGMMA_VARIANTS = java.util.Set.of("n128s2", "n128s2pp", "n64s3", "n64s3pp", "n64s4pp",
             "m192n64s3", "n64s4ov", "n64s4ovpp", "m192n64s3ov");
     /** The variant {@code -Dkimimesh.cuda.flashVariant=wgmma} names. */
-    private static final String WGMMA_DEFAULT = "n128s2pp";
+    private static final String WGMMA_DEFAULT = "m192n64s3";
     private static final java.util.regex.Pattern WGMMA_NAME = java.util.regex.Pattern.compile("(m192)?n(64|128)s(\\d)(ov)?(pp)?");
 
     /**
-     * {@code -Dkimimesh.cuda.flashVariant}: {@code m2s1} (default: the fastest of the mma.sync variants on an H100,
-     * docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against 54-60 ms for the others; two query tiles a warp share
-     * each K / V fragment, one stage, two blocks an SM), {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or
-     * two stages), or a wgmma kernel of mla_flash_sm90a.cu (Hopper; elsewhere m2s1 runs instead), {@code wgmma_NAME}
-     * with NAME one of {@link #WGMMA_VARIANTS} ({@code wgmma}: {@link #WGMMA_DEFAULT}): 128 (m192: 192) queries a block, BN keys a tile in STAGES stages,
-     * ov the intra-warpgroup overlap of softmax and P V, pp the ping-pong order of the consumers (docs/gpu.md).
+     * {@code -Dkimimesh.cuda.flashVariant}: {@code wgmma} (default: {@code wgmma_}{@link #WGMMA_DEFAULT}, a wgmma kernel
+     * of mla_flash_sm90a.cu, 33.0 ms at 32k on an H100 against 42.4 ms for m2s1, docs/benchmarks-gpu.md; on a GPU
+     * where that module does not load, m2s1 runs instead), {@code wgmma_NAME} with NAME one of
+     * {@link #WGMMA_VARIANTS}: 128 (m192: 192) queries a block, BN keys a tile in STAGES stages, ov the intra-warpgroup
+     * overlap of softmax and P V, pp the ping-pong order of the consumers (docs/gpu.md); or the mma.sync kernels of
+     * mla_flash.cuh: {@code m2s1} (the default before; two query tiles a warp share each K / V fragment, one stage,
+     * two blocks an SM), {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or two stages).
      */
-    private static final FlashKernel FLASH_KERNEL = flashKernel(System.getProperty("kimimesh.cuda.flashVariant", "m2s1"));
+    private static final FlashKernel FLASH_KERNEL = flashKernel(System.getProperty("kimimesh.cuda.flashVariant", "wgmma"));
     private static final FlashKernel FLASH_FALLBACK = FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
 
     static FlashKernel flashKernel(String v) {
