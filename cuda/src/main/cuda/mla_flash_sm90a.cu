@@ -147,8 +147,10 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     __syncthreads();
 
     if (wg == 0) {
-        // ---- producer: Q once, then K / V tile j into stage j % STAGES; up to STAGES - 1 tiles' copies in flight,
-        // each tile signalled full as soon as its copies have landed (cp.async groups complete in order)
+        // ---- producer: Q once, then K / V tile j into stage j % STAGES; up to STAGES - 1 tiles' copies in flight.
+        // Tile j - STAGES + 1 is signalled full at the top of iteration j, before the wait for a free stage (so the
+        // consumers never wait on a tile that has landed while the producer waits on them), once its copies have
+        // landed (cp.async groups complete in order)
         if constexpr (CWG == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
         else asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         const long qStride = (long)heads * QK, kvStride = (long)heads * (NOPE + VD);
