@@ -7,8 +7,13 @@
 #include <cmath>
 #include <vector>
 #include <algorithm>
+#include <string>
+#include <ctime>
 #include <cuda_runtime.h>
 #include "mla.cu"
+#ifdef FLASH_WGMMA
+#include "mla_flash_sm90a.cu"  // built with -gencode=arch=compute_90a,code=sm_90a (run.sh)
+#endif
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("CUDA %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); exit(1); } } while (0)
 
@@ -52,9 +57,17 @@ __global__ void reference(const __nv_bfloat16* q, const __nv_bfloat16* kv, const
     }
 }
 
+// uniform in [-amp, amp): xorshift64 (rand() took seconds for the 32k case's 470 M values); the seed mixes in the
+// run's seed, so every run draws fresh inputs
+static unsigned long long runSeed = 0;
 static void fill(std::vector<__nv_bfloat16>& v, unsigned seed, float amp) {
-    srand(seed);
-    for (auto& x : v) x = __float2bfloat16(((rand() / (float)RAND_MAX) - 0.5f) * 2 * amp);
+    unsigned long long x = (seed + runSeed) * 0x9E3779B97F4A7C15ull + 1;
+    for (auto& e : v) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        e = __float2bfloat16(((x >> 40) * (1.0f / 16777216.0f) - 0.5f) * 2 * amp);
+    }
 }
 
 // the variants the backend does not launch (mla_flash.cuh keeps mla_flash_bf16_m2s1): MR x STAGES, Q in registers
@@ -72,8 +85,14 @@ FLASH_VARIANT(mla_flash_bf16_m2, 2, 2, false, 1, 64)
 // -Dkimimesh.cuda.flashVariant asks for them
 
 typedef void (*FlashKernel)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, float*, int, int, int, float);
-struct Variant { const char* name; FlashKernel fn; int rows, smem; };
+struct Variant { const char* name; FlashKernel fn; int rows, smem, threads = THREADS; };
 static const Variant VARIANTS[] = {
+#ifdef FLASH_WGMMA
+    // wgmma (mla_flash_sm90a.cu): a producer warpgroup and two (m192: three) consumer warpgroups of 64 queries
+#define WG(name, bn, stages, cwg) {#name, mla_flash_wgmma_##name, 64 * cwg, mla_wgmma::Layout<bn, stages, cwg>::SMEM, mla_wgmma::threads<cwg>()}
+    WG(n128s2, 128, 2, 2), WG(n128s2pp, 128, 2, 2), WG(n64s3, 64, 3, 2), WG(n64s3pp, 64, 3, 2), WG(n64s4pp, 64, 4, 2),
+    WG(m192n64s3, 64, 3, 3), WG(n64s4ov, 64, 4, 2), WG(n64s4ovpp, 64, 4, 2), WG(m192n64s3ov, 64, 3, 3),
+#endif
     {"mr1s2", mla_flash_bf16, 64, smem_bytes<1, 2>()},
     {"mr1s2q", mla_flash_bf16_q, 64, smem_bytes<1, 2>()},
     {"mr1s1", mla_flash_bf16_s1, 64, smem_bytes<1, 1>()},
@@ -83,8 +102,17 @@ static const Variant VARIANTS[] = {
     {"mr2s2k32", mla_flash_bf16_m2s2k32, 128, smem_bytes<2, 2, 32>()},
 };
 
+// the variants to run: those named on the command line (each in its own process, so that a hang or a fault in one
+// leaves the others' results), or all of them
+static std::vector<std::string> only;
+static bool selected(const char* name) {
+    return only.empty() || std::find(only.begin(), only.end(), std::string(name)) != only.end();
+}
+
 // checks every variant against the reference on the sampled rows (inputs and reference made once); true when all match
 static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
+    // FLASH_LEN=N: only the cases of that length (one kernel launch to profile)
+    if (getenv("FLASH_LEN") && atoi(getenv("FLASH_LEN")) != len) return true;
     int total = pos + len;
     std::vector<__nv_bfloat16> hq((size_t)len * heads * QK), hkv((size_t)total * heads * (NOPE + VD)), hrot((size_t)total * ROPE);
     fill(hq, len + 11, 1.0f);
@@ -115,11 +143,12 @@ static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
     CK(cudaMemcpy(hr.data(), refOut, hr.size() * 4, cudaMemcpyDeviceToHost));
     bool all = true;
     for (const Variant& v : VARIANTS) {
+        if (!selected(v.name)) continue;
         CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
         CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
         dim3 grid((len + v.rows - 1) / v.rows, heads);
         CK(cudaMemset(out, 0xff, outN * 4));  // NaN poison: every element must be written
-        v.fn<<<grid, THREADS, v.smem>>>(q, kv, rot, out, len, pos, heads, scaleLog2);
+        v.fn<<<grid, v.threads, v.smem>>>(q, kv, rot, out, len, pos, heads, scaleLog2);
         CK(cudaGetLastError());
         CK(cudaDeviceSynchronize());
         CK(cudaMemcpy(ho.data(), out, outN * 4, cudaMemcpyDeviceToHost));
@@ -144,10 +173,10 @@ static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
             cudaEvent_t e0, e1;
             CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
             std::vector<float> ms;
-            for (int rep = 0; rep < 7; rep++) {
+            for (int rep = 0; rep < 15; rep++) {
                 float m;
                 CK(cudaEventRecord(e0));
-                v.fn<<<grid, THREADS, v.smem>>>(q, kv, rot, out, len, pos, heads, scaleLog2);
+                v.fn<<<grid, v.threads, v.smem>>>(q, kv, rot, out, len, pos, heads, scaleLog2);
                 CK(cudaEventRecord(e1));
                 CK(cudaEventSynchronize(e1));
                 CK(cudaGetLastError());
@@ -156,8 +185,8 @@ static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
             }
             std::sort(ms.begin(), ms.end());
             double pairs = (double)len * pos + (double)len * (len + 1) / 2;  // visible (query, key) pairs per head
-            double tflops = 2.0 * heads * pairs * (QK + VD) / (ms[3] * 1e-3) / 1e12;
-            printf("  | %.3f ms median of 7 (min %.3f, max %.3f), %.0f TFLOP/s (causal)", ms[3], ms[0], ms[6], tflops);
+            double tflops = 2.0 * heads * pairs * (QK + VD) / (ms[7] * 1e-3) / 1e12;
+            printf("  | %.3f ms median of 15 (min %.3f, max %.3f), %.0f TFLOP/s (causal)", ms[7], ms[0], ms[14], tflops);
         }
         printf("\n");
     }
@@ -165,12 +194,17 @@ static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
     return all;
 }
 
-int main() {
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; i++) only.push_back(argv[i]);
+    runSeed = getenv("FLASH_SEED") ? strtoull(getenv("FLASH_SEED"), nullptr, 10) : (unsigned long long)time(nullptr);
+    printf("seed %llu (FLASH_SEED=%llu repeats this run's inputs)\n", runSeed, runSeed);
     bool ok = true;
     // the reference is the slow part: the small cases check every row, the long ones a sample
     ok &= run_case(3, 1, 0, 1, false);       // one query
     ok &= run_case(4, 777, 100, 1, false);   // partial last block, keys before the segment, every row checked
     ok &= run_case(2, 130, 5, 1, false);
+    ok &= run_case(5, 1000, 3000, 1, false); // more cached keys than queries, several key tiles before the diagonal
+    ok &= run_case(32, 300, 0, 1, false);    // every head of the bench shape, one partial block
     ok &= run_case(32, 4096, 0, 61, true);
     ok &= run_case(32, 32768, 0, 509, true);
     printf("%s\n", ok ? "flash: all checks pass" : "flash: CHECK FAILED");

@@ -20,6 +20,8 @@ final class CudaDevice implements AutoCloseable {
     final DevicePool pool = new DevicePool();
     final Cublas cublas;
     final KernelModule elementwise, norms, conv, gemv, kda, mla, mlaDecode, mlaDecodeV2, mlaDecodeV3, moe, sample, decodeFused, mlaAbsorb;
+    /** mla_flash_sm90a.cu (the wgmma flash kernels): null on a GPU other than Hopper, where MlaKernels falls back. */
+    final KernelModule mlaFlashHopper;
     private static final long STAGING = 8L << 20;
     /** Pinned ring for small uploads (segment tables, ids, routing): pageable copies would stall the stream. */
     private MemorySegment staging;
@@ -53,6 +55,7 @@ final class CudaDevice implements AutoCloseable {
         sample = KernelModule.load("sample", ptx);
         decodeFused = KernelModule.load("decode_fused", ptx);
         mlaAbsorb = KernelModule.load("mla_absorb", ptx);
+        mlaFlashHopper = KernelModule.loadIfSupported("mla_flash_sm90a", ptx);
     }
 
     /** Makes the primary context current on the calling thread (once per thread). */

@@ -43,6 +43,18 @@ final class KernelModule {
         throw new CudaException("kernels/" + name + ".cubin or .ptx is not on the class path (build the cuda module where nvcc is installed)");
     }
 
+    /**
+     * {@link #load}, or null where no image of the module loads on this GPU: for a module built for one architecture
+     * only (mla_flash_sm90a: sm_90a cubin and compute_90a PTX, Hopper alone), whose callers fall back to another kernel.
+     */
+    static KernelModule loadIfSupported(String name, boolean preferPtx) {
+        try {
+            return load(name, preferPtx);
+        } catch (CudaException e) {
+            return null;
+        }
+    }
+
     private static byte[] resource(String path) {
         try (InputStream in = KernelModule.class.getClassLoader().getResourceAsStream(path)) {
             return in == null ? null : in.readAllBytes();

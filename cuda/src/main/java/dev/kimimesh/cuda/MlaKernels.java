@@ -11,8 +11,9 @@ import dev.kimimesh.engine.backend.Tensor;
  * MQA over the latent cache. Longer segments expand the cache (k_nope | v = latent W_kvb^T) and attend per head,
  * in query tiles that bound the score buffer, the softmax reading each score row once ({@code mla_softmax_1r}). In the
  * bf16-compute mode ({@code kimimesh.cuda.gemm=bf16}) the prefill's attention runs on bf16 tensor cores: fused
- * (flash attention, {@code mla_flash_bf16_m2s1} in mla_flash.cuh: no score matrix) for the Kimi Linear head shape, else as two cuBLAS
- * products around a softmax.
+ * (flash attention, no score matrix: on Hopper the wgmma kernels of mla_flash_sm90a.cu, elsewhere
+ * {@code mla_flash_bf16_m2s1} in mla_flash.cuh) for the Kimi Linear head shape, else as two cuBLAS products around a
+ * softmax.
  */
 final class MlaKernels {
     /**
@@ -514,43 +515,78 @@ final class MlaKernels {
         return nope == 128 && rope == 64 && vDim == 128;
     }
 
-    /** One compiled variant of mla_flash.cuh: its kernel, queries per block (64 x MR) and dynamic shared memory. */
-    private record FlashKernel(String name, int rows, int shared) {
-        /** 4 warps of 16 x mr queries; shared memory for Q [64 mr][200] and `stages` of K [bn][200] and V [bn][136] (bf16). */
+    /**
+     * One compiled flash variant: its kernel, queries per block, dynamic shared memory, threads per block, and whether
+     * it lives in mla_flash_sm90a.cu (wgmma, Hopper only) rather than mla.cu.
+     */
+    record FlashKernel(String name, int rows, int shared, int threads, boolean hopper) {
+        /** mla_flash.cuh: 4 warps of 16 x mr queries; Q [64 mr][200] and `stages` of K [bn][200] and V [bn][136] (bf16). */
         static FlashKernel of(String name, int mr, int stages, int bn) {
-            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)));
+            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)), 128, false);
+        }
+
+        /**
+         * mla_flash_sm90a.cu: 64 x cwg queries, 128 (cwg + 1) threads (a producer and cwg consumer warpgroups); shared
+         * memory as mla_wgmma::Layout: Q 3 x 64 cwg rows and `stages` of K 3 x bn rows and V 2 x bn rows of 128 bytes,
+         * 2 x stages mbarriers, 1024 bytes to align the base.
+         */
+        static FlashKernel wgmma(String name, int stages, int bn, int cwg) {
+            return new FlashKernel(name, 64 * cwg, 3 * 64 * cwg * 128 + stages * 5 * bn * 128 + 16 * stages + 1024, 128 * (cwg + 1), true);
         }
     }
 
+    /** The kernels of mla_flash_sm90a.cu (flashVariant wgmma_NAME): [m192]n{BN}s{STAGES}[ov][pp]. */
+    static final java.util.Set<String> WGMMA_VARIANTS = java.util.Set.of("n128s2", "n128s2pp", "n64s3", "n64s3pp", "n64s4pp",
+            "m192n64s3", "n64s4ov", "n64s4ovpp", "m192n64s3ov");
+    /** The variant {@code -Dkimimesh.cuda.flashVariant=wgmma} names. */
+    private static final String WGMMA_DEFAULT = "m192n64s3";
+    private static final java.util.regex.Pattern WGMMA_NAME = java.util.regex.Pattern.compile("(m192)?n(64|128)s(\\d)(ov)?(pp)?");
+
     /**
-     * {@code -Dkimimesh.cuda.flashVariant}: {@code m2s1} (default: the fastest of the variants on an H100,
-     * docs/gpu-logs/flash-variants.txt: 43.0 ms at 32k against 54-60 ms for the others; two query tiles a warp share
-     * each K / V fragment, one stage, two blocks an SM), or {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or
-     * two stages).
+     * {@code -Dkimimesh.cuda.flashVariant}: {@code wgmma} (default: {@code wgmma_}{@link #WGMMA_DEFAULT}, a wgmma kernel
+     * of mla_flash_sm90a.cu, 33.0 ms at 32k on an H100 against 42.4 ms for m2s1, docs/benchmarks-gpu.md; on a GPU
+     * where that module does not load, m2s1 runs instead), {@code wgmma_NAME} with NAME one of
+     * {@link #WGMMA_VARIANTS}: 128 (m192: 192) queries a block, BN keys a tile in STAGES stages, ov the intra-warpgroup
+     * overlap of softmax and P V, pp the ping-pong order of the consumers (docs/gpu.md); or the mma.sync kernels of
+     * mla_flash.cuh: {@code m2s1} (the default before; two query tiles a warp share each K / V fragment, one stage,
+     * two blocks an SM), {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or two stages).
      */
-    private static final FlashKernel FLASH_KERNEL = switch (System.getProperty("kimimesh.cuda.flashVariant", "m2s1")) {
-        case "m2s1" -> FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
-        case "m2s1k32" -> FlashKernel.of("mla_flash_bf16_m2s1k32", 2, 1, 32);
-        case "m2s2k32" -> FlashKernel.of("mla_flash_bf16_m2s2k32", 2, 2, 32);
-        default -> throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32 or m2s2k32, not "
-                + System.getProperty("kimimesh.cuda.flashVariant"));
-    };
-    private static final int FLASH_THREADS = 128;
+    private static final FlashKernel FLASH_KERNEL = flashKernel(System.getProperty("kimimesh.cuda.flashVariant", "wgmma"));
+    private static final FlashKernel FLASH_FALLBACK = FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
+
+    static FlashKernel flashKernel(String v) {
+        switch (v) {
+            case "m2s1": return FlashKernel.of("mla_flash_bf16_m2s1", 2, 1, 64);
+            case "m2s1k32": return FlashKernel.of("mla_flash_bf16_m2s1k32", 2, 1, 32);
+            case "m2s2k32": return FlashKernel.of("mla_flash_bf16_m2s2k32", 2, 2, 32);
+            default:
+        }
+        String w = v.equals("wgmma") ? WGMMA_DEFAULT : v.startsWith("wgmma_") ? v.substring(6) : "";
+        java.util.regex.Matcher m = WGMMA_NAME.matcher(w);
+        if (!WGMMA_VARIANTS.contains(w) || !m.matches()) {
+            throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32, m2s2k32 or wgmma_ + one of "
+                    + new java.util.TreeSet<>(WGMMA_VARIANTS) + ", not " + v);
+        }
+        return FlashKernel.wgmma("mla_flash_wgmma_" + w, Integer.parseInt(m.group(3)), Integer.parseInt(m.group(2)), m.group(1) != null ? 3 : 2);
+    }
+
     private static final float LOG2E = 1.4426950408889634f;
 
     /**
      * Fused causal attention over bf16 q [len, heads x 192], kv [total, heads x 256], k_rot [total, 64] into the fp32
-     * out [len, heads x 128]: scores, online softmax (fp32) and P V (bf16 probabilities, fp32 accumulation) per tile of
-     * 64 queries, never written to memory.
+     * out [len, heads x 128]: scores, online softmax (fp32) and P V (bf16 probabilities, fp32 accumulation) per block of
+     * queries (128 for m2s1, 192 for the default wgmma kernel), never written to memory.
      */
     private static void flash(CudaBackend be, CudaDevice dev, long q, long kv, long rot, CudaTensor out, int len, int pos, int heads,
                               float scale) {
         if (out.ptr() % 16 != 0 || q % 16 != 0 || kv % 16 != 0 || rot % 16 != 0) {
             throw new IllegalArgumentException("mla flash: operands must be 16-byte aligned (out " + out + ")");
         }
-        FlashKernel f = FLASH_KERNEL;
-        be.mlaShared(f.name(), f.shared());
-        dev.mla.launch(f.name(), (len + f.rows() - 1) / f.rows(), heads, 1, FLASH_THREADS, f.shared(), dev.stream, q, kv, rot, out.ptr(),
+        // a wgmma variant needs the sm_90a module: on other GPUs the mma.sync kernel of mla.cu takes its place
+        FlashKernel f = FLASH_KERNEL.hopper() && dev.mlaFlashHopper == null ? FLASH_FALLBACK : FLASH_KERNEL;
+        KernelModule m = f.hopper() ? dev.mlaFlashHopper : dev.mla;
+        be.mlaShared(m, f.name(), f.shared());
+        m.launch(f.name(), (len + f.rows() - 1) / f.rows(), heads, 1, f.threads(), f.shared(), dev.stream, q, kv, rot, out.ptr(),
                 len, pos, heads, scale * LOG2E);
     }
 }

@@ -2,6 +2,7 @@ package dev.kimimesh.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
@@ -27,5 +28,29 @@ class MlaKernelsTest {
         assertFalse(MlaKernels.flashShape(32, 16, 32));
         assertFalse(MlaKernels.flashShape(128, 0, 128));
         assertFalse(MlaKernels.flashShape(128, 64, 64));
+    }
+
+    @Test
+    void wgmmaVariantsLaunchAsMlaFlashSm90aLaysThemOut() {
+        // mla_wgmma::Layout<BN, STAGES, CWG>::SMEM: 3 x 64 CWG x 128 + STAGES x 5 x BN x 128 + 16 STAGES + 1024 bytes
+        MlaKernels.FlashKernel a = MlaKernels.flashKernel("wgmma_n128s2pp");
+        assertEquals("mla_flash_wgmma_n128s2pp", a.name());
+        assertEquals(128, a.rows());
+        assertEquals(384, a.threads());
+        assertEquals(214_048, a.shared());
+        assertTrue(a.hopper());
+        MlaKernels.FlashKernel b = MlaKernels.flashKernel("wgmma_m192n64s3ov");
+        assertEquals(192, b.rows());
+        assertEquals(512, b.threads());
+        assertEquals(197_680, b.shared());
+        assertEquals(214_080, MlaKernels.flashKernel("wgmma_n64s4ovpp").shared());
+        assertEquals(MlaKernels.flashKernel("wgmma_m192n64s3"), MlaKernels.flashKernel("wgmma"));
+        // every variant fits the 227 KiB a Hopper block may have
+        for (String v : MlaKernels.WGMMA_VARIANTS) assertTrue(MlaKernels.flashKernel("wgmma_" + v).shared() <= 227 * 1024, v);
+        MlaKernels.FlashKernel m = MlaKernels.flashKernel("m2s1");
+        assertEquals(128, m.threads());
+        assertFalse(m.hopper());
+        assertThrows(IllegalArgumentException.class, () -> MlaKernels.flashKernel("wgmma_n256s2"));
+        assertThrows(IllegalArgumentException.class, () -> MlaKernels.flashKernel("n128s2"));
     }
 }

@@ -112,6 +112,9 @@ final class KernelCheck {
         // between (absorbed, fp32); then a shape the flash kernel does not take (two cuBLAS products, one-read softmax)
         mlaBf16(4, 128, 64, 128, 512, new int[] {1, 300, 9, 129, 64}, new int[] {10, 0, 5, 70, 1});
         mlaBf16(3, 128, 64, 128, 512, new int[] {2000}, new int[] {37});
+        // the bench shape's 32 heads over several key tiles and a partial last query block (wgmma flash: 128 queries
+        // a block, 128 or 64 keys a tile)
+        mlaBf16(32, 128, 64, 128, 512, new int[] {700}, new int[] {300});
         mlaBf16(4, 32, 16, 32, 64, new int[] {33, 200}, new int[] {5, 0});
     }
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One GPU-machine call for the wgmma flash kernels (mla_flash_sm90a.cu), run from the directory holding the bundle:
+#   bash BUNDLE/wgmma-call.sh BUNDLE
+# where BUNDLE is a `cuda/gpu-check.sh pack` bundle with flash_bench (flash_bench.cu built here:
+# nvcc -gencode=arch=compute_90a,code=sm_90a -DFLASH_WGMMA -O3 -std=c++17 -I cuda/src/main/cuda) and this script in it.
+# Steps, each under its own timeout so that a hang costs only its step (and skipped once the call nears its limit,
+# CALL_BUDGET seconds):
+#   1. flash_bench, one process per variant (VARIANTS: wgmma kernels and the backend's mr2s1): checks against the
+#      fp32 reference on fresh random inputs, times at 4k and 32k;
+#   2. the fastest wgmma variant at 32k that passed every check (or WGMMA_VARIANT): KernelCheck group mla and the
+#      tiny goldens in the bf16-compute mode with -Dkimimesh.cuda.flashVariant=wgmma_<it>;
+#   3. the bench's 32k prefill in the bf16-compute mode, m2s1 (before) and that variant, alternating, twice;
+#   4. Nsight Compute on that variant's 4k launch (speed of light, memory, warp states).
+# Logs go to /tmp/flash3-logs, tarred into $OUT/flash3-logs.tgz after every step (a call cut short keeps what ran);
+# a short table is printed last.
+set -uo pipefail
+b=${1:?bundle folder}
+out=${OUT:-$b/out}
+logs=/tmp/flash3-logs
+mkdir -p "$logs" "$out"
+t0=$(date +%s)
+budget=${CALL_BUDGET:-165}
+left() { echo $(( budget - ($(date +%s) - t0) )); }
+save() { tar czf "$out/flash3-logs.tgz" -C "$logs" .; }
+note() { echo "[$(( $(date +%s) - t0 )) s] $*" | tee -a "$logs/summary.txt"; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$logs/gpu.txt" 2>&1
+variants=${VARIANTS:-n128s2pp n64s4pp m192n64s3 n64s4ov n64s4ovpp m192n64s3ov mr2s1}
+for v in $variants; do
+  timeout ${HARNESS_TIMEOUT:-20} "$b/flash_bench" $v > "$logs/harness-$v.txt" 2>&1
+  note "harness $v exit $?"
+  save
+done
+best=${WGMMA_VARIANT:-}
+if [ -z "$best" ]; then
+  # lines: "flash NAME heads=32 len=32768 ... ok  | X ms median ..."; only variants whose log ends "all checks pass"
+  best=$(for v in $variants; do
+           [ "$v" = mr2s1 ] && continue
+           f=$logs/harness-$v.txt
+           grep -q "all checks pass" "$f" || continue
+           grep "len=32768" "$f" | sed -n 's/.*| \([0-9.]*\) ms median.*/\1/p' | head -1 | sed "s/\$/ $v/"
+         done | sort -n | head -1 | cut -d' ' -f2)
+fi
+note "chosen wgmma variant: ${best:-none}"
+if [ -n "$best" ]; then
+  KERNEL_GROUP=mla KIMIMESH_JOPTS="-Dkimimesh.cuda.gemm=bf16 -Dkimimesh.cuda.flashVariant=wgmma_$best" OUT=$logs/checks \
+    timeout ${CHECK_TIMEOUT:-60} bash "$b/gpu-check.sh" run kernels goldens > "$logs/checks-$best.txt" 2>&1
+  note "checks exit $?"
+  save
+  for round in 1 2; do
+    for f in m2s1 wgmma_$best; do
+      [ "$(left)" -gt 25 ] || { note "bench $f round $round skipped (time)"; continue; }
+      KIMIMESH_JOPTS="-Dkimimesh.cuda.gemm=bf16 -Dkimimesh.cuda.flashVariant=$f" BENCH_LOG=bench-$f-$round OUT=$logs \
+        timeout $(( $(left) - 5 )) bash "$b/gpu-check.sh" run bench -- --no-kda --no-graph-check --prefill 32768 --batch none \
+        > /dev/null 2>&1
+      note "bench $f round $round exit $?"
+      save
+    done
+  done
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  if [ -n "$ncu" ] && [ "$(left)" -gt 15 ]; then
+    FLASH_LEN=4096 timeout $(( $(left) - 3 )) "$ncu" --launch-count 1 --kernel-name "mla_flash_wgmma_$best" \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section ComputeWorkloadAnalysis \
+      "$b/flash_bench" $best > "$logs/ncu-$best.txt" 2>&1
+    note "ncu exit $?"
+  fi
+fi
+save
+echo "=================== summary"
+cat "$logs/gpu.txt"
+grep -h "len=32768\|len=4096\|FAIL\|CHECK FAILED" "$logs"/harness-*.txt | sed 's/rows checked=[0-9]*: //; s/ (max|ref| [0-9.e+-]*)//; s/median of 15 //' | cut -c1-175
+echo "kernels: $(grep -h "checks, " "$logs/checks/kernels.log" 2>/dev/null)"; grep -h "^FAIL" "$logs/checks/kernels.log" 2>/dev/null | cut -c1-120
+grep -h "mla bf16 prefill" "$logs/checks/kernels.log" 2>/dev/null | cut -c1-150
+echo "goldens: $(grep -c "^PASS" "$logs/checks/goldens.log" 2>/dev/null) PASS, $(grep -c "^FAIL" "$logs/checks/goldens.log" 2>/dev/null) FAIL"
+for f in "$logs"/bench-*.log; do echo "$(basename "$f"): $(grep -h "prefill 32768" "$f" | sed 's/ = .*//; s/prefill 32768 tokens//' | tr '\n' ' ')"; done
+grep -h "Compute (SM) Throughput\|Memory Throughput\|L2 Hit\|Duration\|Registers Per\|Achieved Occupancy" "$logs"/ncu-*.txt 2>/dev/null | head -8
+cat "$logs/summary.txt"
