@@ -41,6 +41,11 @@ public final class CudaBackend implements Backend {
         return GEMM;
     }
 
+    /** Whether this process runs the bf16-compute mode ({@code -Dkimimesh.cuda.gemm=bf16}: about 1e-3 relative). */
+    public boolean bf16Compute() {
+        return GEMM == Gemm.Mode.BF16;
+    }
+
     final CudaDevice dev;
     private final List<Long> weightMemory = new ArrayList<>();
     private final List<CudaWeight> weights = new ArrayList<>();
