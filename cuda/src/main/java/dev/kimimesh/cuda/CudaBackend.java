@@ -701,24 +701,8 @@ public final class CudaBackend implements Backend {
     public Routing route(Tensor logits, Weight bias, RouterSpec spec) {
         dev.bind();
         CudaTensor l = CudaTensor.cast(logits);
-        int t = l.rows(), k = spec.topK();
         checkRoute(l, spec);
-        int[] experts = new int[t * k];
-        float[] weights = new float[t * k];
-        if (t == 0) return new Routing(0, k, experts, weights);
-        DeviceBuffer de = dev.scratch(4L * t * k), dw = dev.scratch(4L * t * k);
-        routeOnDevice(l, bias, spec, de.ptr, dw.ptr);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment he = a.allocate(4L * t * k, 16), hw = a.allocate(4L * t * k, 16);
-            Driver.copyDtoH(he, de.ptr, 4L * t * k, dev.stream);
-            Driver.copyDtoH(hw, dw.ptr, 4L * t * k, dev.stream);
-            dev.synchronize();
-            MemorySegment.copy(he, ValueLayout.JAVA_INT, 0, experts, 0, experts.length);
-            MemorySegment.copy(hw, ValueLayout.JAVA_FLOAT, 0, weights, 0, weights.length);
-        }
-        dev.free(de);
-        dev.free(dw);
-        return new Routing(t, k, experts, weights);
+        return routed(l, spec, (de, dw) -> routeOnDevice(l, bias, spec, de, dw));
     }
 
     /**
@@ -728,14 +712,19 @@ public final class CudaBackend implements Backend {
     public Routing routePrefill(Tensor logits, Weight bias, RouterSpec spec, String kernel) {
         dev.bind();
         CudaTensor l = CudaTensor.cast(logits);
-        int t = l.rows(), k = spec.topK();
         checkRoute(l, spec);
         if (!kernel.equals("rows") && !kernel.equals("block")) throw new IllegalArgumentException("routePrefill: kernel rows or block, not " + kernel);
+        return routed(l, spec, (de, dw) -> PrefillExperts.route(this, l, bias, spec, de, dw, kernel.equals("rows")));
+    }
+
+    /** Queues a routing kernel ({@code queue} gets the device experts and weights arrays) and reads its [T, k] result back. */
+    private Routing routed(CudaTensor l, RouterSpec spec, java.util.function.BiConsumer<Long, Long> queue) {
+        int t = l.rows(), k = spec.topK();
         int[] experts = new int[t * k];
         float[] weights = new float[t * k];
         if (t == 0) return new Routing(0, k, experts, weights);
         DeviceBuffer de = dev.scratch(4L * t * k), dw = dev.scratch(4L * t * k);
-        PrefillExperts.route(this, l, bias, spec, de.ptr, dw.ptr, kernel.equals("rows"));
+        queue.accept(de.ptr, dw.ptr);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment he = a.allocate(4L * t * k, 16), hw = a.allocate(4L * t * k, 16);
             Driver.copyDtoH(he, de.ptr, 4L * t * k, dev.stream);
