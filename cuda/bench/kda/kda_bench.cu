@@ -12,7 +12,8 @@
 // then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
 // Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_v2.cuh beside it)
 //        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
-// Run:   ./kda_bench            (all cases; "time": timings only)
+// Run:   ./kda_bench            (all cases; "time": timings only; "tc": the tensor-core scan of the bf16-compute mode
+//                                 against v2 and the fp32 kernels in use, then its timings beside them: see runTc)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -123,6 +124,93 @@ static bool report(const char* cs, const char* what, Err e, double tol) {
     return ok;
 }
 
+// Mode "tc": the tensor-core scan (kda_chunk_scan_tc, TF32 products, fp32 state) after prep v5, against the verified v2
+// path (outputs and final states; TF32 operands: about 1e-3 norm-relative expected, 1e-2 = the bf16-compute mode's
+// tolerance to pass) and against the fp32 scan in use (v6) on the same workspace; the same bits twice; then the median
+// times of prep v5, scan v6 and scan tc, interleaved.
+template <class SetStates>
+static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, long n, long sn, bool timed, float* q, float* k, float* qn, float* kn,
+                  float* v, float* g, float* beta, float* outRef, float* outNew, float* wsRef, float* wsNew, float* st0, float* stRef,
+                  float* stNew, float* va, int* dRow, int* dLen, int* dFirst, int* dCount, long long* dSt, SetStates setStates, int prepSh,
+                  int v2ScanSh, int v6ScanSh, bool& allOk, std::vector<std::string>& table) {
+    const double tolTc = 1e-2, tolFp32 = 2e-5;
+    float scale = 1.0f / sqrtf((float)d);
+    int tcSh = kda_scan_tc_shared_floats(d) * 4;
+    for (const void* f : {(const void*)v2_kda_chunk_prep, (const void*)v2_kda_chunk_scan, (const void*)kda_chunk_prep_v5,
+                          (const void*)kda_chunk_scan_v6, (const void*)kda_chunk_scan_tc}) {
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    }
+    printf("case %s: %d heads x %d, %d segments, %d chunks, %d tokens; scan tc shared %d B\n", nm, H, d, segs, chunks, T, tcSh);
+    auto prep = [&] { kda_chunk_prep_v5<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale); CKL(); };
+    auto scan6 = [&](float* out) { kda_chunk_scan_v6<<<dim3(H, segs, d / 32), 256, v6ScanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+    auto scanTc = [&](float* out) { kda_chunk_scan_tc<<<dim3(H, segs, d / 32), 256, tcSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+    // reference: v2 (separate norm pass, M U in the scan)
+    poison<<<1024, 256>>>(wsRef, (long)(4L * CH * d + CH * CH + d) * chunks * H); poison<<<1024, 256>>>(outRef, n); CKL();
+    CK(cudaMemcpy(stRef, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    v2_kda_l2norm<<<dim3(T, H), 128>>>(q, k, qn, kn, H, d, scale); CKL();
+    v2_kda_chunk_prep<<<dim3(chunks, H), 256, prepSh>>>(qn, kn, v, g, beta, dRow, dLen, wsRef, H, d); CKL();
+    setStates(stRef);
+    v2_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, v2ScanSh>>>(wsRef, dSt, dFirst, dCount, dRow, dLen, outRef, H, d); CKL();
+    // the fp32 path in use (prep v5 + scan v6): outputs into va, states into stNew's copy below
+    poison<<<1024, 256>>>(wsNew, kda_ws_floats(d) * chunks * H); CKL();
+    prep();
+    float* out6 = va;
+    poison<<<1024, 256>>>(out6, n); CKL();
+    std::vector<float> st6(sn);
+    CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    setStates(stNew);
+    scan6(out6);
+    CK(cudaDeviceSynchronize());
+    allOk &= report(nm, "fp32 (v5 + v6) out vs v2", compare(out6, outRef, n), tolFp32);
+    allOk &= report(nm, "fp32 (v5 + v6) states vs v2", compare(stNew, stRef, sn), tolFp32);
+    CK(cudaMemcpy(st6.data(), stNew, sn * 4, cudaMemcpyDeviceToHost));
+    // the tensor-core scan on the same workspace
+    poison<<<1024, 256>>>(outNew, n); CKL();
+    CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    scanTc(outNew);
+    CK(cudaDeviceSynchronize());
+    allOk &= report(nm, "tc (v5 + tc) out vs v2", compare(outNew, outRef, n), tolTc);
+    allOk &= report(nm, "tc (v5 + tc) states vs v2", compare(stNew, stRef, sn), tolTc);
+    allOk &= report(nm, "tc out vs fp32 v6", compare(outNew, out6, n), tolTc);
+    // run to run: the same bits twice
+    float* out2 = outRef;   // the reference is no longer needed
+    CK(cudaMemcpy(stRef, stNew, sn * 4, cudaMemcpyDeviceToDevice));
+    poison<<<1024, 256>>>(out2, n); CKL();
+    CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    scanTc(out2);
+    CK(cudaDeviceSynchronize());
+    allOk &= report(nm, "tc twice (bits) out", compare(out2, outNew, n), 0.0);
+    allOk &= report(nm, "tc twice (bits) states", compare(stNew, stRef, sn), 0.0);
+    if (!timed) return;
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    auto timeIt = [&](auto fn) {
+        fn();
+        std::vector<float> ms;
+        for (int r = 0; r < 7; r++) {
+            CK(cudaEventRecord(e0));
+            fn();
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            float x;
+            CK(cudaEventElapsedTime(&x, e0, e1));
+            ms.push_back(x);
+        }
+        std::sort(ms.begin(), ms.end());
+        return ms;
+    };
+    auto tp = timeIt(prep);
+    auto t6 = timeIt([&] { scan6(outNew); });
+    auto tt = timeIt([&] { scanTc(outNew); });
+    auto t6b = timeIt([&] { scan6(outNew); });
+    auto ttb = timeIt([&] { scanTc(outNew); });
+    char buf[512];
+    snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], tp[0], tp[6],
+             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3]);
+    table.push_back(buf);
+}
+
 struct Case { std::string name; int heads, d; std::vector<int> lens; bool timed; };
 
 int main(int argc, char** argv) {
@@ -134,6 +222,8 @@ int main(int argc, char** argv) {
         {"32k", 32, 128, {32768}, true},
     };
     bool onlyTime = argc > 1 && !strcmp(argv[1], "time");
+    bool tcMode = argc > 1 && !strcmp(argv[1], "tc");
+    std::vector<std::string> tcTable;
     CK(cudaMalloc(&dErr, 16));
     CK(cudaMalloc(&dM, 16));
     cudaDeviceProp prop;
@@ -221,6 +311,13 @@ int main(int argc, char** argv) {
             else kda_chunk_scan<<<dim3(H, segs, d / 32), 256, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
             CKL();
         };
+        if (tcMode) {
+            runTc(cs.name.c_str(), H, d, segs, chunks, T, n, sn, cs.timed, q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef,
+                  stNew, va, dRow, dLen, dFirst, dCount, dSt, setStates, prepSh, v2ScanSh, v6ScanSh, allOk, tcTable);
+            for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
+            for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
+            continue;
+        }
         printf("case %s: %d heads x %d, %d segments (", cs.name.c_str(), H, d, segs);
         for (int l : cs.lens) printf(" %d", l);
         int occ = 0;
@@ -379,6 +476,13 @@ int main(int argc, char** argv) {
         }
         for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
+    }
+    if (tcMode) {
+        printf("\nms, median of 7 (min..max), %s; fp32 = kda_chunk_prep_v5 + kda_chunk_scan_v6 (the exact mode's kernels), tc = kda_chunk_prep_v5 + kda_chunk_scan_tc\n", prop.name);
+        printf("| case | prep v5 | scan v6 (fp32) | scan tc | fp32 total | tc total | scan v6 again | scan tc again |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        for (auto& s : tcTable) printf("%s\n", s.c_str());
+        printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
+        return allOk ? 0 : 1;
     }
     printf("\nms, median of 7 (min..max), %s\n", prop.name);
     printf("| case | v2 norm | v2 prep | v2 scan | v2 total | v4 prep | v4 scan | v4 total | v5 prep | scan/v5 | scan/v6 | v5 prep + v4 scan | v5 prep + scan/v6 | prep/v2diag | scan/512 | v2 prep again | v4 prep again | v4 scan again |\n");

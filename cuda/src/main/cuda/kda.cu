@@ -980,3 +980,6 @@ extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan_v5(const float*
         for (int a = 0; a < 4; a++) stn<4>(st + (long)(4 * ti + a) * d + j0 + 4 * tj, sr[a]);
     }
 }
+
+// the tensor-core scan of the bf16-compute mode (kda_chunk_scan_tc)
+#include "kda_tc.cuh"
