@@ -15,8 +15,8 @@ import java.util.List;
  * {@code kda_chunk_scan_v6}, v4's arithmetic with the next chunk's Kd fetched a chunk ahead), {@code v4}
  * ({@code kda_chunk_scan}) or {@code v5} ({@code kda_chunk_scan_v5}). All read and write the same workspace.
  * {@code -Dkimimesh.cuda.kdaChunk=tc} puts the scan's products on tensor cores ({@code kda_chunk_scan_tc}: TF32
- * operands, fp32 sums and state; about 1e-3 relative error, so it is for the bf16-compute mode only); {@code fp32}
- * (the default) keeps the IEEE fp32 scan that {@code kdaScan} names.
+ * operands, fp32 sums and state; about 3e-4 relative error, so it is for the bf16-compute mode only, where it is the
+ * default); {@code fp32} (the default of the exact modes) keeps the IEEE fp32 scan that {@code kdaScan} names.
  */
 final class KdaKernels {
     static final int CHUNK = 64;
@@ -24,7 +24,13 @@ final class KdaKernels {
     private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v6"));
     static final String SCAN_TC = "kda_chunk_scan_tc";
     /** Whether prefill chunks take the tensor-core scan ({@code kimimesh.cuda.kdaChunk}). */
-    static final boolean TENSOR_CORES = tensorCores(System.getProperty("kimimesh.cuda.kdaChunk", "fp32"));
+    static final boolean TENSOR_CORES = tensorCores(System.getProperty("kimimesh.cuda.kdaChunk", defaultChunkPath(
+            Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split")))));
+
+    /** tc in the bf16-compute mode (since its H100 check of 2026-12-06), fp32 in the exact modes. */
+    static String defaultChunkPath(Gemm.Mode gemm) {
+        return gemm == Gemm.Mode.BF16 ? "tc" : "fp32";
+    }
 
     static boolean tensorCores(String path) {
         return switch (path) {

@@ -28,6 +28,10 @@ class KdaKernelsTest {
         assertEquals(false, KdaKernels.tensorCores("fp32"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KdaKernels.tensorCores("bf16"));
         assertTrue(e.getMessage().contains("kimimesh.cuda.kdaChunk"), e.getMessage());
+        // the tensor-core scan is the default of the bf16-compute mode only
+        assertEquals("tc", KdaKernels.defaultChunkPath(Gemm.Mode.BF16));
+        assertEquals("fp32", KdaKernels.defaultChunkPath(Gemm.Mode.SPLIT));
+        assertEquals("fp32", KdaKernels.defaultChunkPath(Gemm.Mode.FP32));
     }
 
     /** The shared-memory sizes are kda.cu's (kda_scan_shared_floats, the v5 / v6 forms, kda_tc.cuh's) at Kimi Linear's head dim. */
