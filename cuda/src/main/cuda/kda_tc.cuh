@@ -43,8 +43,10 @@ __host__ __device__ __forceinline__ int kda_scan_tc_shared_floats(int d) { retur
 
 // PF > 0: at the start of chunk c the block asks L2 for chunk c + PF's record (prefetch.global.L2; the d/32 column-tile
 // blocks of a head each take one share of its u0 | W | Qp | Kd | o0 lines, block 0 the decay), so that the device
-// memory streams the workspace ahead of the loads instead of in one burst a phase ahead of each use. PF = 0: none
-// (the first measured form, 2.63 ms at 32k on an H100: about 10k cycles a chunk against ~2k of MMAs).
+// memory would stream the workspace ahead of the loads instead of in one burst a phase ahead of each use. Measured on
+// an H100 (2026-12-06, same call, ms at 32k / 5 segments): PF 0 2.223 / 2.041, 1 2.229 / 2.129, 3 2.267 / 2.781,
+// 6 2.396 / 2.494: no gain at 32k and a loss with several segments, so the kernel in use has PF = 0; the other
+// distances stay for the harness (cuda/bench/kda, mode tc).
 template <int PF>
 __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const long long* states, const int* segChunk0, const int* segChunks,
                                                        const int* chunkRow, const int* chunkLen, float* out, int heads, int d) {
@@ -216,7 +218,7 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
     }
 }
 #ifndef KDA_TC_PREFETCH
-#define KDA_TC_PREFETCH 3   // chunks ahead; see kda_chunk_scan_tc_body
+#define KDA_TC_PREFETCH 0   // chunks ahead (none: measured best); see kda_chunk_scan_tc_body
 #endif
 extern "C" __global__ void __launch_bounds__(256, 1) kda_chunk_scan_tc(const float* ws, const long long* states, const int* segChunk0,
                                                                       const int* segChunks, const int* chunkRow, const int* chunkLen,
