@@ -138,6 +138,7 @@ static bool report(const char* cs, const char* what, Err e, double tol) {
     return ok;
 }
 
+static float prepTcMs = 0.0f;   // runTc: median time of kda_chunk_prep_tc in the last timed case
 // Mode "tc": the tensor-core scan (kda_chunk_scan_tc, TF32 products, fp32 state) after prep v5, against the verified v2
 // path (outputs and final states; TF32 operands: about 1e-3 norm-relative expected, 1e-2 = the bf16-compute mode's
 // tolerance to pass) and against the fp32 scan in use (v6) on the same workspace; the same bits twice; then the median
@@ -196,6 +197,68 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
     CK(cudaDeviceSynchronize());
     allOk &= report(nm, "tc twice (bits) out", compare(out2, outNew, n), 0.0);
     allOk &= report(nm, "tc twice (bits) states", compare(stNew, stRef, sn), 0.0);
+    // prep tc (kda_chunk_prep_tc: v5 with its two triangular products on TF32 tensor cores) into a second workspace:
+    // Kd and decay are v5's bits (the steps before the products are v5's), u0 | W | Qp | o0 close to v5's, every
+    // region finite and zero past each chunk's end; then prep tc + scan tc and prep tc + scan v6 against v2
+    {
+        const long wz = kda_ws_floats(d), wn = wz * chunks * H, rg = 5L * CH * d;
+        float *wsTc, *pa, *pb;
+        CK(cudaMalloc(&wsTc, wn * 4)); CK(cudaMalloc(&pa, (long)chunks * H * rg * 4)); CK(cudaMalloc(&pb, (long)chunks * H * rg * 4));
+        CK(cudaFuncSetAttribute((const void*)kda_chunk_prep_tc, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute((const void*)kda_chunk_prep_tc, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+        poison<<<1024, 256>>>(wsTc, wn); CKL();
+        kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale); CKL();
+        auto region = [&](const float* w, long off, long len, int mode, float* dst) {
+            wsPart<<<2048, 256>>>(w, wz, off, len, d, mode, dLen, dst, chunks, H); CKL();
+            return (long)chunks * H * len;
+        };
+        long m = region(wsTc, 3L * CH * d, (long)CH * d, 1, pa); region(wsNew, 3L * CH * d, (long)CH * d, 1, pb);
+        allOk &= report(nm, "prep tc Kd = v5 (bits)", compare(pa, pb, m), 0.0);
+        m = region(wsTc, 5L * CH * d + CH * CH, d, 1, pa); region(wsNew, 5L * CH * d + CH * CH, d, 1, pb);
+        allOk &= report(nm, "prep tc decay = v5 (bits)", compare(pa, pb, m), 0.0);
+        const char* names[] = {"u0", "W", "Qp", "", "o0"};
+        for (int r : {0, 1, 2, 4}) {
+            m = region(wsTc, (long)r * CH * d, (long)CH * d, 0, pa); region(wsNew, (long)r * CH * d, (long)CH * d, 0, pb);
+            allOk &= report(nm, (std::string("prep tc ") + names[r] + " vs v5").c_str(), compare(pa, pb, m), tolTc);
+        }
+        m = region(wsTc, 0, rg, 1, pa);
+        allOk &= report(nm, "prep tc scan's regions finite", compare(pa, pa, m), 0.0);
+        m = region(wsTc, 0, rg, 2, pa);
+        Err z = compare(pa, pa, m);
+        bool zok = z.bad == 0 && z.maxRef == 0.0f;
+        printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, "prep tc zero past the end", z.maxRef, z.bad, zok ? "ok" : "FAIL");
+        allOk &= zok;
+        for (int sv = 0; sv < 2; sv++) {
+            poison<<<1024, 256>>>(out2, n); CKL();
+            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            if (sv == 0) kda_chunk_scan_tc<<<dim3(H, segs, d / 32), 256, tcSh>>>(wsTc, dSt, dFirst, dCount, dRow, dLen, out2, H, d);
+            else kda_chunk_scan_v6<<<dim3(H, segs, d / 32), 256, v6ScanSh>>>(wsTc, dSt, dFirst, dCount, dRow, dLen, out2, H, d);
+            CKL();
+            CK(cudaDeviceSynchronize());
+            // the v2 reference: outputs were overwritten (out2 = outRef); compare with v5 + v6 (va, st6), within 4e-7 of v2
+            CK(cudaMemcpy(pb, st6.data(), sn * 4, cudaMemcpyHostToDevice));
+            std::string t = sv == 0 ? "prep tc + scan tc " : "prep tc + scan v6 ";
+            allOk &= report(nm, (t + "out vs fp32").c_str(), compare(out2, out6, n), tolTc);
+            allOk &= report(nm, (t + "states vs fp32").c_str(), compare(stNew, pb, sn), tolTc);
+        }
+        if (timed) {
+            cudaEvent_t e0, e1;
+            CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+            std::vector<float> ms;
+            for (int r = 0; r < 8; r++) {
+                CK(cudaEventRecord(e0));
+                kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale);
+                CK(cudaEventRecord(e1));
+                CK(cudaEventSynchronize(e1));
+                float x;
+                CK(cudaEventElapsedTime(&x, e0, e1));
+                if (r > 0) ms.push_back(x);
+            }
+            std::sort(ms.begin(), ms.end());
+            prepTcMs = ms[3];
+        }
+        for (float* p : {wsTc, pa, pb}) CK(cudaFree(p));
+    }
     // the prefetch distances change no arithmetic: the same bits
     for (int vi = 0; vi < 3; vi++) {
         CK(cudaFuncSetAttribute((const void*)tcVariants[vi], cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
@@ -233,8 +296,8 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
     for (int vi = 0; vi < 3; vi++)
         tv[vi] = timeIt([&] { tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, outNew, H, d); CKL(); })[3];
     char buf[512];
-    snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], tp[0], tp[6],
-             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3], tv[0], tv[1], tv[2]);
+    snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], tp[0], tp[6],
+             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3], tv[0], tv[1], tv[2], prepTcMs, prepTcMs + tt[3]);
     table.push_back(buf);
 }
 
@@ -506,7 +569,7 @@ int main(int argc, char** argv) {
     }
     if (tcMode) {
         printf("\nms, median of 7 (min..max), %s; fp32 = kda_chunk_prep_v5 + kda_chunk_scan_v6 (the exact mode's kernels), tc = kda_chunk_prep_v5 + kda_chunk_scan_tc\n", prop.name);
-        printf("| case | prep v5 | scan v6 (fp32) | scan tc (L2 prefetch %d chunks ahead) | fp32 total | tc total | scan v6 again | scan tc again | tc, prefetch 1 | tc, prefetch 3 | tc, prefetch 6 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n", KDA_TC_PREFETCH);
+        printf("| case | prep v5 | scan v6 (fp32) | scan tc (L2 prefetch %d chunks ahead) | fp32 total | tc total | scan v6 again | scan tc again | tc, prefetch 1 | tc, prefetch 3 | tc, prefetch 6 | prep tc | prep tc + scan tc |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n", KDA_TC_PREFETCH);
         for (auto& s : tcTable) printf("%s\n", s.c_str());
         printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
         return allOk ? 0 : 1;

@@ -1,6 +1,7 @@
-// KDA chunk scan on tensor cores (TF32 mma.sync, fp32 accumulation): the bf16-compute mode's form of
-// kda_chunk_scan. Included by kda.cu (CH, kda_ws_floats and the workspace layout come from there); it reads the same
-// workspace as the fp32 scans, written by the fp32 prep.
+// KDA chunk kernels on tensor cores (TF32 mma.sync, fp32 accumulation), the bf16-compute mode's forms: the scan
+// (kda_chunk_scan_tc) and the prep's two triangular products (kda_prep_products_tc, used by kda_chunk_prep_tc).
+// Included by kda.cu (CH, kda_ws_floats and the workspace layout come from there); both read and write the same
+// workspace as the fp32 kernels.
 //
 // Per chunk, as the fp32 scan: X: U = u0 - W S and o = o0 + Qp S; Y: S = decay * S + Kd^T U. The products run as
 // m16n8k8 TF32 MMAs: W, Qp, Kd (from the workspace) and the shared copies of S and U are rounded to TF32 (10-bit
@@ -224,4 +225,94 @@ extern "C" __global__ void __launch_bounds__(256, 1) kda_chunk_scan_tc(const flo
                                                                       const int* segChunks, const int* chunkRow, const int* chunkLen,
                                                                       float* out, int heads, int d) {
     kda_chunk_scan_tc_body<KDA_TC_PREFETCH>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
+}
+
+// The prep's steps 6 and 7 on tensor cores: [u0 | W] = T [v | e^G k], then [o0 | M W] = M [u0 | W] and
+// Qp = Qg - M W (kda_chunk_prep_body's shared buffers and workspace pointers; T, then M, in Lm [CH][CH], lower
+// triangular with zeros above the diagonal; v / u0 in Gs and e^G k / W in Ks as at(row, column); Qg in Qs).
+// T and M come out of the fp32 solve and fp32 sums; only the operands of the two products are rounded to TF32.
+// Warp w -> row tile mt (16 rows) and column half ch (0: v / u0 -> u0 / o0; 1: e^G k / W -> W / Qp), d/8 n-tiles;
+// the product runs over the k groups of 16 up to the diagonal block, so tiles further down do more: mt = w for
+// w < 4 and 7 - w after, so that the two warps of a scheduler (w, w + 4) have m-tiles summing to 3 (equal work).
+// k is permuted inside each group of 16 as in the scan (a lane's T / M elements of a group: one 16-byte load).
+template <class At>
+__device__ __forceinline__ void kda_prep_products_tc(At at, float* Gs, float* Ks, const float* Qs, float* Lm, const float* M, float* U0,
+                                                     float* W, float* QP, float* O0, int d, int tid) {
+    const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int mt = warp < 4 ? warp : 7 - warp, ch = warp >> 2;
+    float* R = ch == 0 ? Gs : Ks;
+    const int r0 = 16 * mt + g, nts = d / 8;
+    float acc[MAXD / 8][4];
+    auto product = [&]() {
+#pragma unroll
+        for (int nt = 0; nt < MAXD / 8; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[nt][e] = 0.0f;
+#pragma unroll 1
+        for (int q = 0; q <= mt; q++) {
+            const float4 x0 = ld4(Lm + r0 * CH + 16 * q + 4 * t), x1 = ld4(Lm + (r0 + 8) * CH + 16 * q + 4 * t);
+            const float a[2][4] = {{kda_tf32(x0.x), kda_tf32(x1.x), kda_tf32(x0.y), kda_tf32(x1.y)},
+                                   {kda_tf32(x0.z), kda_tf32(x1.z), kda_tf32(x0.w), kda_tf32(x1.w)}};
+#pragma unroll
+            for (int s = 0; s < 2; s++) {
+                const int k0 = 16 * q + 4 * t + 2 * s;   // mma k = t <-> row k0, k = t + 4 <-> row k0 + 1
+#pragma unroll
+                for (int nt = 0; nt < MAXD / 8; nt++) {
+                    if (nt < nts) {
+                        const int i = 8 * nt + g;
+                        kda_mma_tf32(acc[nt], a[s][0], a[s][1], a[s][2], a[s][3], kda_tf32(R[at(k0, i)]), kda_tf32(R[at(k0 + 1, i)]));
+                    }
+                }
+            }
+        }
+    };
+    product();
+    float* dst = ch == 0 ? U0 : W;
+#pragma unroll
+    for (int nt = 0; nt < MAXD / 8; nt++) {
+        if (nt < nts) {
+            const int col = 8 * nt + 2 * t;
+            *reinterpret_cast<float2*>(dst + r0 * d + col) = make_float2(acc[nt][0], acc[nt][1]);
+            *reinterpret_cast<float2*>(dst + (r0 + 8) * d + col) = make_float2(acc[nt][2], acc[nt][3]);
+        }
+    }
+    __syncthreads();
+    // u0 and W into v's and e^G k's places (col and col + 1 share a swizzled group of 4: one 8-byte store); M (written
+    // by steps 2 and 4) into T's, zero above the diagonal
+#pragma unroll
+    for (int nt = 0; nt < MAXD / 8; nt++) {
+        if (nt < nts) {
+            const int col = 8 * nt + 2 * t;
+            *reinterpret_cast<float2*>(R + at(r0, col)) = make_float2(acc[nt][0], acc[nt][1]);
+            *reinterpret_cast<float2*>(R + at(r0 + 8, col)) = make_float2(acc[nt][2], acc[nt][3]);
+        }
+    }
+    const float4 zero4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int y = tid; y < CH * CH / 4; y += 256) {
+        int tt = y / (CH / 4), s = 4 * (y % (CH / 4));
+        float4 m4 = s <= tt ? __ldcg(reinterpret_cast<const float4*>(M + tt * CH + s)) : zero4;
+        if (s + 1 > tt) m4.y = 0.0f;
+        if (s + 2 > tt) m4.z = 0.0f;
+        if (s + 3 > tt) m4.w = 0.0f;
+        *reinterpret_cast<float4*>(Lm + tt * CH + s) = m4;
+    }
+    __syncthreads();
+    product();
+#pragma unroll
+    for (int nt = 0; nt < MAXD / 8; nt++) {
+        if (nt < nts) {
+            const int col = 8 * nt + 2 * t;
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                const int r = r0 + 8 * hf;
+                const float v0 = acc[nt][2 * hf], v1 = acc[nt][2 * hf + 1];
+                if (ch == 0) {
+                    *reinterpret_cast<float2*>(O0 + r * d + col) = make_float2(v0, v1);
+                } else {
+                    const float2 qg = *reinterpret_cast<const float2*>(Qs + at(r, col));
+                    *reinterpret_cast<float2*>(QP + r * d + col) = make_float2(qg.x - v0, qg.y - v1);
+                }
+            }
+        }
+    }
 }

@@ -631,9 +631,9 @@ public final class CudaBackend implements Backend {
                 heads, headDim, seg, states, form, CudaTensor.cast(out), tensorCores);
     }
 
-    /** Whether {@link #kda} runs prefill chunks through the tensor-core scan ({@code kimimesh.cuda.kdaChunk}). */
+    /** Whether {@link #kda} runs prefill chunks through TF32 tensor cores ({@code kimimesh.cuda.kdaChunk=tc} or {@code kdaPrep=tc}). */
     public static boolean kdaTensorCores() {
-        return KdaKernels.TENSOR_CORES;
+        return KdaKernels.TENSOR_CORES || KdaKernels.PREP_TENSOR_CORES;
     }
 
     private final java.util.Set<String> sharedRaised = new java.util.HashSet<>();

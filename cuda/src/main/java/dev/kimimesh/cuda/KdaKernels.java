@@ -10,8 +10,9 @@ import java.util.List;
  * Drives the KDA kernels: single tokens (or every token for RECURRENT) through the recurrent kernel and longer
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
- * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}) or {@code v4}
- * ({@code kda_chunk_prep}); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
+ * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}), {@code v4}
+ * ({@code kda_chunk_prep}) or {@code tc} ({@code kda_chunk_prep_tc}: v5 with its two triangular products on TF32 tensor
+ * cores, bf16-compute mode only, opt-in and not yet checked on a GPU); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
  * {@code kda_chunk_scan_v6}, v4's arithmetic with the next chunk's Kd fetched a chunk ahead), {@code v4}
  * ({@code kda_chunk_scan}) or {@code v5} ({@code kda_chunk_scan_v5}). All read and write the same workspace.
  * {@code -Dkimimesh.cuda.kdaChunk=tc} puts the scan's products on tensor cores ({@code kda_chunk_scan_tc}: TF32
@@ -23,6 +24,8 @@ final class KdaKernels {
     private static final String PREP = prepKernel(System.getProperty("kimimesh.cuda.kdaPrep", "v5"));
     private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v6"));
     static final String SCAN_TC = "kda_chunk_scan_tc";
+    /** Whether the chunk prep takes TF32 products ({@code kimimesh.cuda.kdaPrep=tc}). */
+    static final boolean PREP_TENSOR_CORES = PREP.equals("kda_chunk_prep_tc");
     /** Whether prefill chunks take the tensor-core scan ({@code kimimesh.cuda.kdaChunk}). */
     static final boolean TENSOR_CORES = tensorCores(System.getProperty("kimimesh.cuda.kdaChunk", defaultChunkPath(
             Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split")))));
@@ -44,7 +47,10 @@ final class KdaKernels {
         return switch (version) {
             case "v5" -> "kda_chunk_prep_v5";
             case "v4" -> "kda_chunk_prep";
-            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5 or v4, not " + version);
+            // v5 with its two triangular products on TF32 tensor cores: for the bf16-compute mode, opt-in (written
+            // after the device calls of 2026-12-06, not yet run on a GPU)
+            case "tc" -> "kda_chunk_prep_tc";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v4 or tc, not " + version);
         };
     }
 

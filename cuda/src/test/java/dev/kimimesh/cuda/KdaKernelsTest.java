@@ -12,6 +12,7 @@ class KdaKernelsTest {
     void versionsNameTheirKernels() {
         assertEquals("kda_chunk_prep_v5", KdaKernels.prepKernel("v5"));
         assertEquals("kda_chunk_prep", KdaKernels.prepKernel("v4"));
+        assertEquals("kda_chunk_prep_tc", KdaKernels.prepKernel("tc"));
         assertEquals("kda_chunk_scan", KdaKernels.scanKernel("v4"));
         assertEquals("kda_chunk_scan_v5", KdaKernels.scanKernel("v5"));
         assertEquals("kda_chunk_scan_v6", KdaKernels.scanKernel("v6"));
