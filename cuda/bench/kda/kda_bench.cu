@@ -13,7 +13,8 @@
 // Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_v2.cuh beside it)
 //        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
 // Run:   ./kda_bench            (all cases; "time": timings only; "tc": the tensor-core scan of the bf16-compute mode
-//                                 against v2 and the fp32 kernels in use, then its timings beside them: see runTc)
+//                                 against v2 and the fp32 kernels in use, the tensor-core prep kda_chunk_prep_tc
+//                                 against prep v5, then their timings beside the fp32 kernels: see runTc)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
