@@ -100,19 +100,23 @@ extern "C" __global__ void __launch_bounds__(512, 1) scan_512(const float* ws, c
     kda_chunk_scan_body<512>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
 }
 
-// the tensor-core scan with other L2 prefetch distances (kda_chunk_scan_tc: KDA_TC_PREFETCH chunks ahead)
-#define KDA_TC_VARIANT(name, pf)                                                                                                   \
+// the tensor-core scan with other L2 prefetch distances (kda_chunk_scan_tc: KDA_TC_PREFETCH chunks ahead), and with W
+// and Qp staged in shared memory two chunks ahead (STAGED)
+#define KDA_TC_VARIANT(name, pf, staged)                                                                                           \
     extern "C" __global__ void __launch_bounds__(256, 1) name(const float* ws, const long long* states, const int* segChunk0,     \
                                                              const int* segChunks, const int* chunkRow, const int* chunkLen,     \
                                                              float* out, int heads, int d) {                                     \
-        kda_chunk_scan_tc_body<pf>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);                          \
+        kda_chunk_scan_tc_body<pf, staged>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);                  \
     }
-KDA_TC_VARIANT(scan_tc_pf1, 1)
-KDA_TC_VARIANT(scan_tc_pf3, 3)
-KDA_TC_VARIANT(scan_tc_pf6, 6)
+KDA_TC_VARIANT(scan_tc_pf1, 1, false)
+KDA_TC_VARIANT(scan_tc_pf3, 3, false)
+KDA_TC_VARIANT(scan_tc_pf6, 6, false)
+KDA_TC_VARIANT(scan_tc_staged, 0, true)
 typedef void (*ScanFn)(const float*, const long long*, const int*, const int*, const int*, const int*, float*, int, int);
-static const ScanFn tcVariants[] = {scan_tc_pf1, scan_tc_pf3, scan_tc_pf6};
-static const char* tcVariantNames[] = {"tc pf1", "tc pf3", "tc pf6"};
+static const int TC_VARIANTS = 4;
+static const ScanFn tcVariants[] = {scan_tc_pf1, scan_tc_pf3, scan_tc_pf6, scan_tc_staged};
+static const char* tcVariantNames[] = {"tc pf1", "tc pf3", "tc pf6", "tc staged"};
+static int tcVariantShared(int vi, int d) { return 4 * (kda_scan_tc_shared_floats(d) + (vi == 3 ? kda_scan_tc_staged_floats(d) : 0)); }
 
 struct Err { double nrel; float maxAbs, maxRef, maxRel; unsigned bad; };
 static double* dErr;
@@ -261,11 +265,11 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
         for (float* p : {wsTc, pa, pb}) CK(cudaFree(p));
     }
     // the prefetch distances change no arithmetic: the same bits
-    for (int vi = 0; vi < 3; vi++) {
+    for (int vi = 0; vi < TC_VARIANTS; vi++) {
         CK(cudaFuncSetAttribute((const void*)tcVariants[vi], cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         poison<<<1024, 256>>>(out2, n); CKL();
         CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
-        tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out2, H, d); CKL();
+        tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcVariantShared(vi, d)>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out2, H, d); CKL();
         CK(cudaDeviceSynchronize());
         allOk &= report(nm, (std::string(tcVariantNames[vi]) + " = tc (bits) out").c_str(), compare(out2, outNew, n), 0.0);
         allOk &= report(nm, (std::string(tcVariantNames[vi]) + " = tc (bits) states").c_str(), compare(stNew, stRef, sn), 0.0);
@@ -293,12 +297,12 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
     auto tt = timeIt([&] { scanTc(outNew); });
     auto t6b = timeIt([&] { scan6(outNew); });
     auto ttb = timeIt([&] { scanTc(outNew); });
-    float tv[3];
-    for (int vi = 0; vi < 3; vi++)
-        tv[vi] = timeIt([&] { tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, outNew, H, d); CKL(); })[3];
+    float tv[TC_VARIANTS];
+    for (int vi = 0; vi < TC_VARIANTS; vi++)
+        tv[vi] = timeIt([&] { tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcVariantShared(vi, d)>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, outNew, H, d); CKL(); })[3];
     char buf[512];
-    snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], tp[0], tp[6],
-             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3], tv[0], tv[1], tv[2], prepTcMs, prepTcMs + tt[3]);
+    snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], tp[0], tp[6],
+             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3], tv[0], tv[1], tv[2], tv[3], prepTcMs, prepTcMs + tt[3]);
     table.push_back(buf);
 }
 
@@ -570,7 +574,7 @@ int main(int argc, char** argv) {
     }
     if (tcMode) {
         printf("\nms, median of 7 (min..max), %s; fp32 = kda_chunk_prep_v5 + kda_chunk_scan_v6 (the exact mode's kernels), tc = kda_chunk_prep_v5 + kda_chunk_scan_tc\n", prop.name);
-        printf("| case | prep v5 | scan v6 (fp32) | scan tc (L2 prefetch %d chunks ahead) | fp32 total | tc total | scan v6 again | scan tc again | tc, prefetch 1 | tc, prefetch 3 | tc, prefetch 6 | prep tc | prep tc + scan tc |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n", KDA_TC_PREFETCH);
+        printf("| case | prep v5 | scan v6 (fp32) | scan tc (L2 prefetch %d chunks ahead) | fp32 total | tc total | scan v6 again | scan tc again | tc, prefetch 1 | tc, prefetch 3 | tc, prefetch 6 | tc, W / Qp staged | prep tc | prep tc + scan tc |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n", KDA_TC_PREFETCH);
         for (auto& s : tcTable) printf("%s\n", s.c_str());
         printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
         return allOk ? 0 : 1;

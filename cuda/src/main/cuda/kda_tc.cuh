@@ -48,7 +48,13 @@ __host__ __device__ __forceinline__ int kda_scan_tc_shared_floats(int d) { retur
 // an H100 (2026-12-06, same call, ms at 32k / 5 segments): PF 0 2.223 / 2.041, 1 2.229 / 2.129, 3 2.267 / 2.781,
 // 6 2.396 / 2.494: no gain at 32k and a loss with several segments, so the kernel in use has PF = 0; the other
 // distances stay for the harness (cuda/bench/kda, mode tc).
-template <int PF>
+// STAGED (harness variant, written after the device calls of 2026-12-06, not yet run on a GPU): W and Qp go through
+// shared memory, double-buffered and fetched by cp.async two chunks ahead (chunk c + 2's copy is issued as soon as X
+// of chunk c has read its buffer), instead of into registers one phase ahead: the hypothesis is that the kernel waits
+// on that one-phase-ahead fetch of 64 KB a chunk (about 8.5k cycles a chunk measured against ~1.5k of MMAs). Rows at
+// a stride of d + 16 floats, so that a quarter warp's 16-byte fragment loads (rows g, g + 1) hit distinct banks.
+__host__ __device__ __forceinline__ int kda_scan_tc_staged_floats(int d) { return 4 * CH * (d + 16); }
+template <int PF, bool STAGED = false>
 __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const long long* states, const int* segChunk0, const int* segChunks,
                                                        const int* chunkRow, const int* chunkLen, float* out, int heads, int d) {
     float* sm = reinterpret_cast<float*>(kda_smem);
@@ -62,6 +68,20 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
     const int first = segChunk0[sg], n = segChunks[sg];
     float* st = (float*)states[sg] + (long)h * d * d;
     auto rec = [&](int cc) { return ws + ((long)(first + cc) * heads + h) * wsz; };
+    const int LA = d + 16;
+    float* AB = U + CH * LD;   // STAGED: [chunk parity][W, Qp][CH][LA]
+    auto abuf = [&](int cc, int p) { return AB + ((cc & 1) * 2 + p) * CH * LA; };
+    auto issueA = [&](int cc) {   // STAGED: W and Qp of chunk cc into its parity's buffers (a group, empty past the end)
+        if (cc < n) {
+            const float* b = rec(cc);
+            const int d4 = d / 4, per = CH * d4;
+            for (int x = tid; x < 2 * per; x += 256) {
+                const int p = x >= per, r = x - p * per, row = r / d4, c4 = r - row * d4;
+                cp_async16(abuf(cc, p) + row * LA + 4 * c4, b + (p ? 2L : 1L) * CH * d + (long)row * d + 4 * c4);
+            }
+        }
+        cp_async_commit();
+    };
     auto prefetchL2 = [&](int cc) {
         const unsigned long long b = (unsigned long long)rec(cc), e = b + 5ull * CH * d * 4, b0 = b & ~127ull;
         const long lines = (long)((e - b0 + 127) >> 7), per = (lines + gridDim.z - 1) / gridDim.z;
@@ -89,7 +109,7 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
         const float* b = rec(cc);
 #pragma unroll
         for (int q = 0; q < MAXD / 16; q++) {
-            if (q < kg) {
+            if (!STAGED && q < kg) {
                 aReg[q][0] = __ldg(reinterpret_cast<const float4*>(b + aOff + (long)xr * d + 16 * q + 4 * t));
                 aReg[q][1] = __ldg(reinterpret_cast<const float4*>(b + aOff + (long)(xr + 8) * d + 16 * q + 4 * t));
             }
@@ -130,6 +150,11 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
         }
     }
     if (n > 0) {
+        if (STAGED) {
+            issueA(0);
+            issueA(1);
+            cp_async_wait<1>();
+        }
         loadX(0);
         loadY(0);
     }
@@ -146,7 +171,15 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
 #pragma unroll
         for (int q = 0; q < MAXD / 16; q++) {
             if (q < kg) {
-                const float4 r0 = aReg[q][0], r1 = aReg[q][1];
+                float4 r0, r1;
+                if (STAGED) {
+                    const float* A = abuf(cc, xp) + xr * LA + 16 * q + 4 * t;
+                    r0 = ld4(A);
+                    r1 = ld4(A + 8 * LA);
+                } else {
+                    r0 = aReg[q][0];
+                    r1 = aReg[q][1];
+                }
                 // k-step s of group q: mma k = t <-> row 16q + 4t + 2s, k = t + 4 <-> row 16q + 4t + 2s + 1
                 const float a[2][4] = {{kda_tf32(r0.x), kda_tf32(r1.x), kda_tf32(r0.y), kda_tf32(r1.y)},
                                        {kda_tf32(r0.z), kda_tf32(r1.z), kda_tf32(r0.w), kda_tf32(r1.w)}};
@@ -178,6 +211,7 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
         }
         if (cc + 1 < n) loadX(cc + 1);   // in flight during Y
         __syncthreads();
+        if (STAGED) issueA(cc + 2);   // this parity's buffers are free: X of chunk cc has read them
         // Y: S = decay * S + Kd^T U over the chunk's rows (Kd and U are zero past c)
         if (yown) {
 #pragma unroll
@@ -207,6 +241,7 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
             }
             if (cc + 1 < n) loadY(cc + 1);   // in flight during X
         }
+        if (STAGED) cp_async_wait<1>();   // chunk cc + 1's W and Qp (only cc + 2's copy may still fly)
         __syncthreads();
     }
     if (yown) {
