@@ -12,7 +12,9 @@
 // then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
 // Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_v2.cuh beside it)
 //        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
-// Run:   ./kda_bench            (all cases; "time": timings only)
+// Run:   ./kda_bench            (all cases; "time": timings only; "tc": the tensor-core scan of the bf16-compute mode
+//                                 against v2 and the fp32 kernels in use, the tensor-core prep kda_chunk_prep_tc
+//                                 against prep v5, then their timings beside the fp32 kernels: see runTc)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -98,6 +100,24 @@ extern "C" __global__ void __launch_bounds__(512, 1) scan_512(const float* ws, c
     kda_chunk_scan_body<512>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);
 }
 
+// the tensor-core scan with other L2 prefetch distances (kda_chunk_scan_tc: KDA_TC_PREFETCH chunks ahead), and with W
+// and Qp staged in shared memory two chunks ahead (STAGED)
+#define KDA_TC_VARIANT(name, pf, staged)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const float* ws, const long long* states, const int* segChunk0,     \
+                                                             const int* segChunks, const int* chunkRow, const int* chunkLen,     \
+                                                             float* out, int heads, int d) {                                     \
+        kda_chunk_scan_tc_body<pf, staged>(ws, states, segChunk0, segChunks, chunkRow, chunkLen, out, heads, d);                  \
+    }
+KDA_TC_VARIANT(scan_tc_pf1, 1, false)
+KDA_TC_VARIANT(scan_tc_pf3, 3, false)
+KDA_TC_VARIANT(scan_tc_pf6, 6, false)
+KDA_TC_VARIANT(scan_tc_staged, 0, true)
+typedef void (*ScanFn)(const float*, const long long*, const int*, const int*, const int*, const int*, float*, int, int);
+static const int TC_VARIANTS = 4;
+static const ScanFn tcVariants[] = {scan_tc_pf1, scan_tc_pf3, scan_tc_pf6, scan_tc_staged};
+static const char* tcVariantNames[] = {"tc pf1", "tc pf3", "tc pf6", "tc staged"};
+static int tcVariantShared(int vi, int d) { return 4 * (kda_scan_tc_shared_floats(d) + (vi == 3 ? kda_scan_tc_staged_floats(d) : 0)); }
+
 struct Err { double nrel; float maxAbs, maxRef, maxRel; unsigned bad; };
 static double* dErr;
 static unsigned* dM;
@@ -123,6 +143,169 @@ static bool report(const char* cs, const char* what, Err e, double tol) {
     return ok;
 }
 
+static float prepTcMs = 0.0f;   // runTc: median time of kda_chunk_prep_tc in the last timed case
+// Mode "tc": the tensor-core scan (kda_chunk_scan_tc, TF32 products, fp32 state) after prep v5, against the verified v2
+// path (outputs and final states; TF32 operands: about 1e-3 norm-relative expected, 1e-2 = the bf16-compute mode's
+// tolerance to pass) and against the fp32 scan in use (v6) on the same workspace; the same bits twice; then the median
+// times of prep v5, scan v6 and scan tc, interleaved.
+template <class SetStates>
+static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, long n, long sn, bool timed, float* q, float* k, float* qn, float* kn,
+                  float* v, float* g, float* beta, float* outRef, float* outNew, float* wsRef, float* wsNew, float* st0, float* stRef,
+                  float* stNew, float* va, int* dRow, int* dLen, int* dFirst, int* dCount, long long* dSt, SetStates setStates, int prepSh,
+                  int v2ScanSh, int v6ScanSh, bool& allOk, std::vector<std::string>& table) {
+    const double tolTc = 1e-2, tolFp32 = 2e-5;
+    float scale = 1.0f / sqrtf((float)d);
+    int tcSh = kda_scan_tc_shared_floats(d) * 4;
+    for (const void* f : {(const void*)v2_kda_chunk_prep, (const void*)v2_kda_chunk_scan, (const void*)kda_chunk_prep_v5,
+                          (const void*)kda_chunk_scan_v6, (const void*)kda_chunk_scan_tc}) {
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    }
+    printf("case %s: %d heads x %d, %d segments, %d chunks, %d tokens; scan tc shared %d B\n", nm, H, d, segs, chunks, T, tcSh);
+    auto prep = [&] { kda_chunk_prep_v5<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale); CKL(); };
+    auto scan6 = [&](float* out) { kda_chunk_scan_v6<<<dim3(H, segs, d / 32), 256, v6ScanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+    auto scanTc = [&](float* out) { kda_chunk_scan_tc<<<dim3(H, segs, d / 32), 256, tcSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d); CKL(); };
+    // reference: v2 (separate norm pass, M U in the scan)
+    poison<<<1024, 256>>>(wsRef, (long)(4L * CH * d + CH * CH + d) * chunks * H); poison<<<1024, 256>>>(outRef, n); CKL();
+    CK(cudaMemcpy(stRef, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    v2_kda_l2norm<<<dim3(T, H), 128>>>(q, k, qn, kn, H, d, scale); CKL();
+    v2_kda_chunk_prep<<<dim3(chunks, H), 256, prepSh>>>(qn, kn, v, g, beta, dRow, dLen, wsRef, H, d); CKL();
+    setStates(stRef);
+    v2_kda_chunk_scan<<<dim3(H, segs, d / 32), 256, v2ScanSh>>>(wsRef, dSt, dFirst, dCount, dRow, dLen, outRef, H, d); CKL();
+    // the fp32 path in use (prep v5 + scan v6): outputs into va, states into stNew's copy below
+    poison<<<1024, 256>>>(wsNew, kda_ws_floats(d) * chunks * H); CKL();
+    prep();
+    float* out6 = va;
+    poison<<<1024, 256>>>(out6, n); CKL();
+    std::vector<float> st6(sn);
+    CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    setStates(stNew);
+    scan6(out6);
+    CK(cudaDeviceSynchronize());
+    allOk &= report(nm, "fp32 (v5 + v6) out vs v2", compare(out6, outRef, n), tolFp32);
+    allOk &= report(nm, "fp32 (v5 + v6) states vs v2", compare(stNew, stRef, sn), tolFp32);
+    CK(cudaMemcpy(st6.data(), stNew, sn * 4, cudaMemcpyDeviceToHost));
+    // the tensor-core scan on the same workspace
+    poison<<<1024, 256>>>(outNew, n); CKL();
+    CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    scanTc(outNew);
+    CK(cudaDeviceSynchronize());
+    allOk &= report(nm, "tc (v5 + tc) out vs v2", compare(outNew, outRef, n), tolTc);
+    allOk &= report(nm, "tc (v5 + tc) states vs v2", compare(stNew, stRef, sn), tolTc);
+    allOk &= report(nm, "tc out vs fp32 v6", compare(outNew, out6, n), tolTc);
+    // run to run: the same bits twice
+    float* out2 = outRef;   // the reference is no longer needed
+    CK(cudaMemcpy(stRef, stNew, sn * 4, cudaMemcpyDeviceToDevice));
+    poison<<<1024, 256>>>(out2, n); CKL();
+    CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+    scanTc(out2);
+    CK(cudaDeviceSynchronize());
+    allOk &= report(nm, "tc twice (bits) out", compare(out2, outNew, n), 0.0);
+    allOk &= report(nm, "tc twice (bits) states", compare(stNew, stRef, sn), 0.0);
+    // prep tc (kda_chunk_prep_tc: v5 with its two triangular products on TF32 tensor cores) into a second workspace:
+    // Kd and decay are v5's bits (the steps before the products are v5's), u0 | W | Qp | o0 close to v5's, every
+    // region finite and zero past each chunk's end; then prep tc + scan tc and prep tc + scan v6 against v2
+    {
+        const long wz = kda_ws_floats(d), wn = wz * chunks * H, rg = 5L * CH * d;
+        float *wsTc, *pa, *pb;
+        CK(cudaMalloc(&wsTc, wn * 4)); CK(cudaMalloc(&pa, (long)chunks * H * rg * 4)); CK(cudaMalloc(&pb, (long)chunks * H * rg * 4));
+        CK(cudaFuncSetAttribute((const void*)kda_chunk_prep_tc, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute((const void*)kda_chunk_prep_tc, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+        poison<<<1024, 256>>>(wsTc, wn); CKL();
+        kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale); CKL();
+        auto region = [&](const float* w, long off, long len, int mode, float* dst) {
+            wsPart<<<2048, 256>>>(w, wz, off, len, d, mode, dLen, dst, chunks, H); CKL();
+            return (long)chunks * H * len;
+        };
+        long m = region(wsTc, 3L * CH * d, (long)CH * d, 1, pa); region(wsNew, 3L * CH * d, (long)CH * d, 1, pb);
+        allOk &= report(nm, "prep tc Kd = v5 (bits)", compare(pa, pb, m), 0.0);
+        m = region(wsTc, 5L * CH * d + CH * CH, d, 1, pa); region(wsNew, 5L * CH * d + CH * CH, d, 1, pb);
+        allOk &= report(nm, "prep tc decay = v5 (bits)", compare(pa, pb, m), 0.0);
+        const char* names[] = {"u0", "W", "Qp", "", "o0"};
+        for (int r : {0, 1, 2, 4}) {
+            m = region(wsTc, (long)r * CH * d, (long)CH * d, 0, pa); region(wsNew, (long)r * CH * d, (long)CH * d, 0, pb);
+            allOk &= report(nm, (std::string("prep tc ") + names[r] + " vs v5").c_str(), compare(pa, pb, m), tolTc);
+        }
+        m = region(wsTc, 0, rg, 1, pa);
+        allOk &= report(nm, "prep tc scan's regions finite", compare(pa, pa, m), 0.0);
+        m = region(wsTc, 0, rg, 2, pa);
+        Err z = compare(pa, pa, m);
+        bool zok = z.bad == 0 && z.maxRef == 0.0f;
+        printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, "prep tc zero past the end", z.maxRef, z.bad, zok ? "ok" : "FAIL");
+        allOk &= zok;
+        for (int sv = 0; sv < 2; sv++) {
+            poison<<<1024, 256>>>(out2, n); CKL();
+            CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+            if (sv == 0) kda_chunk_scan_tc<<<dim3(H, segs, d / 32), 256, tcSh>>>(wsTc, dSt, dFirst, dCount, dRow, dLen, out2, H, d);
+            else kda_chunk_scan_v6<<<dim3(H, segs, d / 32), 256, v6ScanSh>>>(wsTc, dSt, dFirst, dCount, dRow, dLen, out2, H, d);
+            CKL();
+            CK(cudaDeviceSynchronize());
+            // the v2 reference: outputs were overwritten (out2 = outRef); compare with v5 + v6 (va, st6), within 4e-7 of v2
+            CK(cudaMemcpy(pb, st6.data(), sn * 4, cudaMemcpyHostToDevice));
+            std::string t = sv == 0 ? "prep tc + scan tc " : "prep tc + scan v6 ";
+            allOk &= report(nm, (t + "out vs fp32").c_str(), compare(out2, out6, n), tolTc);
+            allOk &= report(nm, (t + "states vs fp32").c_str(), compare(stNew, pb, sn), tolTc);
+        }
+        if (timed) {
+            cudaEvent_t e0, e1;
+            CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+            std::vector<float> ms;
+            for (int r = 0; r < 8; r++) {
+                CK(cudaEventRecord(e0));
+                kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale);
+                CK(cudaEventRecord(e1));
+                CK(cudaEventSynchronize(e1));
+                float x;
+                CK(cudaEventElapsedTime(&x, e0, e1));
+                if (r > 0) ms.push_back(x);
+            }
+            std::sort(ms.begin(), ms.end());
+            prepTcMs = ms[3];
+        }
+        for (float* p : {wsTc, pa, pb}) CK(cudaFree(p));
+    }
+    // the prefetch distances change no arithmetic: the same bits
+    for (int vi = 0; vi < TC_VARIANTS; vi++) {
+        CK(cudaFuncSetAttribute((const void*)tcVariants[vi], cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        poison<<<1024, 256>>>(out2, n); CKL();
+        CK(cudaMemcpy(stNew, st0, sn * 4, cudaMemcpyDeviceToDevice));
+        tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcVariantShared(vi, d)>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out2, H, d); CKL();
+        CK(cudaDeviceSynchronize());
+        allOk &= report(nm, (std::string(tcVariantNames[vi]) + " = tc (bits) out").c_str(), compare(out2, outNew, n), 0.0);
+        allOk &= report(nm, (std::string(tcVariantNames[vi]) + " = tc (bits) states").c_str(), compare(stNew, stRef, sn), 0.0);
+    }
+    if (!timed) return;
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    auto timeIt = [&](auto fn) {
+        fn();
+        std::vector<float> ms;
+        for (int r = 0; r < 7; r++) {
+            CK(cudaEventRecord(e0));
+            fn();
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            float x;
+            CK(cudaEventElapsedTime(&x, e0, e1));
+            ms.push_back(x);
+        }
+        std::sort(ms.begin(), ms.end());
+        return ms;
+    };
+    auto tp = timeIt(prep);
+    auto t6 = timeIt([&] { scan6(outNew); });
+    auto tt = timeIt([&] { scanTc(outNew); });
+    auto t6b = timeIt([&] { scan6(outNew); });
+    auto ttb = timeIt([&] { scanTc(outNew); });
+    float tv[TC_VARIANTS];
+    for (int vi = 0; vi < TC_VARIANTS; vi++)
+        tv[vi] = timeIt([&] { tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcVariantShared(vi, d)>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, outNew, H, d); CKL(); })[3];
+    char buf[512];
+    snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], tp[0], tp[6],
+             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3], tv[0], tv[1], tv[2], tv[3], prepTcMs, prepTcMs + tt[3]);
+    table.push_back(buf);
+}
+
 struct Case { std::string name; int heads, d; std::vector<int> lens; bool timed; };
 
 int main(int argc, char** argv) {
@@ -134,6 +317,8 @@ int main(int argc, char** argv) {
         {"32k", 32, 128, {32768}, true},
     };
     bool onlyTime = argc > 1 && !strcmp(argv[1], "time");
+    bool tcMode = argc > 1 && !strcmp(argv[1], "tc");
+    std::vector<std::string> tcTable;
     CK(cudaMalloc(&dErr, 16));
     CK(cudaMalloc(&dM, 16));
     cudaDeviceProp prop;
@@ -221,6 +406,13 @@ int main(int argc, char** argv) {
             else kda_chunk_scan<<<dim3(H, segs, d / 32), 256, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
             CKL();
         };
+        if (tcMode) {
+            runTc(cs.name.c_str(), H, d, segs, chunks, T, n, sn, cs.timed, q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef,
+                  stNew, va, dRow, dLen, dFirst, dCount, dSt, setStates, prepSh, v2ScanSh, v6ScanSh, allOk, tcTable);
+            for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
+            for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
+            continue;
+        }
         printf("case %s: %d heads x %d, %d segments (", cs.name.c_str(), H, d, segs);
         for (int l : cs.lens) printf(" %d", l);
         int occ = 0;
@@ -379,6 +571,13 @@ int main(int argc, char** argv) {
         }
         for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
+    }
+    if (tcMode) {
+        printf("\nms, median of 7 (min..max), %s; fp32 = kda_chunk_prep_v5 + kda_chunk_scan_v6 (the exact mode's kernels), tc = kda_chunk_prep_v5 + kda_chunk_scan_tc\n", prop.name);
+        printf("| case | prep v5 | scan v6 (fp32) | scan tc (L2 prefetch %d chunks ahead) | fp32 total | tc total | scan v6 again | scan tc again | tc, prefetch 1 | tc, prefetch 3 | tc, prefetch 6 | tc, W / Qp staged | prep tc | prep tc + scan tc |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n", KDA_TC_PREFETCH);
+        for (auto& s : tcTable) printf("%s\n", s.c_str());
+        printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
+        return allOk ? 0 : 1;
     }
     printf("\nms, median of 7 (min..max), %s\n", prop.name);
     printf("| case | v2 norm | v2 prep | v2 scan | v2 total | v4 prep | v4 scan | v4 total | v5 prep | scan/v5 | scan/v6 | v5 prep + v4 scan | v5 prep + scan/v6 | prep/v2diag | scan/512 | v2 prep again | v4 prep again | v4 scan again |\n");

@@ -143,6 +143,9 @@ template <int N> __device__ __forceinline__ void stn(float* p, const float* x) {
 // the chunk kernels' dynamic shared memory
 extern __shared__ float4 kda_smem[];
 
+// the tensor-core forms of the bf16-compute mode: kda_chunk_scan_tc and the prep's products (kda_chunk_prep_tc)
+#include "kda_tc.cuh"
+
 // e^{G_t - G_s} for s <= t overflows float32 when taken apart (e^{-G_s} with G_s near -1000), so it is factorised
 // only across sub-chunks of SB rows, through reference rows where every factor is <= 1:
 //   t in sub-chunk bt > bs, s in bs:  e^{G_t - G_s} = A_t * D_{bt,bs} * B_s  with  A_t = e^{G_t - G_{SB bt}},
@@ -160,7 +163,9 @@ extern __shared__ float4 kda_smem[];
 // QG_SHARED (v5): Qg is not written to the workspace in step 3 and re-read at the end; step 5 turns A q into
 // Qg = E_b (A q) in place (as it turns A k into e^G k), since Q's rows are not read after step 4. Qg is then rounded
 // twice (A, then E_b) instead of once: Qp moves by about an ulp.
-template <bool DIAG22, bool QG_SHARED = false>
+// TC (with QG_SHARED; the bf16-compute mode's kda_chunk_prep_tc): steps 6 and 7, the two triangular products, on TF32
+// tensor cores (kda_prep_products_tc in kda_tc.cuh); every other step is v5's, in fp32.
+template <bool DIAG22, bool QG_SHARED = false, bool TC = false>
 __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float* k, const float* v, const float* g, const float* beta,
                                                     const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
     float* sm = reinterpret_cast<float*>(kda_smem);
@@ -492,6 +497,12 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
         }
     }
     __syncthreads();
+    if constexpr (TC) {
+        static_assert(QG_SHARED, "the tensor-core products read Qg from shared memory");
+        kda_prep_products_tc(at, Gs, Ks, Qs, Lm, M, U0, W, QP, O0, d, tid);
+        KDA_MARK(0, 6)
+        return;
+    }
 
     // 6. [u0 | W] = T [v | e^G k]; 7. [o0 | M W] = M [u0 | W], the same product with M (lower triangular, its
     // diagonal included) in T's place and u0, W in v's and e^G k's. Warp -> 8 rows (s up to the last row), lane -> 8
@@ -591,6 +602,12 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_v5(const flo
                                                                        const float* beta, const int* chunkRow, const int* chunkLen,
                                                                        float* ws, int heads, int d, float scale) {
     kda_chunk_prep_body<true, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+}
+// tc: v5 with the two triangular products on TF32 tensor cores (bf16-compute mode only); the same workspace
+extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_tc(const float* q, const float* k, const float* v, const float* g,
+                                                                       const float* beta, const int* chunkRow, const int* chunkLen,
+                                                                       float* ws, int heads, int d, float scale) {
+    kda_chunk_prep_body<true, true, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
 }
 
 // The scan's X phase for one half of the block: acc (NEG: -=, else +=) A S, A's rows ty + 16 a (a < 4: the warp's
@@ -980,3 +997,4 @@ extern "C" __global__ void __launch_bounds__(256) kda_chunk_scan_v5(const float*
         for (int a = 0; a < 4; a++) stn<4>(st + (long)(4 * ti + a) * d + j0 + 4 * tj, sr[a]);
     }
 }
+

@@ -649,6 +649,22 @@ public final class CudaBackend implements Backend {
                 heads, headDim, seg, states, form, CudaTensor.cast(out));
     }
 
+    /**
+     * {@link #kda} with the chunk scan on tensor cores (kda_chunk_scan_tc, the bf16-compute mode's form) or on the fp32
+     * scan, whatever {@code kimimesh.cuda.kdaChunk} says, so that the kernel checks reach both in either mode.
+     */
+    public void kda(Tensor q, Tensor k, Tensor v, Tensor g, Tensor beta, int heads, int headDim, Segments seg,
+                    Tensor[] states, KdaForm form, Tensor out, boolean tensorCores) {
+        dev.bind();
+        KdaKernels.run(this, CudaTensor.cast(q), CudaTensor.cast(k), CudaTensor.cast(v), CudaTensor.cast(g), CudaTensor.cast(beta),
+                heads, headDim, seg, states, form, CudaTensor.cast(out), tensorCores);
+    }
+
+    /** Whether {@link #kda} runs prefill chunks through TF32 tensor cores ({@code kimimesh.cuda.kdaChunk=tc} or {@code kdaPrep=tc}). */
+    public static boolean kdaTensorCores() {
+        return KdaKernels.TENSOR_CORES || KdaKernels.PREP_TENSOR_CORES;
+    }
+
     private final java.util.Set<String> sharedRaised = new java.util.HashSet<>();
 
     /** Raises a KDA kernel's dynamic shared memory limit once (Hopper allows up to 227 KiB per block). */

@@ -10,21 +10,47 @@ import java.util.List;
  * Drives the KDA kernels: single tokens (or every token for RECURRENT) through the recurrent kernel and longer
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
- * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}) or {@code v4}
- * ({@code kda_chunk_prep}); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
+ * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}), {@code v4}
+ * ({@code kda_chunk_prep}) or {@code tc} ({@code kda_chunk_prep_tc}: v5 with its two triangular products on TF32 tensor
+ * cores, bf16-compute mode only, opt-in and not yet checked on a GPU); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
  * {@code kda_chunk_scan_v6}, v4's arithmetic with the next chunk's Kd fetched a chunk ahead), {@code v4}
  * ({@code kda_chunk_scan}) or {@code v5} ({@code kda_chunk_scan_v5}). All read and write the same workspace.
+ * {@code -Dkimimesh.cuda.kdaChunk=tc} puts the scan's products on tensor cores ({@code kda_chunk_scan_tc}: TF32
+ * operands, fp32 sums and state; about 3e-4 relative error, so it is for the bf16-compute mode only, where it is the
+ * default); {@code fp32} (the default of the exact modes) keeps the IEEE fp32 scan that {@code kdaScan} names.
  */
 final class KdaKernels {
     static final int CHUNK = 64;
     private static final String PREP = prepKernel(System.getProperty("kimimesh.cuda.kdaPrep", "v5"));
     private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v6"));
+    static final String SCAN_TC = "kda_chunk_scan_tc";
+    /** Whether the chunk prep takes TF32 products ({@code kimimesh.cuda.kdaPrep=tc}). */
+    static final boolean PREP_TENSOR_CORES = PREP.equals("kda_chunk_prep_tc");
+    /** Whether prefill chunks take the tensor-core scan ({@code kimimesh.cuda.kdaChunk}). */
+    static final boolean TENSOR_CORES = tensorCores(System.getProperty("kimimesh.cuda.kdaChunk", defaultChunkPath(
+            Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split")))));
+
+    /** tc in the bf16-compute mode (since its H100 check of 2026-12-06), fp32 in the exact modes. */
+    static String defaultChunkPath(Gemm.Mode gemm) {
+        return gemm == Gemm.Mode.BF16 ? "tc" : "fp32";
+    }
+
+    static boolean tensorCores(String path) {
+        return switch (path) {
+            case "tc" -> true;
+            case "fp32" -> false;
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaChunk must be tc or fp32, not " + path);
+        };
+    }
 
     static String prepKernel(String version) {
         return switch (version) {
             case "v5" -> "kda_chunk_prep_v5";
             case "v4" -> "kda_chunk_prep";
-            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5 or v4, not " + version);
+            // v5 with its two triangular products on TF32 tensor cores: for the bf16-compute mode, opt-in (written
+            // after the device calls of 2026-12-06, not yet run on a GPU)
+            case "tc" -> "kda_chunk_prep_tc";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v4 or tc, not " + version);
         };
     }
 
@@ -44,6 +70,7 @@ final class KdaKernels {
         return 4 * switch (kernel) {
             case "kda_chunk_scan_v5" -> floats + 4 * 2 * CHUNK * 32; // + partial sums [4][2][CH][32]
             case "kda_chunk_scan_v6" -> floats + CHUNK * (d + 4) + d; // + the other chunk parity's Kd | decay
+            case SCAN_TC -> (d + CHUNK) * 34; // S [d][34] | U [CH][34] only: the A operands go to registers
             default -> floats;
         };
     }
@@ -52,7 +79,14 @@ final class KdaKernels {
 
     static void run(CudaBackend be, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor g, CudaTensor beta, int heads, int d,
                     Segments seg, Tensor[] states, KdaForm form, CudaTensor out) {
+        run(be, q, k, v, g, beta, heads, d, seg, states, form, out, TENSOR_CORES);
+    }
+
+    /** {@link #run} with the chunk scan chosen by the caller: tensorCores selects kda_chunk_scan_tc. */
+    static void run(CudaBackend be, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor g, CudaTensor beta, int heads, int d,
+                    Segments seg, Tensor[] states, KdaForm form, CudaTensor out, boolean tensorCores) {
         CudaDevice dev = be.dev;
+        String scan = tensorCores ? SCAN_TC : SCAN;
         int t = q.rows(), width = heads * d;
         if (d > 128 || d % 32 != 0) throw new IllegalArgumentException("kda: head dim " + d + " must be a multiple of 32 up to 128");
         for (CudaTensor x : new CudaTensor[] {q, k, v, g, out}) {
@@ -121,11 +155,11 @@ final class KdaKernels {
             // shared floats of the prep, as laid out in kda.cu: G, K, Q [CH][d] | L [CH][CH]
             int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
             be.kdaShared(PREP, shared);
-            int scanShared = scanShared(SCAN, d);
-            be.kdaShared(SCAN, scanShared);
+            int scanShared = scanShared(scan, d);
+            be.kdaShared(scan, scanShared);
             dev.kda.launch(PREP, chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
                     beta.ptr(), dRow, dLen, ws.ptr, heads, d, scale);
-            dev.kda.launch(SCAN, heads, segs, d / 32, 256, scanShared, dev.stream, ws.ptr, tab.ptr, dFirst, dCount,
+            dev.kda.launch(scan, heads, segs, d / 32, 256, scanShared, dev.stream, ws.ptr, tab.ptr, dFirst, dCount,
                     dRow, dLen, out.ptr(), heads, d);
             dev.free(tab);
             dev.free(ws);

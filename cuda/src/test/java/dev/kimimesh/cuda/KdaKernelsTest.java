@@ -12,6 +12,7 @@ class KdaKernelsTest {
     void versionsNameTheirKernels() {
         assertEquals("kda_chunk_prep_v5", KdaKernels.prepKernel("v5"));
         assertEquals("kda_chunk_prep", KdaKernels.prepKernel("v4"));
+        assertEquals("kda_chunk_prep_tc", KdaKernels.prepKernel("tc"));
         assertEquals("kda_chunk_scan", KdaKernels.scanKernel("v4"));
         assertEquals("kda_chunk_scan_v5", KdaKernels.scanKernel("v5"));
         assertEquals("kda_chunk_scan_v6", KdaKernels.scanKernel("v6"));
@@ -21,11 +22,25 @@ class KdaKernelsTest {
         assertTrue(e.getMessage().contains("kimimesh.cuda.kdaPrep"), e.getMessage());
     }
 
-    /** The shared-memory sizes are kda.cu's (kda_scan_shared_floats and the v5 / v6 forms) at Kimi Linear's head dim. */
+    /** kdaChunk: tc takes the tensor-core scan, fp32 the fp32 one; anything else is refused by the flag's name. */
+    @Test
+    void chunkPathFlag() {
+        assertTrue(KdaKernels.tensorCores("tc"));
+        assertEquals(false, KdaKernels.tensorCores("fp32"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KdaKernels.tensorCores("bf16"));
+        assertTrue(e.getMessage().contains("kimimesh.cuda.kdaChunk"), e.getMessage());
+        // the tensor-core scan is the default of the bf16-compute mode only
+        assertEquals("tc", KdaKernels.defaultChunkPath(Gemm.Mode.BF16));
+        assertEquals("fp32", KdaKernels.defaultChunkPath(Gemm.Mode.SPLIT));
+        assertEquals("fp32", KdaKernels.defaultChunkPath(Gemm.Mode.FP32));
+    }
+
+    /** The shared-memory sizes are kda.cu's (kda_scan_shared_floats, the v5 / v6 forms, kda_tc.cuh's) at Kimi Linear's head dim. */
     @Test
     void scanSharedBytesAtHeadDim128() {
         assertEquals(142_848, KdaKernels.scanShared("kda_chunk_scan", 128));
         assertEquals(208_384, KdaKernels.scanShared("kda_chunk_scan_v5", 128));
         assertEquals(142_848 + 4 * (64 * 132 + 128), KdaKernels.scanShared("kda_chunk_scan_v6", 128));
+        assertEquals(4 * (128 + 64) * 34, KdaKernels.scanShared("kda_chunk_scan_tc", 128)); // kda_scan_tc_shared_floats
     }
 }

@@ -67,6 +67,16 @@ final class GpuBench {
         double bytes = 5.0 * t * w * 4; // q k v g read once, out written once (the norms are taken in the prep)
         System.out.printf("kda chunked: %d heads x %d, %d tokens: %.2f ms (fla chunk_kda reference 5.9 ms; memory floor %.2f ms)%n",
                 heads, d, t, Ceilings.median(ms), bytes / (copyGBs * 1e9) * 1e3);
+        // both chunk scans whatever kimimesh.cuda.kdaChunk says, interleaved, so that they are timed in one run
+        float[][] both = new float[2][5];
+        for (int i = 0; i < 5; i++) {
+            for (int p = 0; p < 2; p++) {
+                boolean tc = p == 1;
+                both[p][i] = be.time(() -> be.kda(q, k, v, g, beta, heads, d, seg, st, KdaForm.CHUNKED, out, tc));
+            }
+        }
+        System.out.printf("kda chunked, fp32 scan: %.2f ms; tensor-core scan (kdaChunk=tc): %.2f ms%n", Ceilings.median(both[0]),
+                Ceilings.median(both[1]));
         for (Tensor x : new Tensor[] {q, k, v, g, beta, out}) be.release(x);
         for (int batch : new int[] {1, 64}) {
             Tensor q1 = random(batch, w, r, -1, 1), k1 = random(batch, w, r, -1, 1), v1 = random(batch, w, r, -1, 1);

@@ -76,7 +76,19 @@ final class KernelCheck {
         kda(3, 96, KdaForm.CHUNKED, new int[] {129, 2, 300}, new int[] {0, 0, 17}, -1);
         kda(2, 128, KdaForm.CHUNKED, new int[] {1000, 2500, 63, 640}, new int[] {0, 64, 3, 0}, 2.5);
         kda(2, 128, KdaForm.CHUNKED, new int[] {16384}, new int[] {0}, -1);
+        // the tensor-core scan of the bf16-compute mode (TF32 products, fp32 state), in either mode, at KDA_TC
+        kda(4, 128, KdaForm.CHUNKED, new int[] {1, 7, 65, 130}, new int[] {5, 0, 64, 1}, -1, true);
+        kda(3, 32, KdaForm.CHUNKED, new int[] {200, 64, 1}, new int[] {0, 3, 9}, -1, true);
+        kda(3, 96, KdaForm.CHUNKED, new int[] {129, 2, 300}, new int[] {0, 0, 17}, -1, true);
+        kda(2, 128, KdaForm.CHUNKED, new int[] {1000, 2500, 63, 640}, new int[] {0, 64, 3, 0}, 2.5, true);
+        kda(2, 128, KdaForm.CHUNKED, new int[] {16384}, new int[] {0}, -1, true);
     }
+
+    /**
+     * Tolerance of the tensor-core KDA scan: its products take TF32 operands (10-bit mantissa; about 1e-3 relative),
+     * the bf16-compute mode's 1e-2 as for its GEMMs and attention.
+     */
+    static final double KDA_TC = 1e-2;
 
     private void mlaCases() {
         mla(4, 32, 16, 32, 64, new int[] {1, 9, 1, 33}, new int[] {10, 0, 0, 5});
@@ -364,6 +376,11 @@ final class KernelCheck {
 
     /** KDA in the given form vs the CPU backend; aLogMean sets how strongly the gate decays (-1 mild, 2.5 strong). */
     void kda(int heads, int d, KdaForm form, int[] lens, int[] pos, double aLogMean) {
+        kda(heads, d, form, lens, pos, aLogMean, null);
+    }
+
+    /** tensorCores: null for the chunk scan kimimesh.cuda.kdaChunk selects, else the tensor-core scan or the fp32 one. */
+    void kda(int heads, int d, KdaForm form, int[] lens, int[] pos, double aLogMean, Boolean tensorCores) {
         int w = heads * d;
         Segments seg = new Segments(lens, pos);
         int t = seg.totalRows();
@@ -383,10 +400,18 @@ final class KernelCheck {
             st[1][i] = s[1];
         }
         cpu.kda(q[0], k[0], v[0], g[0], beta[0], heads, d, seg, st[0], form, out[0]);
-        gpu.kda(q[1], k[1], v[1], g[1], beta[1], heads, d, seg, st[1], form, out[1]);
-        String name = "kda " + form + " d=" + d + " " + Arrays.toString(lens) + (aLogMean > 0 ? " strong decay" : "");
-        same(name + " out", out);
-        for (int i = 0; i < lens.length; i++) same(name + " state " + i + " (len " + lens[i] + ")", new Tensor[] {st[0][i], st[1][i]});
+        if (tensorCores == null) gpu.kda(q[1], k[1], v[1], g[1], beta[1], heads, d, seg, st[1], form, out[1]);
+        else gpu.kda(q[1], k[1], v[1], g[1], beta[1], heads, d, seg, st[1], form, out[1], tensorCores);
+        boolean tc = tensorCores == null ? CudaBackend.kdaTensorCores() : tensorCores;
+        // the tensor-core scan serves chunked segments (AUTO: those longer than one token)
+        boolean anyChunked = form == KdaForm.CHUNKED || (form == KdaForm.AUTO && Arrays.stream(lens).anyMatch(l -> l > 1));
+        double tol = tc && anyChunked ? KDA_TC : FP32;
+        String name = "kda " + form + " d=" + d + " " + Arrays.toString(lens) + (aLogMean > 0 ? " strong decay" : "")
+                + (tc && anyChunked ? " tc scan" : "");
+        cmp.check(name + " out", gpu.download(out[1]), cpu.download(out[0]), tol);
+        for (int i = 0; i < lens.length; i++) {
+            cmp.check(name + " state " + i + " (len " + lens[i] + ")", gpu.download(st[1][i]), cpu.download(st[0][i]), tol);
+        }
     }
 
     void mla(int heads, int nope, int rope, int vDim, int rank, int[] lens, int[] pos) {
