@@ -11,9 +11,10 @@
 //     shared memory); each consumer releases the stage on an mbarrier when its products are done.
 // The consumers synchronise only through the stage barriers, so one's softmax overlaps another's products.
 // setmaxnreg moves registers from the producer (which only computes addresses) to the consumers (S and O in fp32).
-// The default (MlaKernels) is m192n64s3: three consumers (192 queries, so each K / V byte copied serves 1.5 times
-// the queries of a 128-query block), 64 keys a tile, three stages: 33.0 ms at 32k x 32 heads on an H100 against
-// 42.4 ms for mla_flash_bf16_m2s1 (docs/benchmarks-gpu.md, 2026-12-06 flash3).
+// The default (MlaKernels) is m192n64s3tma: three consumers (192 queries, so each K / V byte copied serves 1.5 times
+// the queries of a 128-query block), 64 keys a tile, three stages, and the producer replaced by one thread issuing
+// bulk tensor copies (TMA, below): 22.0 ms at 32k x 32 heads on an H100 against 33.1 ms for m192n64s3 (the cp.async
+// producer) and 42.4 ms for mla_flash_bf16_m2s1 (docs/benchmarks-gpu.md, 2026-12-06 flash3 and flash4).
 //
 // Shared-memory layout (every region 1024-byte aligned, as the 128-byte swizzle repeats every 8 rows of 128 bytes):
 // a matrix of R rows by 64 bf16 (128 bytes) is stored row after row with the 16-byte chunk c of row r at chunk
@@ -344,15 +345,18 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
                 s0 += sc[4 * i] + sc[4 * i + 1];
                 s1 += sc[4 * i + 2] + sc[4 * i + 3];
             }
-        } else
+        } else {
+            // (braces needed: with `} else` followed directly by `#pragma unroll` and the loop, nvcc 13.0 dropped the
+            // s0 sums of the FOLD branch above, seen in its PTX; the tmaf kernels then wrote inf, 2026-12-06 flash4)
 #pragma unroll
-        for (int i = 0; i < BN / 8; i++) {
-            sc[4 * i] = exp2f(sc[4 * i] - r0);
-            sc[4 * i + 1] = exp2f(sc[4 * i + 1] - r0);
-            sc[4 * i + 2] = exp2f(sc[4 * i + 2] - r1);
-            sc[4 * i + 3] = exp2f(sc[4 * i + 3] - r1);
-            s0 += sc[4 * i] + sc[4 * i + 1];
-            s1 += sc[4 * i + 2] + sc[4 * i + 3];
+            for (int i = 0; i < BN / 8; i++) {
+                sc[4 * i] = exp2f(sc[4 * i] - r0);
+                sc[4 * i + 1] = exp2f(sc[4 * i + 1] - r0);
+                sc[4 * i + 2] = exp2f(sc[4 * i + 2] - r1);
+                sc[4 * i + 3] = exp2f(sc[4 * i + 3] - r1);
+                s0 += sc[4 * i] + sc[4 * i + 1];
+                s1 += sc[4 * i + 2] + sc[4 * i + 3];
+            }
         }
         l0 = l0 * al0 + s0;
         l1 = l1 * al1 + s1;
