@@ -4,6 +4,7 @@
 // query of the small cases and a sample of queries of the long ones. Outputs are NaN-poisoned before each run.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <vector>
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cuda_runtime.h>
 #include "mla.cu"
 #ifdef FLASH_WGMMA
+#include <cuda.h>              // CUtensorMap and its enums; cuTensorMapEncodeTiled through the runtime's entry point
 #include "mla_flash_sm90a.cu"  // built with -gencode=arch=compute_90a,code=sm_90a (run.sh)
 #endif
 
@@ -85,13 +87,65 @@ FLASH_VARIANT(mla_flash_bf16_m2, 2, 2, false, 1, 64)
 // -Dkimimesh.cuda.flashVariant asks for them
 
 typedef void (*FlashKernel)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, float*, int, int, int, float);
-struct Variant { const char* name; FlashKernel fn; int rows, smem, threads = THREADS; };
+#ifdef FLASH_WGMMA
+typedef void (*TmaKernel)(const mla_wgmma::TensorMap, const mla_wgmma::TensorMap, const mla_wgmma::TensorMap, float*, int, int,
+                          int, float);
+#else
+typedef void* TmaKernel;
+#endif
+// tma: fn is null and tfn takes tensor maps (bn keys a tile: the K / V maps' box)
+struct Variant { const char* name; FlashKernel fn; int rows, smem, threads = THREADS; TmaKernel tfn = nullptr; int bn = 0; };
+
+#ifdef FLASH_WGMMA
+typedef CUresult (*EncodeTiled)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
+                                const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+// a 2-D bf16 map over rows x cols (row pitch `pitch` elements), box 64 x boxRows, 128-byte swizzle, zeros past the end
+static mla_wgmma::TensorMap tensorMap(const void* base, long rows, long cols, long pitch, int boxRows) {
+    static EncodeTiled encode = nullptr;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult qr;
+        CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**)&encode, 12000, cudaEnableDefault, &qr));
+        if (qr != cudaDriverEntryPointSuccess || !encode) { printf("cuTensorMapEncodeTiled not found\n"); exit(1); }
+    }
+    static_assert(sizeof(CUtensorMap) == sizeof(mla_wgmma::TensorMap), "a tensor map is 128 bytes");
+    CUtensorMap m;
+    cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)pitch * 2};
+    cuuint32_t box[2] = {64, (cuuint32_t)boxRows}, elem[2] = {1, 1};
+    CUresult r = encode(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides, box, elem,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) { printf("cuTensorMapEncodeTiled failed: %d\n", (int)r); exit(1); }
+    mla_wgmma::TensorMap t;
+    memcpy(&t, &m, sizeof t);
+    return t;
+}
+#endif
+
+// launches a variant: a TMA one gets tensor maps over q, kv and rot (built per launch, as the backend does)
+static void launch(const Variant& v, dim3 grid, const __nv_bfloat16* q, const __nv_bfloat16* kv, const __nv_bfloat16* rot,
+                   float* out, int len, int pos, int heads, float scaleLog2) {
+#ifdef FLASH_WGMMA
+    if (v.tfn) {
+        long total = (long)pos + len;
+        v.tfn<<<grid, v.threads, v.smem>>>(tensorMap(q, len, (long)heads * QK, (long)heads * QK, v.rows),
+                                           tensorMap(kv, total, (long)heads * (NOPE + VD), (long)heads * (NOPE + VD), v.bn),
+                                           tensorMap(rot, total, ROPE, ROPE, v.bn), out, len, pos, heads, scaleLog2);
+        return;
+    }
+#endif
+    v.fn<<<grid, v.threads, v.smem>>>(q, kv, rot, out, len, pos, heads, scaleLog2);
+}
 static const Variant VARIANTS[] = {
 #ifdef FLASH_WGMMA
     // wgmma (mla_flash_sm90a.cu): a producer warpgroup and two (m192: three) consumer warpgroups of 64 queries
 #define WG(name, bn, stages, cwg) {#name, mla_flash_wgmma_##name, 64 * cwg, mla_wgmma::Layout<bn, stages, cwg>::SMEM, mla_wgmma::threads<cwg>()}
     WG(n128s2, 128, 2, 2), WG(n128s2pp, 128, 2, 2), WG(n64s3, 64, 3, 2), WG(n64s3pp, 64, 3, 2), WG(n64s4pp, 64, 4, 2),
     WG(m192n64s3, 64, 3, 3), WG(n64s4ov, 64, 4, 2), WG(n64s4ovpp, 64, 4, 2), WG(m192n64s3ov, 64, 3, 3),
+    // the copy-engine producer (tma; tmaf: with the scale folded into the exponent's FMA)
+#define WGT(name, bn, stages, cwg) {#name, nullptr, 64 * cwg, mla_wgmma::Layout<bn, stages, cwg>::SMEM, mla_wgmma::threads<cwg>(), mla_flash_wgmma_##name, bn}
+    WGT(m192n64s3tma, 64, 3, 3), WGT(m192n64s3tmaf, 64, 3, 3), WGT(m192n64s3ovtmaf, 64, 3, 3), WGT(n64s4pptmaf, 64, 4, 2),
+    WGT(n64s4ovtmaf, 64, 4, 2), WGT(n64s4ovpptmaf, 64, 4, 2), WGT(n128s2pptmaf, 128, 2, 2),
 #endif
     {"mr1s2", mla_flash_bf16, 64, smem_bytes<1, 2>()},
     {"mr1s2q", mla_flash_bf16_q, 64, smem_bytes<1, 2>()},
@@ -144,11 +198,12 @@ static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
     bool all = true;
     for (const Variant& v : VARIANTS) {
         if (!selected(v.name)) continue;
-        CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
-        CK(cudaFuncSetAttribute(v.fn, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+        const void* fn = v.fn ? (const void*)v.fn : (const void*)v.tfn;
+        CK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
+        CK(cudaFuncSetAttribute(fn, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
         dim3 grid((len + v.rows - 1) / v.rows, heads);
         CK(cudaMemset(out, 0xff, outN * 4));  // NaN poison: every element must be written
-        v.fn<<<grid, v.threads, v.smem>>>(q, kv, rot, out, len, pos, heads, scaleLog2);
+        launch(v, grid, q, kv, rot, out, len, pos, heads, scaleLog2);
         CK(cudaGetLastError());
         CK(cudaDeviceSynchronize());
         CK(cudaMemcpy(ho.data(), out, outN * 4, cudaMemcpyDeviceToHost));
@@ -176,7 +231,7 @@ static bool run_case(int heads, int len, int pos, int sampleEvery, bool time) {
             for (int rep = 0; rep < 15; rep++) {
                 float m;
                 CK(cudaEventRecord(e0));
-                v.fn<<<grid, v.threads, v.smem>>>(q, kv, rot, out, len, pos, heads, scaleLog2);
+                launch(v, grid, q, kv, rot, out, len, pos, heads, scaleLog2);
                 CK(cudaEventRecord(e1));
                 CK(cudaEventSynchronize(e1));
                 CK(cudaGetLastError());

@@ -11,9 +11,10 @@
 //     shared memory); each consumer releases the stage on an mbarrier when its products are done.
 // The consumers synchronise only through the stage barriers, so one's softmax overlaps another's products.
 // setmaxnreg moves registers from the producer (which only computes addresses) to the consumers (S and O in fp32).
-// The default (MlaKernels) is m192n64s3: three consumers (192 queries, so each K / V byte copied serves 1.5 times
-// the queries of a 128-query block), 64 keys a tile, three stages: 33.0 ms at 32k x 32 heads on an H100 against
-// 42.4 ms for mla_flash_bf16_m2s1 (docs/benchmarks-gpu.md, 2026-12-06 flash3).
+// The default (MlaKernels) is m192n64s3tma: three consumers (192 queries, so each K / V byte copied serves 1.5 times
+// the queries of a 128-query block), 64 keys a tile, three stages, and the producer replaced by one thread issuing
+// bulk tensor copies (TMA, below): 22.0 ms at 32k x 32 heads on an H100 against 33.1 ms for m192n64s3 (the cp.async
+// producer) and 42.4 ms for mla_flash_bf16_m2s1 (docs/benchmarks-gpu.md, 2026-12-06 flash3 and flash4).
 //
 // Shared-memory layout (every region 1024-byte aligned, as the 128-byte swizzle repeats every 8 rows of 128 bytes):
 // a matrix of R rows by 64 bf16 (128 bytes) is stored row after row with the 16-byte chunk c of row r at chunk
@@ -35,8 +36,9 @@ template <int BN, int STAGES, int CWG = 2> struct Layout {
     static constexpr int K_BYTES = 3 * BN * ROWB, V_BYTES = 2 * BN * ROWB;
     static constexpr int STAGE_BYTES = K_BYTES + V_BYTES;
     static constexpr int BAR_OFFSET = Q_BYTES + STAGES * STAGE_BYTES;
-    // + the mbarriers (full and empty per stage), + 1024 so that the base can be rounded up to 1024 bytes
-    static constexpr int SMEM = BAR_OFFSET + 2 * STAGES * 8 + 1024;
+    // + the mbarriers (full and empty per stage, and Q's for the TMA producer), + 1024 so that the base can be rounded
+    // up to 1024 bytes
+    static constexpr int SMEM = BAR_OFFSET + (2 * STAGES + 1) * 8 + 1024;
 };
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -54,6 +56,10 @@ __device__ __forceinline__ void bar_init(uint32_t bar, int count) {
 __device__ __forceinline__ void bar_arrive(uint32_t bar) {
     asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
 }
+// arrives once and adds `bytes` to the transactions the current phase waits for (the TMA copies complete them)
+__device__ __forceinline__ void bar_arrive_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
 // waits until the phase of the given parity has completed
 __device__ __forceinline__ void bar_wait(uint32_t bar, int parity) {
     asm volatile(
@@ -68,6 +74,28 @@ __device__ __forceinline__ void bar_wait(uint32_t bar, int parity) {
 // (1024: the distance between groups of 8 rows), swizzle mode 1 (128 bytes) in bits 62-63; offsets in 16-byte units
 __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo) {
     return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+// A CUtensorMap (cuda.h) as the kernels take it: 128 opaque bytes, 64-byte aligned, passed by value as a
+// __grid_constant__ parameter (its address is then the one the copy engine reads it from); built on the host by
+// cuTensorMapEncodeTiled (MlaKernels via Driver.tensorMapTiled; flash_bench through the driver entry point)
+struct alignas(64) TensorMap { unsigned long long opaque[16]; };
+// the bulk tensor copy of the box at (c0 elements along the row, c1 rows) of a 2-D tensor map into shared memory at
+// dst, completing `box bytes` transactions on the mbarrier bar; rows past the tensor's end arrive as zeros (and
+// still count their bytes); the map's 128-byte swizzle writes the layout of swz()
+__device__ __forceinline__ void tma_load(uint32_t dst, const TensorMap* map, int c0, int c1, uint32_t bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+                 ::"r"(dst), "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar) : "memory");
+}
+__device__ __forceinline__ void tma_prefetch(const TensorMap* map) {
+    asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+}
+// 2^x on the special-function unit without exp2f's range handling (denormal results flush to 0: far below bf16's
+// resolution of a probability)
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
 }
 
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
@@ -118,10 +146,17 @@ __device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive 
 // the other's products hold the tensor cores (FlashAttention-3's inter-warpgroup schedule); without it they meet
 // only at the stage barriers.
 // OVERLAP: see the consumer loop (FlashAttention-3's intra-warpgroup overlap of softmax and P V).
-template <int BN, int STAGES, bool PINGPONG, int CWG, bool OVERLAP = false>
+// TMA: the producer is one thread issuing bulk tensor copies (maps over q, kv and rot: see the TMA kernels'
+// comment) that complete on the stage barriers, instead of 128 threads computing cp.async addresses; the producer
+// warpgroup then keeps 24 registers a thread and the consumers get the rest. The maps' addresses are those of the
+// kernel's __grid_constant__ parameters.
+// FOLD: the softmax scales the scores inside the exponent, 2^(s x scaleLog2 - m) as one FMA and ex2.approx, the
+// running maximum taken over the unscaled scores (the scale is positive).
+template <int BN, int STAGES, bool PINGPONG, int CWG, bool OVERLAP = false, bool TMA = false, bool FOLD = false>
 __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ kv,
                                             const __nv_bfloat16* __restrict__ rot, float* __restrict__ out, int len, int pos,
-                                            int heads, float scaleLog2) {
+                                            int heads, float scaleLog2, const TensorMap* tmQ = nullptr,
+                                            const TensorMap* tmKV = nullptr, const TensorMap* tmRot = nullptr) {
     static_assert(!PINGPONG || CWG == 2, "the ping-pong order pairs two consumers");
     using L = Layout<BN, STAGES, CWG>;
     constexpr int BM = L::BM;
@@ -130,6 +165,7 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     const uint32_t sQ = base, sStages = base + L::Q_BYTES, bars = base + L::BAR_OFFSET;
     auto full = [&](int s) { return bars + 8u * s; };
     auto empty = [&](int s) { return bars + 8u * (STAGES + s); };
+    const uint32_t qFull = bars + 16u * STAGES;  // TMA: Q has landed
     const int h = blockIdx.y;
     // the longest query blocks (the last ones) start first, so the short ones fill the tail of the grid
     const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;
@@ -139,13 +175,38 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     const int tid = threadIdx.x, wg = tid >> 7, t = tid & 127;
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
-            bar_init(full(s), 128);   // every producer thread arrives once its copies have landed
+            bar_init(full(s), TMA ? 1 : 128);  // cp.async: every producer thread arrives once its copies have landed
             bar_init(empty(s), 128 * CWG);  // every consumer thread arrives once its products have read the stage
         }
+        if (TMA) bar_init(qFull, 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
 
+    if (TMA && wg == 0) {
+        // ---- TMA producer: thread 0 alone. Q once (its own barrier), then K / V tile j into stage j % STAGES as soon
+        // as the consumers have released the stage; each stage's barrier expects its bytes and completes when they land
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+        if (t != 0) return;
+        tma_prefetch(tmQ);
+        tma_prefetch(tmKV);
+        tma_prefetch(tmRot);
+        bar_arrive_tx(qFull, L::Q_BYTES);
+        for (int x = 0; x < 3; x++) tma_load(sQ + x * (BM * ROWB), tmQ, h * QK + 64 * x, q0, qFull);
+        const int kvCol = h * (NOPE + VD);
+        for (int j = 0; j < tiles; j++) {
+            const int s = j % STAGES, k0 = j * BN;
+            if (j >= STAGES) bar_wait(empty(s), (j / STAGES - 1) & 1);
+            const uint32_t sK = sStages + s * L::STAGE_BYTES, sV = sK + L::K_BYTES;
+            bar_arrive_tx(full(s), L::STAGE_BYTES);
+            tma_load(sK, tmKV, kvCol, k0, full(s));                        // k_nope dims 0-63
+            tma_load(sK + BN * ROWB, tmKV, kvCol + 64, k0, full(s));       // k_nope dims 64-127
+            tma_load(sK + 2 * BN * ROWB, tmRot, 0, k0, full(s));            // k_rot
+            tma_load(sV, tmKV, kvCol + NOPE, k0, full(s));                 // v dims 0-63
+            tma_load(sV + BN * ROWB, tmKV, kvCol + NOPE + 64, k0, full(s));  // v dims 64-127
+        }
+        return;
+    }
     if (wg == 0) {
         // ---- producer: Q once, then K / V tile j into stage j % STAGES; up to STAGES - 1 tiles' copies in flight.
         // Tile j - STAGES + 1 is signalled full at the top of iteration j, before the wait for a free stage (so the
@@ -198,8 +259,14 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     // ---- consumers: warpgroup cw holds queries q0 + 64 cw .. + 63; per warp w rows 16 w + g and 16 w + g + 8, as in
     // the mma.sync fragments: accumulator element 4 i + e is (row g + 8 (e >> 1), column 8 i + 2 tig + (e & 1))
     // 128 x (56 + 2 x 224) or 128 x (40 + 3 x 152) registers: within the 64 K of the multiprocessor
-    if constexpr (CWG == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
-    else asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
+    // (TMA: 128 x (24 + 2 x 240) or 128 x (24 + 3 x 160))
+    if constexpr (TMA) {
+        if constexpr (CWG == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+        else asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n");
+    } else {
+        if constexpr (CWG == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
+        else asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
+    }
     const int cw = wg - 1, w = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
     const int rowBase = cw * 64;
     const int qRow0 = q0 + rowBase + 16 * w + g;        // segment index of the thread's first row
@@ -211,6 +278,7 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
     for (int i = 0; i < VD / 2; i++) o[i] = 0.0f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
     if (PINGPONG && cw == 1) named_arrive(1);  // the first turn goes to consumer 0
+    if (TMA) bar_wait(qFull, 0);
     auto stageK = [&](int j) { return sStages + (j % STAGES) * L::STAGE_BYTES; };
 
     // S = Q K^T into sc: 12 steps of 16 dims; a step inside a 64-dim block moves the start by 32 bytes
@@ -238,7 +306,7 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 const int key = k0 + i * 8 + 2 * tig + e;
-                float x0 = sc[4 * i + e] * scaleLog2, x1 = sc[4 * i + 2 + e] * scaleLog2;
+                float x0 = FOLD ? sc[4 * i + e] : sc[4 * i + e] * scaleLog2, x1 = FOLD ? sc[4 * i + 2 + e] : sc[4 * i + 2 + e] * scaleLog2;
                 if (masked) {
                     if (key > qAbs0) x0 = -INFINITY;
                     if (key > qAbs1) x1 = -INFINITY;
@@ -254,6 +322,10 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffff, mx0, d));
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffff, mx1, d));
         }
+        if (FOLD) {  // the maximum of the scaled scores (-inf stays -inf)
+            mx0 *= scaleLog2;
+            mx1 *= scaleLog2;
+        }
         const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
         // a row with no visible key yet keeps max -inf: use 0 as the reference so that exp2 gives 0, not NaN
         const float r0 = n0 == -INFINITY ? 0.0f : n0, r1 = n1 == -INFINITY ? 0.0f : n1;
@@ -262,14 +334,29 @@ __device__ __forceinline__ void flash_block(const __nv_bfloat16* __restrict__ q,
         m0 = n0;
         m1 = n1;
         float s0 = 0.0f, s1 = 0.0f;
+        if constexpr (FOLD) {
+            const float nr0 = -r0, nr1 = -r1;
 #pragma unroll
-        for (int i = 0; i < BN / 8; i++) {
-            sc[4 * i] = exp2f(sc[4 * i] - r0);
-            sc[4 * i + 1] = exp2f(sc[4 * i + 1] - r0);
-            sc[4 * i + 2] = exp2f(sc[4 * i + 2] - r1);
-            sc[4 * i + 3] = exp2f(sc[4 * i + 3] - r1);
-            s0 += sc[4 * i] + sc[4 * i + 1];
-            s1 += sc[4 * i + 2] + sc[4 * i + 3];
+            for (int i = 0; i < BN / 8; i++) {
+                sc[4 * i] = ex2(fmaf(sc[4 * i], scaleLog2, nr0));
+                sc[4 * i + 1] = ex2(fmaf(sc[4 * i + 1], scaleLog2, nr0));
+                sc[4 * i + 2] = ex2(fmaf(sc[4 * i + 2], scaleLog2, nr1));
+                sc[4 * i + 3] = ex2(fmaf(sc[4 * i + 3], scaleLog2, nr1));
+                s0 += sc[4 * i] + sc[4 * i + 1];
+                s1 += sc[4 * i + 2] + sc[4 * i + 3];
+            }
+        } else {
+            // (braces needed: with `} else` followed directly by `#pragma unroll` and the loop, nvcc 13.0 dropped the
+            // s0 sums of the FOLD branch above, seen in its PTX; the tmaf kernels then wrote inf, 2026-12-06 flash4)
+#pragma unroll
+            for (int i = 0; i < BN / 8; i++) {
+                sc[4 * i] = exp2f(sc[4 * i] - r0);
+                sc[4 * i + 1] = exp2f(sc[4 * i + 1] - r0);
+                sc[4 * i + 2] = exp2f(sc[4 * i + 2] - r1);
+                sc[4 * i + 3] = exp2f(sc[4 * i + 3] - r1);
+                s0 += sc[4 * i] + sc[4 * i + 1];
+                s1 += sc[4 * i + 2] + sc[4 * i + 3];
+            }
         }
         l0 = l0 * al0 + s0;
         l1 = l1 * al1 + s1;
@@ -406,3 +493,23 @@ MLA_FLASH_WGMMA(mla_flash_wgmma_m192n64s3, 64, 3, false, 3, false)
 MLA_FLASH_WGMMA(mla_flash_wgmma_n64s4ov, 64, 4, false, 2, true)
 MLA_FLASH_WGMMA(mla_flash_wgmma_n64s4ovpp, 64, 4, true, 2, true)
 MLA_FLASH_WGMMA(mla_flash_wgmma_m192n64s3ov, 64, 3, false, 3, true)
+
+// TMA variants (suffix tma; tmaf: also FOLD): the same kernels with the copy engine as producer. Their parameters are
+// three tensor maps instead of q, kv, rot (each 2-D, bf16, 128-byte swizzle, rows past the end read as zeros):
+//   tmQ over q [len rows][heads x 192], box 64 x (64 CWG) rows; tmKV over kv [total rows][heads x 256], box 64 x BN;
+//   tmRot over rot [total rows][64], box 64 x BN.
+#define MLA_FLASH_WGMMA_TMA(name, bn, stages, pingpong, cwg, overlap, fold)                                              \
+    extern "C" __global__ void __launch_bounds__(mla_wgmma::threads<cwg>(), 1) name(                                   \
+        const __grid_constant__ mla_wgmma::TensorMap tmQ, const __grid_constant__ mla_wgmma::TensorMap tmKV,             \
+        const __grid_constant__ mla_wgmma::TensorMap tmRot, float* __restrict__ out, int len, int pos, int heads,         \
+        float scaleLog2) {                                                                                              \
+        mla_wgmma::flash_block<bn, stages, pingpong, cwg, overlap, true, fold>(nullptr, nullptr, nullptr, out, len, pos,  \
+                                                                               heads, scaleLog2, &tmQ, &tmKV, &tmRot);  \
+    }
+MLA_FLASH_WGMMA_TMA(mla_flash_wgmma_m192n64s3tma, 64, 3, false, 3, false, false)
+MLA_FLASH_WGMMA_TMA(mla_flash_wgmma_m192n64s3tmaf, 64, 3, false, 3, false, true)
+MLA_FLASH_WGMMA_TMA(mla_flash_wgmma_m192n64s3ovtmaf, 64, 3, false, 3, true, true)
+MLA_FLASH_WGMMA_TMA(mla_flash_wgmma_n64s4pptmaf, 64, 4, true, 2, false, true)
+MLA_FLASH_WGMMA_TMA(mla_flash_wgmma_n64s4ovtmaf, 64, 4, false, 2, true, true)
+MLA_FLASH_WGMMA_TMA(mla_flash_wgmma_n64s4ovpptmaf, 64, 4, true, 2, true, true)
+MLA_FLASH_WGMMA_TMA(mla_flash_wgmma_n128s2pptmaf, 128, 2, true, 2, false, true)

@@ -445,4 +445,49 @@ public final class Driver {
             throw wrap("cuEventDestroy", t);
         }
     }
+
+    /** cuTensorMapEncodeTiled (CUDA 12+), in its own holder so that an older driver without it fails only its callers. */
+    private static final class TensorMapH {
+        static final MethodHandle ENCODE_TILED = fn("cuTensorMapEncodeTiled", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT,
+                JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+
+    /** Bytes of a CUtensorMap, and the alignment the driver and a kernel's by-value parameter need. */
+    public static final int TENSOR_MAP_BYTES = 128, TENSOR_MAP_ALIGN = 64;
+    // cuda.h enums: CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B
+    private static final int BF16 = 9, SWIZZLE_128B = 3, L2_PROMOTION_128B = 2;
+
+    /**
+     * Encodes into {@code map} (TENSOR_MAP_BYTES, TENSOR_MAP_ALIGN-aligned) a 2-D tensor map for the copy engine's bulk
+     * tensor copies (cp.async.bulk.tensor): bf16 elements, {@code rows} rows of {@code cols} elements {@code pitchBytes}
+     * apart from device address {@code address}, boxes of {@code boxCols} x {@code boxRows} elements written to shared
+     * memory with the 128-byte swizzle (so boxCols x 2 must be 128 or less); reads past the last row or column give
+     * zeros. The map holds the address: it is valid for that buffer only.
+     */
+    public static void tensorMap2dBf16Swizzle128(MemorySegment map, long address, long rows, long cols, long pitchBytes, int boxCols,
+                                                 int boxRows) {
+        if (map.byteSize() < TENSOR_MAP_BYTES || map.address() % TENSOR_MAP_ALIGN != 0) {
+            throw new IllegalArgumentException("a tensor map needs " + TENSOR_MAP_BYTES + " bytes aligned to " + TENSOR_MAP_ALIGN);
+        }
+        if (address % 16 != 0 || pitchBytes % 16 != 0 || rows <= 0 || cols <= 0 || pitchBytes < 2 * cols || boxCols * 2 > 128
+                || boxCols <= 0 || boxRows <= 0 || boxRows > 256) {
+            throw new IllegalArgumentException("tensor map: address " + address + " and pitch " + pitchBytes + " must be multiples of 16, "
+                    + rows + " x " + cols + " must fit the pitch, box " + boxCols + " x " + boxRows + " at most 64 x 256");
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment dims = a.allocate(JAVA_LONG, 2), strides = a.allocate(JAVA_LONG), box = a.allocate(JAVA_INT, 2),
+                    elem = a.allocate(JAVA_INT, 2);
+            dims.setAtIndex(JAVA_LONG, 0, cols);
+            dims.setAtIndex(JAVA_LONG, 1, rows);
+            strides.set(JAVA_LONG, 0, pitchBytes);
+            box.setAtIndex(JAVA_INT, 0, boxCols);
+            box.setAtIndex(JAVA_INT, 1, boxRows);
+            elem.setAtIndex(JAVA_INT, 0, 1);
+            elem.setAtIndex(JAVA_INT, 1, 1);
+            check((int) TensorMapH.ENCODE_TILED.invokeExact(map, BF16, 2, address, dims, strides, box, elem, 0, SWIZZLE_128B,
+                    L2_PROMOTION_128B, 0), "cuTensorMapEncodeTiled(" + rows + " x " + cols + ", box " + boxCols + " x " + boxRows + ")");
+        } catch (Throwable t) {
+            throw wrap("cuTensorMapEncodeTiled", t);
+        }
+    }
 }

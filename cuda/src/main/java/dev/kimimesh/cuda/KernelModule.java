@@ -68,8 +68,9 @@ final class KernelModule {
     }
 
     /**
-     * Launches {@code kernel} with arguments boxed as Long (pointers, 64-bit ints), Integer or Float, in the kernel's
-     * parameter order.
+     * Launches {@code kernel} with arguments boxed as Long (pointers, 64-bit ints), Integer or Float, or given as a
+     * MemorySegment holding a by-value parameter's bytes (a tensor map: Driver.tensorMap2dBf16Swizzle128), in the
+     * kernel's parameter order.
      */
     void launch(String kernel, int gx, int gy, int gz, int bx, int shared, MemorySegment stream, Object... args) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return; // nothing to do
@@ -82,11 +83,19 @@ final class KernelModule {
                 case Long l -> p.values.set(ValueLayout.JAVA_LONG, at, l);
                 case Integer n -> p.values.set(ValueLayout.JAVA_INT, at, n);
                 case Float x -> p.values.set(ValueLayout.JAVA_FLOAT, at, x);
+                // the driver reads the parameter's bytes (as many as the kernel declares) through the pointer
+                case MemorySegment m -> p.pointers.setAtIndex(ValueLayout.ADDRESS, i, m);
                 default -> throw new IllegalArgumentException(kernel + ": argument " + i + " has type " + args[i].getClass());
             }
         }
         // cuLaunchKernel copies the argument values before it returns, so the per-thread block is reused at once
-        Driver.launch(f, gx, gy, gz, bx, 1, 1, shared, stream, p.pointers, kernel);
+        try {
+            Driver.launch(f, gx, gy, gz, bx, 1, 1, shared, stream, p.pointers, kernel);
+        } finally {
+            for (int i = 0; i < args.length; i++) {
+                if (args[i] instanceof MemorySegment) p.pointers.setAtIndex(ValueLayout.ADDRESS, i, p.values.asSlice(8L * i, 8));
+            }
+        }
     }
 
     private static final ThreadLocal<Params> PARAMS = ThreadLocal.withInitial(Params::new);

@@ -5,6 +5,9 @@ import dev.kimimesh.engine.checkpoint.DType;
 import dev.kimimesh.engine.backend.Segments;
 import dev.kimimesh.engine.backend.Tensor;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
 /**
  * MLA on the device with cuBLAS fp32 products and a masked-softmax kernel. Single-token segments (decode) use the
  * absorbed form: kv_b_proj folded into the query (q_lat = W_kb^T q_nope) and the output (o = W_vb ctx), attention as
@@ -516,38 +519,47 @@ final class MlaKernels {
     }
 
     /**
-     * One compiled flash variant: its kernel, queries per block, dynamic shared memory, threads per block, and whether
-     * it lives in mla_flash_sm90a.cu (wgmma, Hopper only) rather than mla.cu.
+     * One compiled flash variant: its kernel, queries per block, dynamic shared memory, threads per block, whether it
+     * lives in mla_flash_sm90a.cu (wgmma, Hopper only) rather than mla.cu, and whether it takes tensor maps (the TMA
+     * producer) for q, kv and rot instead of their addresses, with boxes of `keys` rows of K / V.
      */
-    record FlashKernel(String name, int rows, int shared, int threads, boolean hopper) {
+    record FlashKernel(String name, int rows, int shared, int threads, boolean hopper, boolean tma, int keys) {
         /** mla_flash.cuh: 4 warps of 16 x mr queries; Q [64 mr][200] and `stages` of K [bn][200] and V [bn][136] (bf16). */
         static FlashKernel of(String name, int mr, int stages, int bn) {
-            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)), 128, false);
+            return new FlashKernel(name, 64 * mr, 2 * (64 * mr * 200 + stages * bn * (200 + 136)), 128, false, false, bn);
         }
 
         /**
          * mla_flash_sm90a.cu: 64 x cwg queries, 128 (cwg + 1) threads (a producer and cwg consumer warpgroups); shared
          * memory as mla_wgmma::Layout: Q 3 x 64 cwg rows and `stages` of K 3 x bn rows and V 2 x bn rows of 128 bytes,
-         * 2 x stages mbarriers, 1024 bytes to align the base.
+         * 2 x stages + 1 mbarriers, 1024 bytes to align the base.
          */
-        static FlashKernel wgmma(String name, int stages, int bn, int cwg) {
-            return new FlashKernel(name, 64 * cwg, 3 * 64 * cwg * 128 + stages * 5 * bn * 128 + 16 * stages + 1024, 128 * (cwg + 1), true);
+        static FlashKernel wgmma(String name, int stages, int bn, int cwg, boolean tma) {
+            return new FlashKernel(name, 64 * cwg, 3 * 64 * cwg * 128 + stages * 5 * bn * 128 + 16 * stages + 8 + 1024, 128 * (cwg + 1), true,
+                    tma, bn);
         }
     }
 
-    /** The kernels of mla_flash_sm90a.cu (flashVariant wgmma_NAME): [m192]n{BN}s{STAGES}[ov][pp]. */
+    /**
+     * The kernels of mla_flash_sm90a.cu (flashVariant wgmma_NAME): [m192]n{BN}s{STAGES}[ov][pp][tma|tmaf]; tma: the
+     * copy engine fetches Q, K and V (bulk tensor copies, tensor maps built here per launch); tmaf: also the softmax's
+     * scale folded into the exponent's FMA.
+     */
     static final java.util.Set<String> WGMMA_VARIANTS = java.util.Set.of("n128s2", "n128s2pp", "n64s3", "n64s3pp", "n64s4pp",
-            "m192n64s3", "n64s4ov", "n64s4ovpp", "m192n64s3ov");
+            "m192n64s3", "n64s4ov", "n64s4ovpp", "m192n64s3ov", "m192n64s3tma", "m192n64s3tmaf", "m192n64s3ovtmaf", "n64s4pptmaf",
+            "n64s4ovtmaf", "n64s4ovpptmaf", "n128s2pptmaf");
     /** The variant {@code -Dkimimesh.cuda.flashVariant=wgmma} names. */
-    private static final String WGMMA_DEFAULT = "m192n64s3";
-    private static final java.util.regex.Pattern WGMMA_NAME = java.util.regex.Pattern.compile("(m192)?n(64|128)s(\\d)(ov)?(pp)?");
+    private static final String WGMMA_DEFAULT = "m192n64s3tma";
+    private static final java.util.regex.Pattern WGMMA_NAME = java.util.regex.Pattern.compile("(m192)?n(64|128)s(\\d)(ov)?(pp)?(tmaf?)?");
 
     /**
      * {@code -Dkimimesh.cuda.flashVariant}: {@code wgmma} (default: {@code wgmma_}{@link #WGMMA_DEFAULT}, a wgmma kernel
-     * of mla_flash_sm90a.cu, 33.0 ms at 32k on an H100 against 42.4 ms for m2s1, docs/benchmarks-gpu.md; on a GPU
-     * where that module does not load, m2s1 runs instead), {@code wgmma_NAME} with NAME one of
+     * of mla_flash_sm90a.cu with the copy-engine (TMA) producer, 22.0 ms at 32k on an H100 against 33.1 ms for
+     * wgmma_m192n64s3 and 42.4 ms for m2s1, docs/benchmarks-gpu.md; on a GPU where that module does not load, m2s1 runs
+     * instead), {@code wgmma_NAME} with NAME one of
      * {@link #WGMMA_VARIANTS}: 128 (m192: 192) queries a block, BN keys a tile in STAGES stages, ov the intra-warpgroup
-     * overlap of softmax and P V, pp the ping-pong order of the consumers (docs/gpu.md); or the mma.sync kernels of
+     * overlap of softmax and P V, pp the ping-pong order of the consumers, tma the copy-engine producer, tmaf also the
+     * scale folded into the exponent (the tmaf kernels have not yet passed a GPU check: docs/gpu.md); or the mma.sync kernels of
      * mla_flash.cuh: {@code m2s1} (the default before; two query tiles a warp share each K / V fragment, one stage,
      * two blocks an SM), {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or two stages).
      */
@@ -567,7 +579,8 @@ final class MlaKernels {
             throw new IllegalArgumentException("kimimesh.cuda.flashVariant must be m2s1, m2s1k32, m2s2k32 or wgmma_ + one of "
                     + new java.util.TreeSet<>(WGMMA_VARIANTS) + ", not " + v);
         }
-        return FlashKernel.wgmma("mla_flash_wgmma_" + w, Integer.parseInt(m.group(3)), Integer.parseInt(m.group(2)), m.group(1) != null ? 3 : 2);
+        return FlashKernel.wgmma("mla_flash_wgmma_" + w, Integer.parseInt(m.group(3)), Integer.parseInt(m.group(2)), m.group(1) != null ? 3 : 2,
+                m.group(6) != null);
     }
 
     private static final float LOG2E = 1.4426950408889634f;
@@ -586,7 +599,24 @@ final class MlaKernels {
         FlashKernel f = FLASH_KERNEL.hopper() && dev.mlaFlashHopper == null ? FLASH_FALLBACK : FLASH_KERNEL;
         KernelModule m = f.hopper() ? dev.mlaFlashHopper : dev.mla;
         be.mlaShared(m, f.name(), f.shared());
-        m.launch(f.name(), (len + f.rows() - 1) / f.rows(), heads, 1, f.threads(), f.shared(), dev.stream, q, kv, rot, out.ptr(),
-                len, pos, heads, scale * LOG2E);
+        int blocks = (len + f.rows() - 1) / f.rows();
+        if (!f.tma()) {
+            m.launch(f.name(), blocks, heads, 1, f.threads(), f.shared(), dev.stream, q, kv, rot, out.ptr(), len, pos, heads, scale * LOG2E);
+            return;
+        }
+        // the TMA producer's tensor maps (mla_flash_sm90a.cu, MLA_FLASH_WGMMA_TMA): boxes of 64 dims (128 bytes, one
+        // swizzled row) by the block's queries (q) or a tile's keys (kv, rot); cuLaunchKernel copies them, so they live
+        // for the launch only
+        int total = pos + len, qk = 128 + 64, kvRow = 128 + 128;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment tq = a.allocate(Driver.TENSOR_MAP_BYTES, Driver.TENSOR_MAP_ALIGN),
+                    tkv = a.allocate(Driver.TENSOR_MAP_BYTES, Driver.TENSOR_MAP_ALIGN),
+                    trot = a.allocate(Driver.TENSOR_MAP_BYTES, Driver.TENSOR_MAP_ALIGN);
+            Driver.tensorMap2dBf16Swizzle128(tq, q, len, (long) heads * qk, 2L * heads * qk, 64, f.rows());
+            Driver.tensorMap2dBf16Swizzle128(tkv, kv, total, (long) heads * kvRow, 2L * heads * kvRow, 64, f.keys());
+            Driver.tensorMap2dBf16Swizzle128(trot, rot, total, 64, 2L * 64, 64, f.keys());
+            m.launch(f.name(), blocks, heads, 1, f.threads(), f.shared(), dev.stream, tq, tkv, trot, out.ptr(), len, pos, heads,
+                    scale * LOG2E);
+        }
     }
 }

@@ -32,19 +32,19 @@ class MlaKernelsTest {
 
     @Test
     void wgmmaVariantsLaunchAsMlaFlashSm90aLaysThemOut() {
-        // mla_wgmma::Layout<BN, STAGES, CWG>::SMEM: 3 x 64 CWG x 128 + STAGES x 5 x BN x 128 + 16 STAGES + 1024 bytes
+        // mla_wgmma::Layout<BN, STAGES, CWG>::SMEM: 3 x 64 CWG x 128 + STAGES x 5 x BN x 128 + 16 STAGES + 8 + 1024 bytes
         MlaKernels.FlashKernel a = MlaKernels.flashKernel("wgmma_n128s2pp");
         assertEquals("mla_flash_wgmma_n128s2pp", a.name());
         assertEquals(128, a.rows());
         assertEquals(384, a.threads());
-        assertEquals(214_048, a.shared());
+        assertEquals(214_056, a.shared());
         assertTrue(a.hopper());
         MlaKernels.FlashKernel b = MlaKernels.flashKernel("wgmma_m192n64s3ov");
         assertEquals(192, b.rows());
         assertEquals(512, b.threads());
-        assertEquals(197_680, b.shared());
-        assertEquals(214_080, MlaKernels.flashKernel("wgmma_n64s4ovpp").shared());
-        assertEquals(MlaKernels.flashKernel("wgmma_m192n64s3"), MlaKernels.flashKernel("wgmma"));
+        assertEquals(197_688, b.shared());
+        assertEquals(214_088, MlaKernels.flashKernel("wgmma_n64s4ovpp").shared());
+        assertEquals(MlaKernels.flashKernel("wgmma_m192n64s3tma"), MlaKernels.flashKernel("wgmma"));
         // every variant fits the 227 KiB a Hopper block may have
         for (String v : MlaKernels.WGMMA_VARIANTS) assertTrue(MlaKernels.flashKernel("wgmma_" + v).shared() <= 227 * 1024, v);
         MlaKernels.FlashKernel m = MlaKernels.flashKernel("m2s1");
@@ -52,5 +52,22 @@ class MlaKernelsTest {
         assertFalse(m.hopper());
         assertThrows(IllegalArgumentException.class, () -> MlaKernels.flashKernel("wgmma_n256s2"));
         assertThrows(IllegalArgumentException.class, () -> MlaKernels.flashKernel("n128s2"));
+        assertFalse(a.tma());
+    }
+
+    @Test
+    void tmaVariantsTakeTensorMapsWithTheirTilesBoxes() {
+        MlaKernels.FlashKernel t = MlaKernels.flashKernel("wgmma_m192n64s3tmaf");
+        assertEquals("mla_flash_wgmma_m192n64s3tmaf", t.name());
+        assertTrue(t.tma());
+        assertEquals(192, t.rows());
+        assertEquals(64, t.keys());
+        assertEquals(MlaKernels.flashKernel("wgmma_m192n64s3").shared(), t.shared());
+        MlaKernels.FlashKernel p = MlaKernels.flashKernel("wgmma_n128s2pptmaf");
+        assertEquals(128, p.keys());
+        assertEquals(384, p.threads());
+        // a TMA suffix exists only on the kernels mla_flash_sm90a.cu instantiates
+        assertThrows(IllegalArgumentException.class, () -> MlaKernels.flashKernel("wgmma_n64s3tma"));
+        assertThrows(IllegalArgumentException.class, () -> MlaKernels.flashKernel("wgmma_m192n64s3tmax"));
     }
 }
