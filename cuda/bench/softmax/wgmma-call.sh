@@ -11,7 +11,7 @@
 #   2. the fastest variant at 32k other than BASELINE (the current default) that passed every check (or
 #      WGMMA_VARIANT): KernelCheck group mla and the tiny goldens in the bf16-compute mode with
 #      -Dkimimesh.cuda.flashVariant=wgmma_<it>;
-#   3. the bench's 32k prefill in the bf16-compute mode, BASELINE (wgmma_m192n64s3tma, or m2s1) and that variant,
+#   3. the bench's 32k prefill in the bf16-compute mode, BASELINE (wgmma_n128s2pptmaf, or m2s1) and that variant,
 #      alternating, twice;
 #   4. Nsight Compute on that variant's 4k launch (speed of light, memory, warp states).
 # Logs go to /tmp/flash-logs, tarred into $OUT/flash-logs.tgz after every step (a call cut short keeps what ran);
@@ -30,8 +30,8 @@ note() { echo "[$(( $(date +%s) - t0 )) s] $*" | tee -a "$logs/summary.txt"; }
 fb=$b/flash_bench
 if [ ! -x "$fb" ] && [ -f "$b/flash_bench.xz" ]; then fb=/tmp/flash_bench; xz -dc "$b/flash_bench.xz" > "$fb" && chmod +x "$fb"; fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$logs/gpu.txt" 2>&1
-variants=${VARIANTS:-m192n64s3tma n128s2pptmaf m192n64s3tmaf m192n64s3ovtmaf n64s4pptmaf n64s4ovtmaf n64s4ovpptmaf m192n64s3}
-baseline=${BASELINE:-wgmma_m192n64s3tma}
+variants=${VARIANTS:-n128s2pptmaf m192n64s3tma m192n64s3tmaf m192n64s3ovtmaf n64s4pptmaf n64s4ovtmaf n64s4ovpptmaf m192n64s3}
+baseline=${BASELINE:-wgmma_n128s2pptmaf}
 tma_hung=0
 for v in $variants; do
   case "$v" in *tma*) [ $tma_hung = 1 ] && { note "harness $v skipped (a TMA variant hung)"; continue; } ;; esac

@@ -254,7 +254,7 @@ __device__ __forceinline__ void kda_chunk_scan_tc_body(const float* ws, const lo
     }
 }
 #ifndef KDA_TC_PREFETCH
-#define KDA_TC_PREFETCH 0   // chunks ahead (none: measured best); see kda_chunk_scan_tc_body
+#define KDA_TC_PREFETCH 1   // chunks ahead: the same bits at every distance; 1 measured 2.08 against 2.62 ms (none) at 32k on one H100, level (2.23 / 2.22) on another: docs/benchmarks-gpu.md
 #endif
 extern "C" __global__ void __launch_bounds__(256, 1) kda_chunk_scan_tc(const float* ws, const long long* states, const int* segChunk0,
                                                                       const int* segChunks, const int* chunkRow, const int* chunkLen,

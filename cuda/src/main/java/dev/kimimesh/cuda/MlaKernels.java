@@ -549,17 +549,19 @@ final class MlaKernels {
             "m192n64s3", "n64s4ov", "n64s4ovpp", "m192n64s3ov", "m192n64s3tma", "m192n64s3tmaf", "m192n64s3ovtmaf", "n64s4pptmaf",
             "n64s4ovtmaf", "n64s4ovpptmaf", "n128s2pptmaf");
     /** The variant {@code -Dkimimesh.cuda.flashVariant=wgmma} names. */
-    private static final String WGMMA_DEFAULT = "m192n64s3tma";
+    private static final String WGMMA_DEFAULT = "n128s2pptmaf";
     private static final java.util.regex.Pattern WGMMA_NAME = java.util.regex.Pattern.compile("(m192)?n(64|128)s(\\d)(ov)?(pp)?(tmaf?)?");
 
     /**
      * {@code -Dkimimesh.cuda.flashVariant}: {@code wgmma} (default: {@code wgmma_}{@link #WGMMA_DEFAULT}, a wgmma kernel
-     * of mla_flash_sm90a.cu with the copy-engine (TMA) producer, 22.0 ms at 32k on an H100 against 33.1 ms for
-     * wgmma_m192n64s3 and 42.4 ms for m2s1, docs/benchmarks-gpu.md; on a GPU where that module does not load, m2s1 runs
-     * instead), {@code wgmma_NAME} with NAME one of
+     * of mla_flash_sm90a.cu with the copy-engine (TMA) producer, two consumers in ping-pong order on 128-key tiles and
+     * the softmax scale folded into the exponent: 18.8 ms at 32k on an H100 against 22.0 ms for wgmma_m192n64s3tma, 33.1
+     * ms for wgmma_m192n64s3 and 42.4 ms for m2s1, docs/benchmarks-gpu.md; on a GPU where that module does not load, m2s1
+     * runs instead), {@code wgmma_NAME} with NAME one of
      * {@link #WGMMA_VARIANTS}: 128 (m192: 192) queries a block, BN keys a tile in STAGES stages, ov the intra-warpgroup
      * overlap of softmax and P V, pp the ping-pong order of the consumers, tma the copy-engine producer, tmaf also the
-     * scale folded into the exponent (the tmaf kernels have not yet passed a GPU check: docs/gpu.md); or the mma.sync kernels of
+     * scale folded into the exponent (n128s2pptmaf and m192n64s3tmaf passed their GPU checks; the other tmaf kernels have
+     * not yet been checked on a GPU since their fix: docs/gpu.md); or the mma.sync kernels of
      * mla_flash.cuh: {@code m2s1} (the default before; two query tiles a warp share each K / V fragment, one stage,
      * two blocks an SM), {@code m2s1k32} / {@code m2s2k32} (32 keys a tile, one or two stages).
      */
