@@ -231,7 +231,7 @@ KDA_OUTPUT_NORM(1)
 // = active slot (each expert has one pair). Grid: ceil(H / R), block 256; k <= 64.
 // moe_down_combine_t1 (R = 8, the default: checked on an H100, 2026-12-06) took 23.4 us a layer there, no faster than
 // moe_down + moe_combine: 288 blocks make a second wave. moe_down_combine_t1_r4 (R = 4: moe_down's 576-block grid,
-// -Dkimimesh.cuda.downCombineColumns=4) is the candidate, not yet run on a GPU.
+// -Dkimimesh.cuda.downCombineColumns=4) became the default after its H100 check in the merged tree of 2026-12-06.
 template <int R>
 __device__ __forceinline__ void moe_down_combine(const float* __restrict__ act, const long long* table, const int* info,
                                                  const int* activeExp, const int* activeStart, const int* posOf, const int* experts,

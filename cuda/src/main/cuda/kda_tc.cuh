@@ -46,9 +46,11 @@ __host__ __device__ __forceinline__ int kda_scan_tc_shared_floats(int d) { retur
 // blocks of a head each take one share of its u0 | W | Qp | Kd | o0 lines, block 0 the decay), so that the device
 // memory would stream the workspace ahead of the loads instead of in one burst a phase ahead of each use. Measured on
 // an H100 (2026-12-06, same call, ms at 32k / 5 segments): PF 0 2.223 / 2.041, 1 2.229 / 2.129, 3 2.267 / 2.781,
-// 6 2.396 / 2.494: no gain at 32k and a loss with several segments, so the kernel in use has PF = 0; the other
-// distances stay for the harness (cuda/bench/kda, mode tc).
-// STAGED (harness variant, written after the device calls of 2026-12-06, not yet run on a GPU): W and Qp go through
+// 6 2.396 / 2.494: no gain at 32k and a loss with several segments. On another H100 (the lead's call of the same night)
+// PF 0 2.619 / 2.646 against PF 1 2.078 / 2.186: so the kernel in use has PF = 1 (never much worse, sometimes 20%
+// better); the other distances stay for the harness (cuda/bench/kda, mode tc).
+// STAGED (harness variant; on an H100, 2026-12-06 night: the same bits, 2.50-2.52 ms at 32k against 2.08-2.20 for the
+// 1-chunk prefetch, so the hypothesis below did not hold and it stays in the harness only): W and Qp go through
 // shared memory, double-buffered and fetched by cp.async two chunks ahead (chunk c + 2's copy is issued as soon as X
 // of chunk c has read its buffer), instead of into registers one phase ahead: the hypothesis is that the kernel waits
 // on that one-phase-ahead fetch of 64 KB a chunk (about 8.5k cycles a chunk measured against ~1.5k of MMAs). Rows at

@@ -590,7 +590,7 @@ final class MlaKernels {
     /**
      * Fused causal attention over bf16 q [len, heads x 192], kv [total, heads x 256], k_rot [total, 64] into the fp32
      * out [len, heads x 128]: scores, online softmax (fp32) and P V (bf16 probabilities, fp32 accumulation) per block of
-     * queries (128 for m2s1, 192 for the default wgmma kernel), never written to memory.
+     * queries (128 for m2s1 and the default wgmma kernel, 192 for the m192 variants), never written to memory.
      */
     private static void flash(CudaBackend be, CudaDevice dev, long q, long kv, long rot, CudaTensor out, int len, int pos, int heads,
                               float scale) {
