@@ -88,52 +88,6 @@ extern "C" __global__ void __launch_bounds__(MP_ROWS) moe_pair_fill(const int* e
     }
 }
 
-// out[r] += sum of weights[r, j] * down[pairPos[r, j] - base] over the row's pairs whose expert lies in [e0, e1), in
-// ascending expert order (a row's equal experts in choice order): scatter_add_pairs' sum, the same operations in the
-// same order, so the same bits. One block a row; cols % 4 == 0, down and out 16-byte aligned. k <= 64.
-extern "C" __global__ void moe_combine_pairs(const float* __restrict__ down, const int* __restrict__ experts,
-                                             const float* __restrict__ weights, const int* __restrict__ pairPos,
-                                             float* __restrict__ out, int k, int cols, int e0, int e1, int base) {
-    __shared__ int se[64], sp[64];
-    __shared__ float sw[64];
-    __shared__ int n;
-    long r = blockIdx.x;
-    if (threadIdx.x == 0) {
-        int cnt = 0;
-        for (int j = 0; j < k; j++) {
-            int p = pairPos[r * k + j], ex = experts[r * k + j];
-            if (p < 0 || ex < e0 || ex >= e1) continue;
-            int i = cnt++;
-            while (i > 0 && se[i - 1] > ex) {
-                se[i] = se[i - 1];
-                sp[i] = sp[i - 1];
-                sw[i] = sw[i - 1];
-                i--;
-            }
-            se[i] = ex;
-            sp[i] = p - base;
-            sw[i] = weights[r * k + j];
-        }
-        n = cnt;
-    }
-    __syncthreads();
-    int cnt = n;
-    if (cnt == 0) return;
-    float4* dst = reinterpret_cast<float4*>(out + r * cols);
-    for (int c = threadIdx.x; c < cols / 4; c += blockDim.x) {
-        float4 acc = dst[c];
-        for (int i = 0; i < cnt; i++) {
-            float wgt = sw[i];
-            float4 s = reinterpret_cast<const float4*>(down + (long)sp[i] * cols)[c];
-            acc.x += wgt * s.x;
-            acc.y += wgt * s.y;
-            acc.z += wgt * s.z;
-            acc.w += wgt * s.w;
-        }
-        dst[c] = acc;
-    }
-}
-
 // ---- bf16 intermediates (-Dkimimesh.cuda.moeIntermediate=bf16, opt-in) ----
 // The expert GEMMs write gate, up and down in bf16 (their fp32 sums rounded once) instead of fp32: half the bytes of
 // the SwiGLU's reads and the combine's reads, and of the GEMMs' writes. Two more roundings than the fp32 form (gate and
@@ -165,10 +119,22 @@ extern "C" __global__ void moe_swiglu_bf16in(const __nv_bfloat16* __restrict__ g
     }
 }
 
-// moe_combine_pairs over bf16 expert outputs (the same order of additions, in fp32).
-extern "C" __global__ void moe_combine_pairs_bf16(const __nv_bfloat16* __restrict__ down, const int* __restrict__ experts,
-                                                  const float* __restrict__ weights, const int* __restrict__ pairPos,
-                                                  float* __restrict__ out, int k, int cols, int e0, int e1, int base) {
+// out[r] += sum of weights[r, j] * down[pairPos[r, j] - base] over the row's pairs whose expert lies in [e0, e1), in
+// ascending expert order (a row's equal experts in choice order): scatter_add_pairs' sum, the same operations in the
+// same order, so the same bits. One block a row; cols % 4 == 0, down and out 16-byte aligned. k <= 64. The expert
+// outputs are fp32 (moe_combine_pairs) or bf16 (moe_combine_pairs_bf16: the same order of additions, in fp32).
+__device__ __forceinline__ float4 mp_load4(const float* down, long row, int cols, int c) {
+    return reinterpret_cast<const float4*>(down + row * cols)[c];
+}
+
+__device__ __forceinline__ float4 mp_load4(const __nv_bfloat16* down, long row, int cols, int c) {
+    return mp_bf16x4_in(reinterpret_cast<const uint2*>(down + row * cols)[c]);
+}
+
+template <typename T>
+__device__ __forceinline__ void mp_combine_pairs(const T* __restrict__ down, const int* __restrict__ experts,
+                                                 const float* __restrict__ weights, const int* __restrict__ pairPos,
+                                                 float* __restrict__ out, int k, int cols, int e0, int e1, int base) {
     __shared__ int se[64], sp[64];
     __shared__ float sw[64];
     __shared__ int n;
@@ -199,7 +165,7 @@ extern "C" __global__ void moe_combine_pairs_bf16(const __nv_bfloat16* __restric
         float4 acc = dst[c];
         for (int i = 0; i < cnt; i++) {
             float wgt = sw[i];
-            float4 s = mp_bf16x4_in(reinterpret_cast<const uint2*>(down + (long)sp[i] * cols)[c]);
+            float4 s = mp_load4(down, (long)sp[i], cols, c);
             acc.x += wgt * s.x;
             acc.y += wgt * s.y;
             acc.z += wgt * s.z;
@@ -207,6 +173,18 @@ extern "C" __global__ void moe_combine_pairs_bf16(const __nv_bfloat16* __restric
         }
         dst[c] = acc;
     }
+}
+
+extern "C" __global__ void moe_combine_pairs(const float* __restrict__ down, const int* __restrict__ experts,
+                                             const float* __restrict__ weights, const int* __restrict__ pairPos,
+                                             float* __restrict__ out, int k, int cols, int e0, int e1, int base) {
+    mp_combine_pairs(down, experts, weights, pairPos, out, k, cols, e0, e1, base);
+}
+
+extern "C" __global__ void moe_combine_pairs_bf16(const __nv_bfloat16* __restrict__ down, const int* __restrict__ experts,
+                                                  const float* __restrict__ weights, const int* __restrict__ pairPos,
+                                                  float* __restrict__ out, int k, int cols, int e0, int e1, int base) {
+    mp_combine_pairs(down, experts, weights, pairPos, out, k, cols, e0, e1, base);
 }
 
 // ---- Prefill routing: one warp a row ----
