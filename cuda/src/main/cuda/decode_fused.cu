@@ -10,6 +10,7 @@
 // moe.cu): the dot products are tile_dot's with the same chunk order and split-K order, and the epilogues repeat the
 // unfused arithmetic operation for operation. GEMVs need K % 8 == 0 and 16-byte aligned x and weights.
 #include "gemv_tile.cuh"
+#include "moe_order.cuh"
 
 __device__ __forceinline__ float fused_sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 
@@ -267,16 +268,7 @@ __device__ __forceinline__ void moe_down_combine(const float* __restrict__ act, 
         wt[j] = weights[j];
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        int n = 0;
-        for (int j = 0; j < k; j++) {
-            if (pos[j] < 0) continue;
-            int e = ex[j], at = n++;
-            while (at > 0 && ex[order[at - 1]] > e) { order[at] = order[at - 1]; at--; }
-            order[at] = j;
-        }
-        count = n;
-    }
+    if (threadIdx.x == 0) count = moe_choice_order(ex, pos, k, order);
     __syncthreads();
     if (threadIdx.x < rows) {
         int c = n0 + threadIdx.x;

@@ -447,6 +447,8 @@ __device__ __forceinline__ void moe_down_tile(const float* __restrict__ act, con
 // the tilings MoeKernels uses (the fastest of those cuda/bench/decode swept on an H100, at T = 1 and 8)
 MOE_TB(MOE_GU, 1, 4) MOE_TB(MOE_D, 4, 2)
 
+#include "moe_order.cuh"
+
 // grid (rows, ceil(H / 256)): out[r, c] += weight(r, j) * down[posOf(r, j), c] over the row's choices in expert
 // index order (the CPU backend's order), multiply and add rounded separately as there. Several blocks per row: one
 // block per row made each thread walk 9 columns x k dependent loads (37 us at batch 1).
@@ -462,16 +464,7 @@ extern "C" __global__ void moe_combine(const float* down, const int* posOf, cons
         wt[j] = weights[r * k + j];
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        int n = 0;
-        for (int j = 0; j < k; j++) {
-            if (pos[j] < 0) continue;
-            int e = ex[j], at = n++;
-            while (at > 0 && ex[order[at - 1]] > e) { order[at] = order[at - 1]; at--; }
-            order[at] = j;
-        }
-        count = n;
-    }
+    if (threadIdx.x == 0) count = moe_choice_order(ex, pos, k, order);
     __syncthreads();
     int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= H) return;
