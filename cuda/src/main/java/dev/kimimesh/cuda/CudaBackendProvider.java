@@ -3,7 +3,7 @@ package dev.kimimesh.cuda;
 import dev.kimimesh.engine.backend.Backend;
 import dev.kimimesh.engine.backend.BackendProvider;
 
-/** Registers the CUDA backend as "cuda": available when libcuda loads, a device exists and the kernels are built. */
+/** Registers the CUDA backend as "cuda": available when libcuda loads, a device exists and the kernels are built (or NVRTC can compile them). */
 public final class CudaBackendProvider implements BackendProvider {
     private volatile String reason;
 
@@ -29,7 +29,8 @@ public final class CudaBackendProvider implements BackendProvider {
             if (!Driver.loaded()) return "libcuda.so.1 could not be loaded (" + Driver.loadError() + ")";
             Driver.init();
             if (Driver.deviceCount() == 0) return "no CUDA device was found";
-            if (!KernelModule.present("kda")) return "the CUDA kernels were not built into this jar (no nvcc at build time)";
+            String kernels = KernelModule.unavailable("kda");
+            if (kernels != null) return kernels;
             try {
                 NativeLibrary.load("libcublas.so.13", "libcublas.so");
             } catch (CudaException e) {

@@ -64,6 +64,7 @@ public final class Driver {
         static final MethodHandle PRIMARY_RETAIN = fn("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         static final MethodHandle PRIMARY_RELEASE = fn("cuDevicePrimaryCtxRelease_v2|cuDevicePrimaryCtxRelease", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         static final MethodHandle CTX_SET = fn("cuCtxSetCurrent", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle CTX_DEVICE = fn("cuCtxGetDevice", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle STREAM_CREATE = fn("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         static final MethodHandle STREAM_DESTROY = fn("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         static final MethodHandle STREAM_SYNC = fn("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -231,6 +232,17 @@ public final class Driver {
             check((int) H.CTX_SET.invokeExact(ctx), "cuCtxSetCurrent");
         } catch (Throwable t) {
             throw wrap("cuCtxSetCurrent", t);
+        }
+    }
+
+    /** The device of the calling thread's current context. */
+    public static int currentDevice() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment d = a.allocate(JAVA_INT);
+            check((int) H.CTX_DEVICE.invokeExact(d), "cuCtxGetDevice");
+            return d.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw wrap("cuCtxGetDevice", t);
         }
     }
 

@@ -10,7 +10,10 @@ import java.util.Map;
 
 /**
  * One CUDA source file's kernels, loaded from the class path: {@code kernels/NAME.cubin} (built for sm_90 by nvcc at
- * build time) or else {@code kernels/NAME.ptx} (JIT-compiled by the driver for the GPU at hand).
+ * build time) or else {@code kernels/NAME.ptx} (JIT-compiled by the driver for the GPU at hand); where the jar has
+ * neither (built without nvcc), compiled from {@code kernels/NAME.cu} by NVRTC at run time ({@link RuntimeKernels}).
+ * {@code -Dkimimesh.cuda.kernelSource=auto|built|nvrtc} picks: auto (the default) as just said, built only the nvcc
+ * images, nvrtc always the run-time compiler (to check it against the nvcc build).
  */
 final class KernelModule {
     private final String name;
@@ -22,25 +25,58 @@ final class KernelModule {
         this.module = module;
     }
 
-    static boolean present(String name) {
+    /** Whether nvcc built this module into the jar. */
+    static boolean built(String name) {
         return KernelModule.class.getClassLoader().getResource("kernels/" + name + ".cubin") != null
                 || KernelModule.class.getClassLoader().getResource("kernels/" + name + ".ptx") != null;
     }
 
+    /** Null when {@code name} can be loaded here (built, or its source and NVRTC are at hand, as the setting allows), else why not. */
+    static String unavailable(String name) {
+        String source = kernelSource();
+        if (!source.equals("nvrtc") && built(name)) return null;
+        if (source.equals("built")) return "the CUDA kernels were not built into this jar (no nvcc at build time) and -Dkimimesh.cuda.kernelSource=built forbids NVRTC";
+        if (!RuntimeKernels.hasSource(name)) return "kernels/" + name + ".cu is not on the class path";
+        if (!Nvrtc.loaded()) {
+            return (source.equals("nvrtc") ? "" : "the CUDA kernels were not built into this jar (no nvcc at build time) and ")
+                    + "NVRTC could not be loaded: " + Nvrtc.loadError();
+        }
+        return null;
+    }
+
+    /** The kernelSource setting, checked. */
+    static String kernelSource() {
+        String s = System.getProperty("kimimesh.cuda.kernelSource", "auto");
+        if (!s.equals("auto") && !s.equals("built") && !s.equals("nvrtc")) {
+            throw new IllegalArgumentException("-Dkimimesh.cuda.kernelSource must be auto, built or nvrtc, not '" + s + "'");
+        }
+        return s;
+    }
+
     static KernelModule load(String name, boolean preferPtx) {
-        String[] order = preferPtx ? new String[] {".ptx", ".cubin"} : new String[] {".cubin", ".ptx"};
+        String source = kernelSource();
         CudaException last = null;
-        for (String ext : order) {
-            byte[] image = resource("kernels/" + name + ext);
-            if (image == null) continue;
-            try {
-                return new KernelModule(name, Driver.moduleLoadData(image, name + ext));
-            } catch (CudaException e) {
-                last = e; // e.g. a cubin for another architecture: try the PTX
+        if (!source.equals("nvrtc")) {
+            String[] order = preferPtx ? new String[] {".ptx", ".cubin"} : new String[] {".cubin", ".ptx"};
+            for (String ext : order) {
+                byte[] image = resource("kernels/" + name + ext);
+                if (image == null) continue;
+                try {
+                    return new KernelModule(name, Driver.moduleLoadData(image, name + ext));
+                } catch (CudaException e) {
+                    last = e; // e.g. a cubin for another architecture: try the PTX
+                }
+            }
+            if (last != null || source.equals("built")) {
+                if (last != null) throw last;
+                throw new CudaException("kernels/" + name + ".cubin or .ptx is not on the class path (build the cuda module where nvcc is installed, or allow NVRTC)");
             }
         }
-        if (last != null) throw last;
-        throw new CudaException("kernels/" + name + ".cubin or .ptx is not on the class path (build the cuda module where nvcc is installed)");
+        String why = unavailable(name);
+        if (why != null) throw new CudaException(why);
+        int device = Driver.currentDevice();
+        String arch = RuntimeKernels.arch(name, Driver.attribute(device, 75), Driver.attribute(device, 76));
+        return new KernelModule(name, Driver.moduleLoadData(RuntimeKernels.cubin(name, arch), name + ".cu (NVRTC, " + arch + ")"));
     }
 
     /**
