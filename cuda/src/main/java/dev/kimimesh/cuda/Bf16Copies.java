@@ -10,7 +10,7 @@ package dev.kimimesh.cuda;
  * <p>A copy hangs on the device block of its tensor and lives as long as the next write into that block: every
  * {@link CudaBackend} method that writes a tensor drops the copy first ({@link #drop}), a producer attaches a fresh one,
  * and freeing the block frees the copy. Copies are made only in the bf16-compute mode, for tensors of more than
- * {@link CudaBackend#GEMV_MAX_ROWS} rows (the rows a GEMM serves), and only with {@code -Dkimimesh.cuda.fusedOperands=true}.
+ * {@link CudaBackend#GEMV_MAX_ROWS} rows (the rows a GEMM serves), and not with {@code -Dkimimesh.cuda.fusedOperands=false}.
  */
 final class Bf16Copies {
     private Bf16Copies() {}
@@ -19,10 +19,11 @@ final class Bf16Copies {
     record Copy(DeviceBuffer mem, long offset, int rows, int cols) {}
 
     /**
-     * {@code -Dkimimesh.cuda.fusedOperands}: {@code true} lets the producers of bf16 GEMM operands write them beside
-     * their fp32 output; {@code false} (the earlier path) converts before each GEMM. The same bf16 values either way.
+     * {@code -Dkimimesh.cuda.fusedOperands}: {@code true} (default since its H100 check of 2026-12-06) lets the producers
+     * of bf16 GEMM operands write them beside their fp32 output; {@code false} (the earlier path) converts before each
+     * GEMM. The same bf16 values either way.
      */
-    static final boolean ON = flag(System.getProperty("kimimesh.cuda.fusedOperands", "false"));
+    static final boolean ON = flag(System.getProperty("kimimesh.cuda.fusedOperands", "true"));
 
     private static boolean flag(String v) {
         if (v.equals("true") || v.equals("false")) return Boolean.parseBoolean(v);
