@@ -142,10 +142,6 @@ public final class CudaBackend implements Backend {
         if (c.size() > 0) Driver.memsetD32(c.ptr(), 0, c.size(), dev.stream);
     }
 
-    /**
-     * An output tensor, cast: the bf16 copy its block may hold ({@link Bf16Copies}) is dropped first, since the caller
-     * is about to overwrite the fp32 values it was made from.
-     */
     /** Set by the kernel checks ({@link #bf16Copies}): null leaves bf16 copies to the mode and the flag. */
     Boolean forceBf16Copies;
 
@@ -171,6 +167,10 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /**
+     * An output tensor, cast: the bf16 copy its block may hold ({@link Bf16Copies}) is dropped first, since the caller
+     * is about to overwrite the fp32 values it was made from.
+     */
     private CudaTensor written(Tensor t) {
         CudaTensor c = CudaTensor.cast(t);
         if (c.buffer().bf16 != null) Bf16Copies.drop(dev, c);
