@@ -110,3 +110,54 @@ extern "C" __global__ void fill_random_bf16(unsigned short* dst, long n, unsigne
         dst[i] = (unsigned short)((b & 0x8000u) | ((0x77u + ((b >> 7) & 3u)) << 7) | (b & 0x7Fu));
     }
 }
+
+// ---- The bf16-compute prefill's operands made by their producer (CudaBackend's bf16 operand copies) ----
+
+// 4 fp32 values as 4 bf16 (round to nearest even, as f32_to_bf16) in one 8-byte store
+__device__ __forceinline__ uint2 ew_bf16x4(float4 v) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+    return make_uint2(*reinterpret_cast<unsigned*>(&lo), *reinterpret_cast<unsigned*>(&hi));
+}
+
+// swiglu_f32 (the same operations in the same order) 4 values a thread, writing o and bf16(o) at ob: the down
+// projection's operand without a conversion pass after. n % 4 == 0, every pointer 16-byte aligned (ob 8).
+extern "C" __global__ void swiglu_f32_bf16(const float* __restrict__ g, const float* __restrict__ u, float* o,
+                                           __nv_bfloat16* __restrict__ ob, long n) {
+    const float4* g4 = reinterpret_cast<const float4*>(g);
+    const float4* u4 = reinterpret_cast<const float4*>(u);
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n / 4; i += (long)gridDim.x * blockDim.x) {
+        float4 a = g4[i], b = u4[i];
+        float4 r = make_float4(a.x * sigmoidf_(a.x) * b.x, a.y * sigmoidf_(a.y) * b.y, a.z * sigmoidf_(a.z) * b.z,
+                               a.w * sigmoidf_(a.w) * b.w);
+        reinterpret_cast<float4*>(o)[i] = r;
+        reinterpret_cast<uint2*>(ob)[i] = ew_bf16x4(r);
+    }
+}
+
+// out[i, :] = xb[rows[i], :] for bf16 rows (the MoE gather from the norm's bf16 copy: half the bytes read of
+// moe_gather_bf16, which converts fp32 rows, and the same values). cols % 4 == 0, 8-byte aligned rows. grid: rows
+extern "C" __global__ void gather_rows_bf16(const __nv_bfloat16* __restrict__ xb, const int* __restrict__ rows,
+                                            __nv_bfloat16* __restrict__ out, int cols) {
+    const uint2* src = reinterpret_cast<const uint2*>(xb + (long)rows[blockIdx.x] * cols);
+    uint2* dst = reinterpret_cast<uint2*>(out + (long)blockIdx.x * cols);
+    for (int c = threadIdx.x; c < cols / 4; c += blockDim.x) dst[c] = src[c];
+}
+
+// kda_gate 4 columns a thread over a (row, column block) grid: no 64-bit division per element (kda_gate ran a 32k
+// prefill's [T, 4096] at about 60% of the copy bandwidth), the same expressions, so the same bits. cols % 4 == 0,
+// headDim % 4 == 0, f and g 16-byte aligned; g may be f. grid: (ceil(cols / 4 / 256), rows), block 256
+extern "C" __global__ void kda_gate_v4(const float* f, const float* aLog, const float* dtBias, float* g, int cols, int headDim) {
+    int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    if (c >= cols) return;
+    long at = (long)blockIdx.y * cols + c;
+    float4 x = *reinterpret_cast<const float4*>(f + at);
+    float a = -expf(aLog[c / headDim]); // the 4 columns share a head (headDim % 4 == 0)
+    float z[4] = {x.x + dtBias[c], x.y + dtBias[c + 1], x.z + dtBias[c + 2], x.w + dtBias[c + 3]};
+    float r[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float sp = z[j] > 20.0f ? z[j] : log1pf(expf(z[j]));
+        r[j] = a * sp;
+    }
+    *reinterpret_cast<float4*>(g + at) = make_float4(r[0], r[1], r[2], r[3]);
+}

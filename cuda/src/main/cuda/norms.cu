@@ -2,6 +2,7 @@
 // (* sigmoid(gate)). One block per (row, group); out may alias x (each element is read before it is written, and
 // only by the thread that writes it).
 
+#include <cuda_bf16.h>
 #include "block_sum.cuh"
 
 extern "C" __global__ void rms_norm(const float* x, const float* w, const float* gate, float* out, int cols, int group, float eps) {
@@ -24,7 +25,18 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, const float*
 // The same norm with each thread holding its (up to 4) float4 chunks of the group in registers: one memory latency
 // for the loads instead of one per loop step of the plain kernel (a decode row of 2304 took 8 us there), and x is
 // read once. Needs group % 4 == 0, group <= 4 * 4 * blockDim.x, cols % 4 == 0 and 16-byte aligned pointers.
-extern "C" __global__ void rms_norm_v4(const float* x, const float* w, const float* gate, float* out, int cols, int group, float eps) {
+// BF16: the output is also written rounded to bf16 at outb (the bf16-compute prefill's GEMM operand, which
+// f32_to_bf16 made in a pass of its own before); the fp32 arithmetic is the same either way.
+
+// 4 fp32 values as 4 bf16 (round to nearest even, as f32_to_bf16) in one 8-byte store
+__device__ __forceinline__ uint2 norm_bf16x4(float4 v) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+    return make_uint2(*reinterpret_cast<unsigned*>(&lo), *reinterpret_cast<unsigned*>(&hi));
+}
+
+template <bool BF16>
+__device__ __forceinline__ void rms_norm_v4_body(const float* x, const float* w, const float* gate, float* out,
+                                                 __nv_bfloat16* outb, int cols, int group, float eps) {
     __shared__ float red[32];
     long base = (long)blockIdx.x * cols + (long)blockIdx.y * group;
     int n4 = group >> 2;
@@ -56,14 +68,27 @@ extern "C" __global__ void rms_norm_v4(const float* x, const float* w, const flo
                 o.w *= 1.0f / (1.0f + expf(-g.w));
             }
             ov[i] = o;
+            if (BF16) reinterpret_cast<uint2*>(outb + base)[i] = norm_bf16x4(o);
         }
     }
 }
 
+extern "C" __global__ void rms_norm_v4(const float* x, const float* w, const float* gate, float* out, int cols, int group, float eps) {
+    rms_norm_v4_body<false>(x, w, gate, out, nullptr, cols, group, eps);
+}
+
+// rms_norm_v4 that also writes bf16(out) at outb (8-byte aligned rows: cols % 4 == 0 and outb 16-byte aligned)
+extern "C" __global__ void rms_norm_v4_bf16(const float* x, const float* w, const float* gate, float* out, __nv_bfloat16* outb,
+                                            int cols, int group, float eps) {
+    rms_norm_v4_body<true>(x, w, gate, out, outb, cols, group, eps);
+}
+
 // The residual add and the next RMSNorm in one pass (a decoder layer's x += attn; normed = rmsnorm(x)): x += d is
 // written back and normed into out, with the arithmetic of add_f32 then rms_norm_v4 (the same bits). One block per
-// row (group = cols); the conditions of rms_norm_v4.
-extern "C" __global__ void add_rms_norm_v4(float* x, const float* d, const float* w, float* out, int cols, float eps) {
+// row (group = cols); the conditions of rms_norm_v4. BF16: as rms_norm_v4_body.
+template <bool BF16>
+__device__ __forceinline__ void add_rms_norm_v4_body(float* x, const float* d, const float* w, float* out, __nv_bfloat16* outb,
+                                                     int cols, float eps) {
     __shared__ float red[32];
     long base = (long)blockIdx.x * cols;
     int n4 = cols >> 2;
@@ -92,7 +117,19 @@ extern "C" __global__ void add_rms_norm_v4(float* x, const float* d, const float
         int i = threadIdx.x + j * blockDim.x;
         if (i < n4) {
             float4 a = v[j], s = wv[i];
-            ov[i] = make_float4(s.x * (a.x * inv), s.y * (a.y * inv), s.z * (a.z * inv), s.w * (a.w * inv));
+            float4 o = make_float4(s.x * (a.x * inv), s.y * (a.y * inv), s.z * (a.z * inv), s.w * (a.w * inv));
+            ov[i] = o;
+            if (BF16) reinterpret_cast<uint2*>(outb + base)[i] = norm_bf16x4(o);
         }
     }
+}
+
+extern "C" __global__ void add_rms_norm_v4(float* x, const float* d, const float* w, float* out, int cols, float eps) {
+    add_rms_norm_v4_body<false>(x, d, w, out, nullptr, cols, eps);
+}
+
+// add_rms_norm_v4 that also writes bf16(out) at outb
+extern "C" __global__ void add_rms_norm_v4_bf16(float* x, const float* d, const float* w, float* out, __nv_bfloat16* outb,
+                                                int cols, float eps) {
+    add_rms_norm_v4_body<true>(x, d, w, out, outb, cols, eps);
 }

@@ -130,7 +130,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void copy(Tensor src, Tensor dst) {
         dev.bind();
-        CudaTensor s = CudaTensor.cast(src), d = CudaTensor.cast(dst);
+        CudaTensor s = CudaTensor.cast(src), d = written(dst);
         if (s.rows() != d.rows() || s.cols() != d.cols()) throw new IllegalArgumentException("copy: " + s + " into " + d);
         if (s.size() > 0) Driver.copyDtoD(d.ptr(), s.ptr(), s.bytes(), dev.stream);
     }
@@ -138,8 +138,43 @@ public final class CudaBackend implements Backend {
     @Override
     public void zero(Tensor t) {
         dev.bind();
-        CudaTensor c = CudaTensor.cast(t);
+        CudaTensor c = written(t);
         if (c.size() > 0) Driver.memsetD32(c.ptr(), 0, c.size(), dev.stream);
+    }
+
+    /** Set by the kernel checks ({@link #bf16Copies}): null leaves bf16 copies to the mode and the flag. */
+    Boolean forceBf16Copies;
+
+    /**
+     * For the kernel checks: {@code TRUE} makes the producers of bf16 GEMM operands (RMSNorm, add + RMSNorm, SwiGLU) write
+     * their bf16 copies ({@link Bf16Copies}) in any mode, as {@code -Dkimimesh.cuda.fusedOperands=true} does in the
+     * bf16-compute mode; {@code FALSE} makes none; null leaves it to the mode and the flag again.
+     */
+    public void bf16Copies(Boolean on) {
+        forceBf16Copies = on;
+    }
+
+    /** For the kernel checks: the bf16 copy that t's producer wrote, widened to fp32, or null when it has none. */
+    public float[] downloadBf16Copy(Tensor t) {
+        dev.bind();
+        CudaTensor c = CudaTensor.cast(t);
+        long at = Bf16Copies.of(c);
+        if (at == 0) return null;
+        CudaTensor wide = uninitialised(c.rows(), c.cols());
+        dev.elementwise.launch("bf16_to_f32", CudaDevice.blocks(c.size()), 1, 1, 256, 0, dev.stream, at, wide.ptr(), c.size());
+        float[] out = download(wide);
+        release(wide);
+        return out;
+    }
+
+    /**
+     * An output tensor, cast: the bf16 copy its block may hold ({@link Bf16Copies}) is dropped first, since the caller
+     * is about to overwrite the fp32 values it was made from.
+     */
+    private CudaTensor written(Tensor t) {
+        CudaTensor c = CudaTensor.cast(t);
+        if (c.buffer().bf16 != null) Bf16Copies.drop(dev, c);
+        return c;
     }
 
     @Override
@@ -225,7 +260,7 @@ public final class CudaBackend implements Backend {
     public void embed(Weight table, int[] ids, Tensor out) {
         dev.bind();
         CudaWeight w = CudaWeight.cast(table);
-        CudaTensor o = CudaTensor.cast(out);
+        CudaTensor o = written(out);
         if (o.rows() != ids.length || o.cols() != w.cols()) throw new IllegalArgumentException("embed: out " + o + " for " + ids.length + " ids of " + w);
         for (int id : ids) {
             if (id < 0 || id >= w.rows()) throw new IllegalArgumentException("token id " + id + " is outside the embedding table (0.." + (w.rows() - 1) + ")");
@@ -241,7 +276,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void matmul(Tensor x, Weight w, Tensor out) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaTensor a = CudaTensor.cast(x), o = written(out);
         CudaWeight b = CudaWeight.cast(w);
         int t = a.rows(), k = a.cols(), n = b.rows();
         if (b.cols() != k) throw new IllegalArgumentException("matmul: x has " + k + " columns, " + b + " expects " + b.cols());
@@ -264,7 +299,7 @@ public final class CudaBackend implements Backend {
         boolean together = a.rows() > 0;
         for (int i = 0; i < w.length; i++) {
             ws[i] = CudaWeight.cast(w[i]);
-            os[i] = CudaTensor.cast(out[i]);
+            os[i] = written(out[i]);
             if (ws[i].cols() != a.cols()) throw new IllegalArgumentException("matmuls: x has " + a.cols() + " columns, " + ws[i] + " expects " + ws[i].cols());
             if (os[i].rows() != a.rows() || os[i].cols() != ws[i].rows()) {
                 throw new IllegalArgumentException("matmuls: out " + i + " is " + os[i] + ", expected " + a.rows() + "x" + ws[i].rows());
@@ -290,7 +325,7 @@ public final class CudaBackend implements Backend {
         if (w.length != out.length) throw new IllegalArgumentException("matmulsBf16: " + w.length + " weights, " + out.length + " outputs");
         for (int i = 0; i < w.length; i++) {
             ws[i] = CudaWeight.cast(w[i]);
-            os[i] = CudaTensor.cast(out[i]);
+            os[i] = written(out[i]);
             if (os[i].rows() != a.rows() || os[i].cols() != ws[i].rows()) {
                 throw new IllegalArgumentException("matmulsBf16: out " + i + " is " + os[i] + ", expected " + a.rows() + "x" + ws[i].rows());
             }
@@ -311,7 +346,7 @@ public final class CudaBackend implements Backend {
 
     private void norm(Tensor x, Weight w, float eps, CudaTensor gate, Tensor out) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaTensor a = CudaTensor.cast(x), o = written(out);
         CudaWeight nw = CudaWeight.cast(w);
         int group = nw.rows() * nw.cols();
         if (group == 0 || a.cols() % group != 0) throw new IllegalArgumentException("rmsNorm: " + a.cols() + " columns are not groups of " + group);
@@ -322,6 +357,13 @@ public final class CudaBackend implements Backend {
         if (group % 4 == 0 && group <= 16384 && a.cols() % 4 == 0 && (a.ptr() | o.ptr() | wp | gp) % 16 == 0) {
             // each thread keeps up to four float4 chunks of its group in registers (rms_norm_v4)
             int block = Math.min(1024, Math.max(32, (group / 4 + 31) / 32 * 32));
+            if (Bf16Copies.wanted(this, o)) {
+                // the bf16 GEMM operand written in the same pass (Bf16Copies)
+                long ob = Bf16Copies.attach(dev, o);
+                dev.norms.launch("rms_norm_v4_bf16", a.rows(), a.cols() / group, 1, block, 0, dev.stream, a.ptr(), wp, gp, o.ptr(), ob,
+                        a.cols(), group, eps);
+                return;
+            }
             dev.norms.launch("rms_norm_v4", a.rows(), a.cols() / group, 1, block, 0, dev.stream, a.ptr(), wp, gp, o.ptr(), a.cols(),
                     group, eps);
         } else {
@@ -335,7 +377,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void kdaOutputNorm(Tensor o, Weight w, float eps, Tensor gLow, Weight gB, Tensor out) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(o), gl = CudaTensor.cast(gLow), r = CudaTensor.cast(out);
+        CudaTensor a = CudaTensor.cast(o), gl = CudaTensor.cast(gLow), r = written(out);
         CudaWeight nw = CudaWeight.cast(w), gw = CudaWeight.cast(gB);
         if (gw.cols() != gl.cols() || gw.rows() != a.cols() || gl.rows() != a.rows() || r.rows() != a.rows() || r.cols() != a.cols()) {
             throw new IllegalArgumentException("kdaOutputNorm: o " + a + ", gate low " + gl + ", g_b " + gw + ", out " + r);
@@ -348,7 +390,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void add(Tensor acc, Tensor x) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(acc), b = CudaTensor.cast(x);
+        CudaTensor a = written(acc), b = CudaTensor.cast(x);
         if (a.size() != b.size()) throw new IllegalArgumentException("add: " + a + " and " + b);
         dev.elementwise.launch("add_f32", CudaDevice.blocks(a.size()), 1, 1, 256, 0, dev.stream, a.ptr(), b.ptr(), a.size());
     }
@@ -357,7 +399,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void addRmsNorm(Tensor acc, Tensor x, Weight w, float eps, Tensor out) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(acc), b = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaTensor a = written(acc), b = CudaTensor.cast(x), o = written(out);
         CudaWeight nw = CudaWeight.cast(w);
         int cols = a.cols();
         boolean fused = FUSED_ADD_NORM && a.rows() > 0 && nw.rows() * nw.cols() == cols && cols % 4 == 0 && cols <= 16384
@@ -368,6 +410,11 @@ public final class CudaBackend implements Backend {
             return;
         }
         int group = cols, block = Math.min(1024, Math.max(32, (group / 4 + 31) / 32 * 32));
+        if (Bf16Copies.wanted(this, o)) {
+            long ob = Bf16Copies.attach(dev, o);
+            dev.norms.launch("add_rms_norm_v4_bf16", a.rows(), 1, 1, block, 0, dev.stream, a.ptr(), b.ptr(), wp, o.ptr(), ob, cols, eps);
+            return;
+        }
         dev.norms.launch("add_rms_norm_v4", a.rows(), 1, 1, block, 0, dev.stream, a.ptr(), b.ptr(), wp, o.ptr(), cols, eps);
     }
 
@@ -377,15 +424,22 @@ public final class CudaBackend implements Backend {
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
         dev.bind();
-        CudaTensor g = CudaTensor.cast(gate), u = CudaTensor.cast(up), o = CudaTensor.cast(out);
+        CudaTensor g = CudaTensor.cast(gate), u = CudaTensor.cast(up), o = written(out);
         if (g.size() != u.size() || g.size() != o.size()) throw new IllegalArgumentException("swiglu: " + g + ", " + u + ", " + o);
+        if (Bf16Copies.wanted(this, o) && (g.ptr() | u.ptr()) % 16 == 0) {
+            // the down projection's bf16 operand written in the same pass (Bf16Copies)
+            long ob = Bf16Copies.attach(dev, o);
+            dev.elementwise.launch("swiglu_f32_bf16", CudaDevice.blocks(g.size() / 4), 1, 1, 256, 0, dev.stream, g.ptr(), u.ptr(), o.ptr(),
+                    ob, g.size());
+            return;
+        }
         dev.elementwise.launch("swiglu_f32", CudaDevice.blocks(g.size()), 1, 1, 256, 0, dev.stream, g.ptr(), u.ptr(), o.ptr(), g.size());
     }
 
     @Override
     public void sigmoid(Tensor x, Tensor out) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaTensor a = CudaTensor.cast(x), o = written(out);
         if (a.size() != o.size()) throw new IllegalArgumentException("sigmoid: " + a + " into " + o);
         dev.elementwise.launch("sigmoid_f32", CudaDevice.blocks(a.size()), 1, 1, 256, 0, dev.stream, a.ptr(), o.ptr(), a.size());
     }
@@ -394,7 +448,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void swigluProjection(Tensor x, Weight gate, Weight up, Tensor act, Weight[] also, Tensor[] alsoOut) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(act);
+        CudaTensor a = CudaTensor.cast(x), o = written(act);
         CudaWeight g = CudaWeight.cast(gate), u = CudaWeight.cast(up);
         if (also.length != alsoOut.length) throw new IllegalArgumentException("swigluProjection: " + also.length + " weights, " + alsoOut.length + " outputs");
         if (g.cols() != a.cols() || u.cols() != a.cols() || u.rows() != g.rows() || o.rows() != a.rows() || o.cols() != g.rows()) {
@@ -404,7 +458,7 @@ public final class CudaBackend implements Backend {
         CudaTensor[] os = new CudaTensor[also.length];
         for (int i = 0; i < also.length; i++) {
             ws[i] = CudaWeight.cast(also[i]);
-            os[i] = CudaTensor.cast(alsoOut[i]);
+            os[i] = written(alsoOut[i]);
             if (ws[i].cols() != a.cols() || os[i].rows() != a.rows() || os[i].cols() != ws[i].rows()) {
                 throw new IllegalArgumentException("swigluProjection: out " + i + " is " + os[i] + " for " + ws[i] + " and x " + a);
             }
@@ -415,7 +469,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void gatherRows(Tensor x, int[] rows, Tensor out) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaTensor a = CudaTensor.cast(x), o = written(out);
         if (o.rows() != rows.length || o.cols() != a.cols()) throw new IllegalArgumentException("gatherRows: out " + o);
         for (int r : rows) if (r < 0 || r >= a.rows()) throw new IndexOutOfBoundsException("gatherRows: row " + r + " of " + a.rows());
         if (rows.length == 0) return;
@@ -443,7 +497,7 @@ public final class CudaBackend implements Backend {
         }
         long[] ptr = new long[caches.length];
         for (int i = 0; i < caches.length; i++) {
-            CudaTensor c = CudaTensor.cast(caches[i]);
+            CudaTensor c = written(caches[i]);
             if (c.cols() != r.cols() || c.rows() <= seg.position(i)) throw new IllegalArgumentException("appendRows: cache " + i + " is " + c + " for position " + seg.position(i));
             ptr[i] = c.ptr();
         }
@@ -465,12 +519,12 @@ public final class CudaBackend implements Backend {
                 && l.ptr() % 16 == 0;
         long[] lp = new long[n], rp = new long[n];
         for (int i = 0; fused && i < n; i++) {
-            CudaTensor c = CudaTensor.cast(latents[i]);
+            CudaTensor c = written(latents[i]);
             if (c.cols() != r || c.rows() <= seg.position(i)) throw new IllegalArgumentException("appendLatentRows: cache " + i + " is " + c + " for position " + seg.position(i));
             fused = c.ptr() % 16 == 0;
             lp[i] = c.ptr();
             if (kr != null) {
-                CudaTensor k = CudaTensor.cast(kRots[i]);
+                CudaTensor k = written(kRots[i]);
                 if (k.cols() != rope || k.rows() <= seg.position(i)) throw new IllegalArgumentException("appendLatentRows: k_rot cache " + i + " is " + k);
                 rp[i] = k.ptr();
             }
@@ -533,7 +587,7 @@ public final class CudaBackend implements Backend {
     /** {@link #shortConvSilu} with the prefill kernel chosen here (kernel checks compare the two): {@code v2} short_conv4_silu where it applies. */
     public void shortConvSilu(Tensor x, Weight conv, Segments seg, Tensor[] tails, Tensor out, boolean v2) {
         dev.bind();
-        CudaTensor a = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaTensor a = CudaTensor.cast(x), o = written(out);
         CudaWeight w = CudaWeight.cast(conv);
         int p = a.cols(), k = w.cols();
         if (w.rows() != p) throw new IllegalArgumentException("shortConv: " + w + " does not match width " + p);
@@ -578,7 +632,7 @@ public final class CudaBackend implements Backend {
         int p = 0, k = 0;
         for (int j = 0; fused && j < 3; j++) {
             a[j] = CudaTensor.cast(x[j]);
-            o[j] = CudaTensor.cast(out[j]);
+            o[j] = written(out[j]);
             w[j] = CudaWeight.cast(conv[j]);
             if (j == 0) {
                 p = a[0].cols();
@@ -617,20 +671,42 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void kdaGate(Tensor f, Weight aLog, Weight dtBias, int headDim, Tensor g) {
+        kdaGate(f, aLog, dtBias, headDim, g, KDA_GATE_V4);
+    }
+
+    /** {@link #kdaGate} with the kernel chosen here (the kernel checks compare the two): {@code v4} kda_gate_v4 where it applies. */
+    public void kdaGate(Tensor f, Weight aLog, Weight dtBias, int headDim, Tensor g, boolean v4) {
         dev.bind();
-        CudaTensor fi = CudaTensor.cast(f), go = CudaTensor.cast(g);
+        CudaTensor fi = CudaTensor.cast(f), go = written(g);
         if (fi.size() != go.size()) throw new IllegalArgumentException("kdaGate: " + fi + " into " + go);
         CudaWeight a = CudaWeight.cast(aLog), dt = CudaWeight.cast(dtBias);
         if ((long) dt.rows() * dt.cols() != fi.cols()) throw new IllegalArgumentException("kdaGate: dt_bias " + dt + " for width " + fi.cols());
+        if (v4 && fi.rows() <= 65535 && fi.cols() % 4 == 0 && headDim % 4 == 0 && (fi.ptr() | go.ptr()) % 16 == 0) {
+            dev.elementwise.launch("kda_gate_v4", (fi.cols() / 4 + 255) / 256, fi.rows(), 1, 256, 0, dev.stream, fi.ptr(), floats(a),
+                    floats(dt), go.ptr(), fi.cols(), headDim);
+            return;
+        }
         dev.elementwise.launch("kda_gate", CudaDevice.blocks(fi.size()), 1, 1, 256, 0, dev.stream, fi.ptr(), floats(a), floats(dt),
                 go.ptr(), fi.size(), fi.cols(), headDim);
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.kdaGate}: {@code v2} (default since its H100 check of 2026-12-06: kda_gate_v4, 4 columns a
+     * thread on a (column block, row) grid, the same bits; 0.61 -> 0.35 ms a 32k layer) or {@code v1} (kda_gate, one
+     * element a thread, the earlier kernel).
+     */
+    private static final boolean KDA_GATE_V4 = kdaGateMode(System.getProperty("kimimesh.cuda.kdaGate", "v2"));
+
+    private static boolean kdaGateMode(String v) {
+        if (v.equals("v1") || v.equals("v2")) return v.equals("v2");
+        throw new IllegalArgumentException("kimimesh.cuda.kdaGate must be v1 or v2, not " + v);
     }
 
     /** At few rows, one gemv_kda_gate launch (decode_fused.cu) for the f_b product, the decay gate and beta's sigmoid. */
     @Override
     public void kdaGates(Tensor fLow, Weight fB, Weight aLog, Weight dtBias, int headDim, Tensor g, Tensor beta) {
         dev.bind();
-        CudaTensor f = CudaTensor.cast(fLow), go = CudaTensor.cast(g), b = CudaTensor.cast(beta);
+        CudaTensor f = CudaTensor.cast(fLow), go = written(g), b = written(beta);
         CudaWeight w = CudaWeight.cast(fB), a = CudaWeight.cast(aLog), dt = CudaWeight.cast(dtBias);
         if (w.cols() != f.cols() || go.rows() != f.rows() || go.cols() != w.rows() || b.rows() != f.rows()) {
             throw new IllegalArgumentException("kdaGates: fLow " + f + ", f_b " + w + ", g " + go + ", beta " + b);
@@ -646,7 +722,7 @@ public final class CudaBackend implements Backend {
                     Tensor[] states, KdaForm form, Tensor out) {
         dev.bind();
         KdaKernels.run(this, CudaTensor.cast(q), CudaTensor.cast(k), CudaTensor.cast(v), CudaTensor.cast(g), CudaTensor.cast(beta),
-                heads, headDim, seg, states, form, CudaTensor.cast(out));
+                heads, headDim, seg, states, form, written(out));
     }
 
     /**
@@ -657,7 +733,7 @@ public final class CudaBackend implements Backend {
                     Tensor[] states, KdaForm form, Tensor out, boolean tensorCores) {
         dev.bind();
         KdaKernels.run(this, CudaTensor.cast(q), CudaTensor.cast(k), CudaTensor.cast(v), CudaTensor.cast(g), CudaTensor.cast(beta),
-                heads, headDim, seg, states, form, CudaTensor.cast(out), tensorCores);
+                heads, headDim, seg, states, form, written(out), tensorCores);
     }
 
     /** Whether {@link #kda} runs prefill chunks through TF32 tensor cores ({@code kimimesh.cuda.kdaChunk=tc} or {@code kdaPrep=tc}). */
@@ -684,7 +760,7 @@ public final class CudaBackend implements Backend {
                              float scale, Segments seg, Tensor out) {
         dev.bind();
         MlaKernels.run(this, CudaTensor.cast(q), latents, kRots, CudaWeight.cast(kvB), heads, nope, rope, vDim, scale, seg,
-                CudaTensor.cast(out));
+                written(out));
     }
 
     /**
@@ -695,7 +771,7 @@ public final class CudaBackend implements Backend {
                                  float scale, Segments seg, Tensor out) {
         dev.bind();
         MlaKernels.run(this, CudaTensor.cast(q), latents, kRots, CudaWeight.cast(kvB), heads, nope, rope, vDim, scale, seg,
-                CudaTensor.cast(out), true);
+                written(out), true);
     }
 
     /** Raises an MLA kernel's dynamic shared memory limit once, with the largest carveout (flash kernels: 67..137 KiB). */
@@ -773,7 +849,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void routeAndRunExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts, Tensor out) {
         dev.bind();
-        CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x), o = CudaTensor.cast(out);
+        CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x), o = written(out);
         if (MoeKernels.routeAndRun(this, l, bias, spec, xi, experts, o)) return;
         // more rows (prefill): grouped on the device (-Dkimimesh.cuda.moeRouting=host: on the host)
         if (PrefillExperts.DEVICE_ROUTING && PrefillExperts.run(this, l, bias, spec, xi, experts, o, prefillGlue())) return;
@@ -809,7 +885,7 @@ public final class CudaBackend implements Backend {
         };
         if (onceRows < 0) {
             moeExpertsBf16(x, route(logits, bias, spec), experts, out, glue);
-        } else if (!PrefillExperts.run(this, CudaTensor.cast(logits), bias, spec, CudaTensor.cast(x), experts, CudaTensor.cast(out), g,
+        } else if (!PrefillExperts.run(this, CudaTensor.cast(logits), bias, spec, CudaTensor.cast(x), experts, written(out), g,
                 onceRows, grouping.equals("device-bf16"))) {
             throw new IllegalArgumentException("device-grouped experts do not take these shapes: " + logits + ", " + x);
         }
@@ -834,7 +910,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void moeExperts(Tensor x, Routing routing, ExpertWeights[] experts, Tensor out) {
         dev.bind();
-        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), prefillGlue());
+        MoeKernels.experts(this, CudaTensor.cast(x), routing, experts, written(out), prefillGlue());
     }
 
     /**
@@ -851,7 +927,7 @@ public final class CudaBackend implements Backend {
             case "batched" -> MoeKernels.Glue.BATCHED;
             default -> throw new IllegalArgumentException("moeExpertsBf16: glue must be convert, bf16 or batched, not " + glue);
         };
-        MoeKernels.expertsBf16(this, CudaTensor.cast(x), routing, experts, CudaTensor.cast(out), g);
+        MoeKernels.expertsBf16(this, CudaTensor.cast(x), routing, experts, written(out), g);
     }
 
     /**

@@ -201,6 +201,7 @@ final class CudaDevice implements AutoCloseable {
     }
 
     void free(DeviceBuffer b) {
+        if (b != null && b.bf16 != null) Bf16Copies.drop(this, b);
         if (b == null || !b.markReleased() || b.region) return;
         release(b.ptr, b.bytes);
     }

@@ -7,6 +7,8 @@ final class DeviceBuffer {
     /** A slice of a {@link StepArena}'s region, which lives as long as its recording: releasing it returns nothing. */
     final boolean region;
     private boolean released;
+    /** The bf16 copy of a region of this block that its producer wrote beside the fp32 values, or null ({@link Bf16Copies}). */
+    Bf16Copies.Copy bf16;
 
     DeviceBuffer(long ptr, long bytes) {
         this(ptr, bytes, false);

@@ -106,6 +106,12 @@ final class Gemm {
     static void linearManyBf16(CudaBackend be, CudaTensor x, CudaWeight[] w, CudaTensor[] out) {
         CudaDevice dev = be.dev;
         int t = x.rows(), k = x.cols();
+        long copy = Bf16Copies.of(x);
+        if (copy != 0) {
+            // x's producer wrote its bf16 values beside it (Bf16Copies): no conversion
+            for (int i = 0; i < w.length; i++) linearBf16(dev, copy, t, k, w[i], out[i].ptr());
+            return;
+        }
         long cnt = (long) t * k;
         DeviceBuffer xb = dev.scratch(2 * cnt);
         dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(cnt), 1, 1, 256, 0, dev.stream, x.ptr(), xb.ptr, cnt);
@@ -132,6 +138,8 @@ final class Gemm {
             dev.elementwise.launch("sum3_f32", CudaDevice.blocks(outs), 1, 1, 256, 0, dev.stream, parts.ptr, out.ptr(), outs);
             dev.free(xb);
             dev.free(parts);
+        } else if (mode == Mode.BF16 && Bf16Copies.of(x) != 0) {
+            dev.cublas.gemmRowMajor(t, n, k, Bf16Copies.of(x), Cublas.R_16BF, k, w.ptr(), Cublas.R_16BF, k, true, out.ptr(), n, false);
         } else if (mode == Mode.BF16) {
             long cnt = (long) t * k;
             DeviceBuffer xb = dev.scratch(2 * cnt);

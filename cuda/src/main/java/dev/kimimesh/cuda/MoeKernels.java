@@ -282,7 +282,10 @@ final class MoeKernels {
         int es = midType == Cublas.R_16BF ? 2 : 4;
         if ((gate | up) % 16 != 0) throw new IllegalStateException("moe bf16 glue: pool block not 16-byte aligned");
         DeviceBuffer xb = dev.scratch(2L * n * h), ab = dev.scratch(2L * n * inter);
-        dev.moe.launch("moe_gather_bf16", n, 1, 1, 256, 0, dev.stream, x.ptr(), rowsPtr, xb.ptr, h);
+        long copy = Bf16Copies.of(x);
+        // x's bf16 values from its producer (Bf16Copies): a copy of bf16 rows, half the bytes read of the conversion
+        if (copy != 0) dev.elementwise.launch("gather_rows_bf16", n, 1, 1, 256, 0, dev.stream, copy, rowsPtr, xb.ptr, h);
+        else dev.moe.launch("moe_gather_bf16", n, 1, 1, 256, 0, dev.stream, x.ptr(), rowsPtr, xb.ptr, h);
         if (buckets != null) {
             bucketGemms(dev, buckets, e0, experts, h, inter, xb.ptr, ab.ptr, gate, up, down, midType);
             dev.free(xb);
