@@ -164,10 +164,11 @@ extern __shared__ float4 kda_smem[];
 // Qg = E_b (A q) in place (as it turns A k into e^G k), since Q's rows are not read after step 4. Qg is then rounded
 // twice (A, then E_b) instead of once: Qp moves by about an ulp.
 // TC (with QG_SHARED; the bf16-compute mode's preps): steps 6 and 7, the two triangular products, on TF32 tensor cores;
-// every other step is v5's, in fp32. 1: kda_chunk_prep_tc (kda_prep_products_tc in kda_tc.cuh); 2 and 3:
-// kda_chunk_prep_tc2 (kda_prep_products_tc2: equal work per warp, no run-time test around an MMA), 2 at d = MAXD with
-// the products inlined, 3 at the smaller widths with the products called.
-template <bool DIAG22, bool QG_SHARED = false, int TC = 0>
+// every other step is v5's, in fp32. 1: kda_chunk_prep_tc (kda_prep_products_tc in kda_tc.cuh); 2: kda_chunk_prep_tc2
+// (kda_prep_products_tc2: equal work per warp, no run-time test around an MMA); 3: kda_chunk_prep_tc3 (the same with
+// 3xTF32 products, fp32-accurate). TC_INLINE (2 and 3): the products inlined (d = MAXD, the model's), else called
+// (the smaller widths of the tests).
+template <bool DIAG22, bool QG_SHARED = false, int TC = 0, bool TC_INLINE = true>
 __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float* k, const float* v, const float* g, const float* beta,
                                                     const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
     float* sm = reinterpret_cast<float*>(kda_smem);
@@ -505,10 +506,11 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
             kda_prep_products_tc(at, Gs, Ks, Qs, Lm, M, U0, W, QP, O0, d, tid);
         } else {
             // d / 32 n-tiles per warp (d is a multiple of 32 up to MAXD: KdaKernels checks it)
-            if (TC == 2) kda_prep_products_tc2<MAXD / 32>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);   // d == MAXD
-            else if (d == 32) kda_prep_products_tc2_call<1>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
-            else if (d == 64) kda_prep_products_tc2_call<2>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
-            else kda_prep_products_tc2_call<3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+            constexpr bool X3 = TC == 3;
+            if (TC_INLINE) kda_prep_products_tc2<MAXD / 32, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);   // d == MAXD
+            else if (d == 32) kda_prep_products_tc2_call<1, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+            else if (d == 64) kda_prep_products_tc2_call<2, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+            else kda_prep_products_tc2_call<3, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
         }
         KDA_MARK(0, 6)
         return;
@@ -625,8 +627,16 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_tc2(const fl
                                                                         const float* beta, const int* chunkRow, const int* chunkLen,
                                                                         float* ws, int heads, int d, float scale) {
     // d = MAXD (the model's) apart, so that its products are inlined without spilling
-    if (d == MAXD) kda_chunk_prep_body<true, true, 2>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
-    else kda_chunk_prep_body<true, true, 3>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+    if (d == MAXD) kda_chunk_prep_body<true, true, 2, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+    else kda_chunk_prep_body<true, true, 2, false>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+}
+// tc3: tc2 with 3xTF32 products (each operand split into a TF32 head and a TF32 tail, three MMAs a product): about
+// fp32's accuracy, for the bf16-compute mode; the same workspace
+extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_tc3(const float* q, const float* k, const float* v, const float* g,
+                                                                        const float* beta, const int* chunkRow, const int* chunkLen,
+                                                                        float* ws, int heads, int d, float scale) {
+    if (d == MAXD) kda_chunk_prep_body<true, true, 3, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+    else kda_chunk_prep_body<true, true, 3, false>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
 }
 
 // The scan's X phase for one half of the block: acc (NEG: -=, else +=) A S, A's rows ty + 16 a (a < 4: the warp's

@@ -375,7 +375,9 @@ __device__ __forceinline__ void kda_mma_tf32_nv(float (&c)[4], float a0, float a
         : "r"(__float_as_uint(a0)), "r"(__float_as_uint(a1)), "r"(__float_as_uint(a2)), "r"(__float_as_uint(a3)),
           "r"(__float_as_uint(b0)), "r"(__float_as_uint(b1)));
 }
-template <int NT>
+// X3 (tc3): 3xTF32, each operand x split into h = tf32(x) and l = tf32(x - h), acc += l_a h_b + h_a l_b + h_a h_b: the
+// products then err by about 2^-21 relative instead of 2^-11 (TF32's rounding), at three MMAs a product.
+template <int NT, bool X3 = false>
 __device__ __forceinline__ void kda_prep_products_tc2(float* Gs, float* Ks, const float* Qs, float* Lm, const float* M, float* U0, float* W,
                                                    float* QP, float* O0, int tid) {
     constexpr int d = 32 * NT;
@@ -395,22 +397,34 @@ __device__ __forceinline__ void kda_prep_products_tc2(float* Gs, float* Ks, cons
                 for (int e = 0; e < 4; e++) acc[mt][nt][e] = 0.0f;
 #pragma unroll
         for (int q = 0; q < 4; q++)
-#pragma unroll
+#pragma unroll(X3 ? 1 : 2)   // X3: one k-step at a time (both unrolled, tc3 spilled 348 bytes)
             for (int s = 0; s < 2; s++) {
                 // k-step s of group q: mma k = t <-> row 16q + 4t + 2s, k = t + 4 <-> row 16q + 4t + 2s + 1 (of B;
                 // the same columns of T / M); B's column c0 + 8nt + g
                 const int k0 = 16 * q + 4 * t + 2 * s;
-                float b[NT][2];
+                float b[NT][2], bl[X3 ? NT : 1][2];
 #pragma unroll
-                for (int nt = 0; nt < NT; nt++) {
-                    b[nt][0] = kda_tf32(R[at(k0, c0 + 8 * nt + g)]);
-                    b[nt][1] = kda_tf32(R[at(k0 + 1, c0 + 8 * nt + g)]);
-                }
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const float x = R[at(k0 + e, c0 + 8 * nt + g)];
+                        b[nt][e] = kda_tf32(x);
+                        if constexpr (X3) bl[nt][e] = kda_tf32(x - b[nt][e]);
+                    }
 #pragma unroll
                 for (int mt = q; mt < 4; mt++) {   // the triangle: k groups past the m-tile's diagonal block are zero
                     const float2 x0 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g) * CH + k0);
                     const float2 x1 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g + 8) * CH + k0);
                     const float a0 = kda_tf32(x0.x), a1 = kda_tf32(x1.x), a2 = kda_tf32(x0.y), a3 = kda_tf32(x1.y);
+                    if constexpr (X3) {
+                        // the two small cross terms first, then the heads' product
+                        const float l0 = kda_tf32(x0.x - a0), l1 = kda_tf32(x1.x - a1), l2 = kda_tf32(x0.y - a2), l3 = kda_tf32(x1.y - a3);
+#pragma unroll
+                        for (int nt = 0; nt < NT; nt++) {
+                            kda_mma_tf32_nv(acc[mt][nt], l0, l1, l2, l3, b[nt][0], b[nt][1]);
+                            kda_mma_tf32_nv(acc[mt][nt], a0, a1, a2, a3, bl[nt][0], bl[nt][1]);
+                        }
+                    }
 #pragma unroll
                     for (int nt = 0; nt < NT; nt++) kda_mma_tf32_nv(acc[mt][nt], a0, a1, a2, a3, b[nt][0], b[nt][1]);
                 }
@@ -466,8 +480,8 @@ __device__ __forceinline__ void kda_prep_products_tc2(float* Gs, float* Ks, cons
     }
 }
 // the products at NT < 4 as functions of their own (see kda_prep_products_tc2)
-template <int NT>
+template <int NT, bool X3>
 __device__ __noinline__ void kda_prep_products_tc2_call(float* Gs, float* Ks, const float* Qs, float* Lm, const float* M, float* U0, float* W,
                                                         float* QP, float* O0, int tid) {
-    kda_prep_products_tc2<NT>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+    kda_prep_products_tc2<NT, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
 }

@@ -14,7 +14,8 @@ import java.util.List;
  * ({@code kda_chunk_prep}), {@code tc} ({@code kda_chunk_prep_tc}: v5 with its two triangular products on TF32 tensor
  * cores, bf16-compute mode only, opt-in: it passed its H100 check of 2026-12-06 but took 7.3 ms at 32k against v5's 3.6 ms)
  * or {@code tc2} ({@code kda_chunk_prep_tc2}: the same products with equal work per warp and no run-time test around an
- * MMA, bf16-compute mode only); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
+ * MMA, bf16-compute mode only) or {@code tc3} ({@code kda_chunk_prep_tc3}: tc2 with 3xTF32 products, about fp32's
+ * accuracy, bf16-compute mode only); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
  * {@code kda_chunk_scan_v6}, v4's arithmetic with the next chunk's Kd fetched a chunk ahead), {@code v4}
  * ({@code kda_chunk_scan}) or {@code v5} ({@code kda_chunk_scan_v5}). All read and write the same workspace.
  * {@code -Dkimimesh.cuda.kdaChunk=tc} puts the scan's products on tensor cores ({@code kda_chunk_scan_tc}: TF32
@@ -27,7 +28,7 @@ final class KdaKernels {
             Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split")))));
     private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v6"));
     static final String SCAN_TC = "kda_chunk_scan_tc";
-    /** Whether the chunk prep takes TF32 products ({@code kimimesh.cuda.kdaPrep=tc} or {@code tc2}). */
+    /** Whether the chunk prep takes TF32 products ({@code kimimesh.cuda.kdaPrep=tc}, {@code tc2} or {@code tc3}). */
     static final boolean PREP_TENSOR_CORES = prepTensorCores(PREP);
     /** Whether prefill chunks take the tensor-core scan ({@code kimimesh.cuda.kdaChunk}). */
     static final boolean TENSOR_CORES = tensorCores(System.getProperty("kimimesh.cuda.kdaChunk", defaultChunkPath(
@@ -53,7 +54,7 @@ final class KdaKernels {
 
     /** Whether a prep kernel rounds operands to TF32 (so that only the bf16-compute mode's tolerance holds). */
     static boolean prepTensorCores(String kernel) {
-        return kernel.equals("kda_chunk_prep_tc") || kernel.equals("kda_chunk_prep_tc2");
+        return kernel.equals("kda_chunk_prep_tc") || kernel.equals("kda_chunk_prep_tc2") || kernel.equals("kda_chunk_prep_tc3");
     }
 
     static String prepKernel(String version) {
@@ -65,7 +66,9 @@ final class KdaKernels {
             case "tc" -> "kda_chunk_prep_tc";
             // the same products laid out for the tensor cores (kda_tc.cuh, kda_prep_products_tc2): bf16-compute mode
             case "tc2" -> "kda_chunk_prep_tc2";
-            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v4, tc or tc2, not " + version);
+            // tc2 with 3xTF32 products (about fp32's accuracy): bf16-compute mode
+            case "tc3" -> "kda_chunk_prep_tc3";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v4, tc, tc2 or tc3, not " + version);
         };
     }
 

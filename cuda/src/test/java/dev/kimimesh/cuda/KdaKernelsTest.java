@@ -14,6 +14,7 @@ class KdaKernelsTest {
         assertEquals("kda_chunk_prep", KdaKernels.prepKernel("v4"));
         assertEquals("kda_chunk_prep_tc", KdaKernels.prepKernel("tc"));
         assertEquals("kda_chunk_prep_tc2", KdaKernels.prepKernel("tc2"));
+        assertEquals("kda_chunk_prep_tc3", KdaKernels.prepKernel("tc3"));
         assertEquals("kda_chunk_scan", KdaKernels.scanKernel("v4"));
         assertEquals("kda_chunk_scan_v5", KdaKernels.scanKernel("v5"));
         assertEquals("kda_chunk_scan_v6", KdaKernels.scanKernel("v6"));
@@ -36,11 +37,12 @@ class KdaKernelsTest {
         assertEquals("fp32", KdaKernels.defaultChunkPath(Gemm.Mode.FP32));
     }
 
-    /** tc and tc2 round the products' operands to TF32 (the bf16-compute mode's tolerance); v4 and v5 are fp32. */
+    /** tc, tc2 and tc3 round the products' operands to TF32 (the bf16-compute mode's tolerance); v4 and v5 are fp32. */
     @Test
     void tensorCorePreps() {
         assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc")));
         assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc2")));
+        assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc3")));
         assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v5")));
         assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v4")));
         // the exact modes keep the fp32 prep
