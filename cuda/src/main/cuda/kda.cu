@@ -166,8 +166,9 @@ extern __shared__ float4 kda_smem[];
 // TC (with QG_SHARED; the bf16-compute mode's preps): steps 6 and 7, the two triangular products, on TF32 tensor cores;
 // every other step is v5's, in fp32. 1: kda_chunk_prep_tc (kda_prep_products_tc in kda_tc.cuh); 2: kda_chunk_prep_tc2
 // (kda_prep_products_tc2: equal work per warp, no run-time test around an MMA); 3: kda_chunk_prep_tc3 (the same with
-// 3xTF32 products, fp32-accurate). TC_INLINE (2 and 3): the products inlined (d = MAXD, the model's), else called
-// (the smaller widths of the tests).
+// 3xTF32 products, fp32-accurate, and two of tc2's shared-memory bank conflicts removed: the norms' rescale and the
+// products' T / M fragment loads, T and M then stored with kda_tc3_col's column swizzle). TC_INLINE (2 and 3): the
+// products inlined (d = MAXD, the model's), else called (the smaller widths of the tests).
 template <bool DIAG22, bool QG_SHARED = false, int TC = 0, bool TC_INLINE = true>
 __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float* k, const float* v, const float* g, const float* beta,
                                                     const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
@@ -260,7 +261,10 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
             if (32 * j < d && t < c) {
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
-                    float* p = X + at(t, 32 * j + 4 * e);
+                    // tc3: the four lanes of a row start at different groups (e + 2j), so that their 16-byte
+                    // accesses hit different banks (the same group of each quarter is one bank group: 4-way)
+                    const int ee = TC == 3 ? ((e + 2 * j) & 7) : e;
+                    float* p = X + at(t, 32 * j + 4 * ee);
                     float4 x = ld4(p);
                     st4(p, make_float4(x.x * f, x.y * f, x.z * f, x.w * f));
                 }
@@ -496,7 +500,7 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
         KDA_MARK(0, 4)
         if (tid < CH) {
 #pragma unroll
-            for (int t = 0; t < CH; t++) Lm[t * CH + tid] = x[t];
+            for (int t = 0; t < CH; t++) Lm[t * CH + (TC == 3 ? kda_tc3_col(t, tid) : tid)] = x[t];
         }
     }
     __syncthreads();

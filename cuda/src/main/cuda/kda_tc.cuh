@@ -354,6 +354,12 @@ __device__ __forceinline__ void kda_prep_products_tc(At at, float* Gs, float* Ks
     }
 }
 
+// tc3's column swizzle of T and M in Lm ([CH][CH], row stride CH = 0 mod 32 banks): column s of row r is stored at
+// s ^ (2 (r & 1) + 16 (r & 2) / 2), i.e. shifted by 0, 2, 16 or 18 floats for r & 3 = 0..3. A product's fragment load
+// (8-byte, a 16-lane phase: rows g = 0..3, columns 4t + 2s + {0, 1}, t = 0..3, so 8 of each 16 banks per row) then
+// fills all 32 banks, where tc2's rows all hit the same 8 (4-way conflicts). Column pairs (2s, 2s + 1) stay contiguous.
+__device__ __forceinline__ int kda_tc3_col(int r, int s) { return s ^ (((r & 1) << 1) | ((r & 2) << 3)); }
+
 // tc2 (kda_chunk_prep_tc2): the same two products as kda_prep_products_tc, laid out so that the tensor cores are fed.
 // Why tc is slow (docs/benchmarks-gpu.md, "branch kda4"): its loop over n-tiles runs to MAXD/8 with a run-time test
 // (nt < d/8) around every MMA, and the MMAs are `asm volatile`, so each MMA sits in a basic block of its own after its
@@ -403,18 +409,28 @@ __device__ __forceinline__ void kda_prep_products_tc2(float* Gs, float* Ks, cons
                 // the same columns of T / M); B's column c0 + 8nt + g
                 const int k0 = 16 * q + 4 * t + 2 * s;
                 float b[NT][2], bl[X3 ? NT : 1][2];
+                if constexpr (X3) {
 #pragma unroll
-                for (int nt = 0; nt < NT; nt++)
+                    for (int nt = 0; nt < NT; nt++)
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        const float x = R[at(k0 + e, c0 + 8 * nt + g)];
-                        b[nt][e] = kda_tf32(x);
-                        if constexpr (X3) bl[nt][e] = kda_tf32(x - b[nt][e]);
+                        for (int e = 0; e < 2; e++) {
+                            const float x = R[at(k0 + e, c0 + 8 * nt + g)];
+                            b[nt][e] = kda_tf32(x);
+                            bl[nt][e] = kda_tf32(x - b[nt][e]);
+                        }
+                } else {
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) {
+                        b[nt][0] = kda_tf32(R[at(k0, c0 + 8 * nt + g)]);
+                        b[nt][1] = kda_tf32(R[at(k0 + 1, c0 + 8 * nt + g)]);
                     }
+                }
 #pragma unroll
                 for (int mt = q; mt < 4; mt++) {   // the triangle: k groups past the m-tile's diagonal block are zero
-                    const float2 x0 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g) * CH + k0);
-                    const float2 x1 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g + 8) * CH + k0);
+                    // rows 16 mt + g and + 8 (the same kda_tc3_col swizzle: row & 3 = g & 3)
+                    const int ka = X3 ? kda_tc3_col(g, k0) : k0;
+                    const float2 x0 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g) * CH + ka);
+                    const float2 x1 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g + 8) * CH + ka);
                     const float a0 = kda_tf32(x0.x), a1 = kda_tf32(x1.x), a2 = kda_tf32(x0.y), a3 = kda_tf32(x1.y);
                     if constexpr (X3) {
                         // the two small cross terms first, then the heads' product
@@ -455,7 +471,12 @@ __device__ __forceinline__ void kda_prep_products_tc2(float* Gs, float* Ks, cons
                 if (s + 1 > tt) m4.y = 0.0f;
                 if (s + 2 > tt) m4.z = 0.0f;
                 if (s + 3 > tt) m4.w = 0.0f;
-                *reinterpret_cast<float4*>(Lm + tt * CH + s) = m4;
+                if constexpr (X3) {   // two pairs: the swizzle keeps pairs, not quads, contiguous
+                    *reinterpret_cast<float2*>(Lm + tt * CH + kda_tc3_col(tt, s)) = make_float2(m4.x, m4.y);
+                    *reinterpret_cast<float2*>(Lm + tt * CH + kda_tc3_col(tt, s + 2)) = make_float2(m4.z, m4.w);
+                } else {
+                    *reinterpret_cast<float4*>(Lm + tt * CH + s) = m4;
+                }
             }
             __syncthreads();
         } else {
