@@ -12,9 +12,11 @@
 // then the median time of each kernel (cudaEvents, 7 runs after a warm-up). Outputs are poisoned (NaN) first.
 // Build: nvcc -arch=sm_90 -O3 -std=c++17 -o kda_bench kda_bench.cu   (kda.cu and kda_v2.cuh beside it)
 //        (-DKDA_PROFILE: also the per-step cycle counts of the current kernels, from the marks in kda.cu)
-// Run:   ./kda_bench            (all cases; "time": timings only; "tc": the tensor-core scan of the bf16-compute mode
+// Run:   ./kda_bench            (all cases; "time": timings only; "preps": each prep of the 32k case twice, for a
+//                                 profiler; "tc": the tensor-core scan of the bf16-compute mode
 //                                 against v2 and the fp32 kernels in use, the tensor-core prep kda_chunk_prep_tc
-//                                 against prep v5, then their timings beside the fp32 kernels: see runTc)
+//                                 and kda_chunk_prep_tc2 / _tc3 against prep v5, then their timings beside the fp32 kernels:
+//                                 see runTc)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -143,7 +145,8 @@ static bool report(const char* cs, const char* what, Err e, double tol) {
     return ok;
 }
 
-static float prepTcMs = 0.0f;   // runTc: median time of kda_chunk_prep_tc in the last timed case
+static float prepTcMs[3] = {0.0f, 0.0f, 0.0f};   // runTc: median times of kda_chunk_prep_tc, _tc2, _tc3 in the last timed case
+typedef void (*PrepFn)(const float*, const float*, const float*, const float*, const float*, const int*, const int*, float*, int, int, float);
 // Mode "tc": the tensor-core scan (kda_chunk_scan_tc, TF32 products, fp32 state) after prep v5, against the verified v2
 // path (outputs and final states; TF32 operands: about 1e-3 norm-relative expected, 1e-2 = the bf16-compute mode's
 // tolerance to pass) and against the fp32 scan in use (v6) on the same workspace; the same bits twice; then the median
@@ -152,7 +155,7 @@ template <class SetStates>
 static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, long n, long sn, bool timed, float* q, float* k, float* qn, float* kn,
                   float* v, float* g, float* beta, float* outRef, float* outNew, float* wsRef, float* wsNew, float* st0, float* stRef,
                   float* stNew, float* va, int* dRow, int* dLen, int* dFirst, int* dCount, long long* dSt, SetStates setStates, int prepSh,
-                  int v2ScanSh, int v6ScanSh, bool& allOk, std::vector<std::string>& table) {
+                  int v2ScanSh, int v6ScanSh, bool& allOk, std::vector<std::string>& table, std::vector<std::string>& prepTable) {
     const double tolTc = 1e-2, tolFp32 = 2e-5;
     float scale = 1.0f / sqrtf((float)d);
     int tcSh = kda_scan_tc_shared_floats(d) * 4;
@@ -202,36 +205,40 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
     CK(cudaDeviceSynchronize());
     allOk &= report(nm, "tc twice (bits) out", compare(out2, outNew, n), 0.0);
     allOk &= report(nm, "tc twice (bits) states", compare(stNew, stRef, sn), 0.0);
-    // prep tc (kda_chunk_prep_tc: v5 with its two triangular products on TF32 tensor cores) into a second workspace:
-    // Kd and decay are v5's bits (the steps before the products are v5's), u0 | W | Qp | o0 close to v5's, every
-    // region finite and zero past each chunk's end; then prep tc + scan tc and prep tc + scan v6 against v2
-    {
+    // prep tc and tc2 (kda_chunk_prep_tc / _tc2: v5 with its two triangular products on TF32 tensor cores) into a
+    // second workspace: Kd and decay are v5's bits (the steps before the products are v5's), u0 | W | Qp | o0 close to
+    // v5's, every region finite and zero past each chunk's end; then with scan tc and scan v6 against the fp32 path
+    // (tc3, 3xTF32 products: within 1e-4 of v5, where TF32's rounding gives about 3e-4)
+    for (int pv = 0; pv < 3; pv++) {
+        const PrepFn prepTcFn = pv == 0 ? kda_chunk_prep_tc : pv == 1 ? kda_chunk_prep_tc2 : kda_chunk_prep_tc3;
+        const std::string pn = pv == 0 ? "prep tc " : pv == 1 ? "prep tc2 " : "prep tc3 ";
+        const double tolPrep = pv == 2 ? 1e-4 : tolTc;
         const long wz = kda_ws_floats(d), wn = wz * chunks * H, rg = 5L * CH * d;
         float *wsTc, *pa, *pb;
         CK(cudaMalloc(&wsTc, wn * 4)); CK(cudaMalloc(&pa, (long)chunks * H * rg * 4)); CK(cudaMalloc(&pb, (long)chunks * H * rg * 4));
-        CK(cudaFuncSetAttribute((const void*)kda_chunk_prep_tc, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        CK(cudaFuncSetAttribute((const void*)kda_chunk_prep_tc, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+        CK(cudaFuncSetAttribute((const void*)prepTcFn, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute((const void*)prepTcFn, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
         poison<<<1024, 256>>>(wsTc, wn); CKL();
-        kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale); CKL();
+        prepTcFn<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale); CKL();
         auto region = [&](const float* w, long off, long len, int mode, float* dst) {
             wsPart<<<2048, 256>>>(w, wz, off, len, d, mode, dLen, dst, chunks, H); CKL();
             return (long)chunks * H * len;
         };
         long m = region(wsTc, 3L * CH * d, (long)CH * d, 1, pa); region(wsNew, 3L * CH * d, (long)CH * d, 1, pb);
-        allOk &= report(nm, "prep tc Kd = v5 (bits)", compare(pa, pb, m), 0.0);
+        allOk &= report(nm, (pn + "Kd = v5 (bits)").c_str(), compare(pa, pb, m), 0.0);
         m = region(wsTc, 5L * CH * d + CH * CH, d, 1, pa); region(wsNew, 5L * CH * d + CH * CH, d, 1, pb);
-        allOk &= report(nm, "prep tc decay = v5 (bits)", compare(pa, pb, m), 0.0);
+        allOk &= report(nm, (pn + "decay = v5 (bits)").c_str(), compare(pa, pb, m), 0.0);
         const char* names[] = {"u0", "W", "Qp", "", "o0"};
         for (int r : {0, 1, 2, 4}) {
             m = region(wsTc, (long)r * CH * d, (long)CH * d, 0, pa); region(wsNew, (long)r * CH * d, (long)CH * d, 0, pb);
-            allOk &= report(nm, (std::string("prep tc ") + names[r] + " vs v5").c_str(), compare(pa, pb, m), tolTc);
+            allOk &= report(nm, (pn + names[r] + " vs v5").c_str(), compare(pa, pb, m), tolPrep);
         }
         m = region(wsTc, 0, rg, 1, pa);
-        allOk &= report(nm, "prep tc scan's regions finite", compare(pa, pa, m), 0.0);
+        allOk &= report(nm, (pn + "scan's regions finite").c_str(), compare(pa, pa, m), 0.0);
         m = region(wsTc, 0, rg, 2, pa);
         Err z = compare(pa, pa, m);
         bool zok = z.bad == 0 && z.maxRef == 0.0f;
-        printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, "prep tc zero past the end", z.maxRef, z.bad, zok ? "ok" : "FAIL");
+        printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, (pn + "zero past the end").c_str(), z.maxRef, z.bad, zok ? "ok" : "FAIL");
         allOk &= zok;
         for (int sv = 0; sv < 2; sv++) {
             poison<<<1024, 256>>>(out2, n); CKL();
@@ -242,7 +249,7 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
             CK(cudaDeviceSynchronize());
             // the v2 reference: outputs were overwritten (out2 = outRef); compare with v5 + v6 (va, st6), within 4e-7 of v2
             CK(cudaMemcpy(pb, st6.data(), sn * 4, cudaMemcpyHostToDevice));
-            std::string t = sv == 0 ? "prep tc + scan tc " : "prep tc + scan v6 ";
+            std::string t = pn + (sv == 0 ? "+ scan tc " : "+ scan v6 ");
             allOk &= report(nm, (t + "out vs fp32").c_str(), compare(out2, out6, n), tolTc);
             allOk &= report(nm, (t + "states vs fp32").c_str(), compare(stNew, pb, sn), tolTc);
         }
@@ -252,7 +259,7 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
             std::vector<float> ms;
             for (int r = 0; r < 8; r++) {
                 CK(cudaEventRecord(e0));
-                kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale);
+                prepTcFn<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale);
                 CK(cudaEventRecord(e1));
                 CK(cudaEventSynchronize(e1));
                 float x;
@@ -260,7 +267,7 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
                 if (r > 0) ms.push_back(x);
             }
             std::sort(ms.begin(), ms.end());
-            prepTcMs = ms[3];
+            prepTcMs[pv] = ms[3];
         }
         for (float* p : {wsTc, pa, pb}) CK(cudaFree(p));
     }
@@ -297,12 +304,47 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
     auto tt = timeIt([&] { scanTc(outNew); });
     auto t6b = timeIt([&] { scan6(outNew); });
     auto ttb = timeIt([&] { scanTc(outNew); });
+    // prep v5 against preps tc2 and tc3 (the bf16-compute mode's candidates), alternating twice, and each with the tc scan
+    auto prepTc2 = [&] { kda_chunk_prep_tc2<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale); CKL(); };
+    auto prepTc3 = [&] { kda_chunk_prep_tc3<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale); CKL(); };
+    auto q1 = timeIt(prepTc2);
+    auto x1 = timeIt(prepTc3);
+    auto p2 = timeIt(prep);
+    auto q2 = timeIt(prepTc2);
+    auto x2 = timeIt(prepTc3);
+    auto pst = timeIt([&] { prep(); scanTc(outNew); });
+    auto qst = timeIt([&] { prepTc2(); scanTc(outNew); });
+    auto xst = timeIt([&] { prepTc3(); scanTc(outNew); });
+    char pb2[512];
+    snprintf(pb2, sizeof pb2, "| %-6s | %6.3f / %6.3f | %6.3f / %6.3f | %6.3f / %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], p2[3], q1[3], q2[3], x1[3],
+             x2[3], prepTcMs[0], pst[3], qst[3], xst[3]);
+    prepTable.push_back(pb2);
+#ifdef KDA_PROFILE
+    {
+        const char* pnames[] = {"prep v5", "prep tc", "prep tc2", "prep tc3"};
+        for (int pv = 0; pv < 4; pv++) {
+            unsigned long long z[16] = {0}, pr[16];
+            CK(cudaMemcpyToSymbol(kda_prof, z, sizeof z));
+            for (int r = 0; r < 4; r++) {
+                if (pv == 0) prep();
+                else if (pv == 1) kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+                else if (pv == 2) prepTc2();
+                else prepTc3();
+                CKL();
+            }
+            CK(cudaMemcpyFromSymbol(pr, kda_prof, sizeof pr));
+            const double pbk = (double)chunks * H * 4;
+            printf("  profile %s %s (cycles per block, thread 0): load+norm+cumsum %.0f | diag %.0f | elementwise %.0f | off-diag %.0f | solve %.0f | T product %.0f | (M copy +) M product %.0f\n",
+                   nm, pnames[pv], pr[0] / pbk, pr[1] / pbk, pr[2] / pbk, pr[3] / pbk, pr[4] / pbk, pr[5] / pbk, pr[6] / pbk);
+        }
+    }
+#endif
     float tv[TC_VARIANTS];
     for (int vi = 0; vi < TC_VARIANTS; vi++)
         tv[vi] = timeIt([&] { tcVariants[vi]<<<dim3(H, segs, d / 32), 256, tcVariantShared(vi, d)>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, outNew, H, d); CKL(); })[3];
     char buf[512];
     snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f | %6.3f |", nm, tp[3], tp[0], tp[6],
-             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3], tv[0], tv[1], tv[2], tv[3], prepTcMs, prepTcMs + tt[3]);
+             t6[3], t6[0], t6[6], tt[3], tt[0], tt[6], tp[3] + t6[3], tp[3] + tt[3], t6b[3], ttb[3], tv[0], tv[1], tv[2], tv[3], prepTcMs[0], prepTcMs[0] + tt[3]);
     table.push_back(buf);
 }
 
@@ -318,7 +360,11 @@ int main(int argc, char** argv) {
     };
     bool onlyTime = argc > 1 && !strcmp(argv[1], "time");
     bool tcMode = argc > 1 && !strcmp(argv[1], "tc");
-    std::vector<std::string> tcTable;
+    // "preps": each prep of the 32k case once (v5, tc, tc2, tc3) after a warm-up, no checks: for a profiler
+    // (ncu --kernel-name regex:kda_chunk_prep ./kda_bench preps)
+    if (argc > 1 && !strcmp(argv[1], "preps")) cases.erase(cases.begin(), cases.end() - 1);
+    const bool prepsMode = argc > 1 && !strcmp(argv[1], "preps");
+    std::vector<std::string> tcTable, prepTable;
     CK(cudaMalloc(&dErr, 16));
     CK(cudaMalloc(&dM, 16));
     cudaDeviceProp prop;
@@ -406,9 +452,26 @@ int main(int argc, char** argv) {
             else kda_chunk_scan<<<dim3(H, segs, d / 32), 256, scanSh>>>(wsNew, dSt, dFirst, dCount, dRow, dLen, out, H, d);
             CKL();
         };
+        if (prepsMode) {
+            float scale = 1.0f / sqrtf((float)d);
+            for (const void* f : {(const void*)kda_chunk_prep_tc, (const void*)kda_chunk_prep_tc2, (const void*)kda_chunk_prep_tc3}) {
+                CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+                CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+            }
+            for (int r = 0; r < 2; r++) {   // r = 0: warm-up
+                kda_chunk_prep_v5<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+                kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+                kda_chunk_prep_tc2<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+                kda_chunk_prep_tc3<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+                CKL();
+            }
+            CK(cudaDeviceSynchronize());
+            printf("preps: v5, tc, tc2, tc3 run twice on case %s\n", cs.name.c_str());
+            continue;
+        }
         if (tcMode) {
             runTc(cs.name.c_str(), H, d, segs, chunks, T, n, sn, cs.timed, q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef,
-                  stNew, va, dRow, dLen, dFirst, dCount, dSt, setStates, prepSh, v2ScanSh, v6ScanSh, allOk, tcTable);
+                  stNew, va, dRow, dLen, dFirst, dCount, dSt, setStates, prepSh, v2ScanSh, v6ScanSh, allOk, tcTable, prepTable);
             for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
             for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
             continue;
@@ -576,6 +639,9 @@ int main(int argc, char** argv) {
         printf("\nms, median of 7 (min..max), %s; fp32 = kda_chunk_prep_v5 + kda_chunk_scan_v6 (the exact mode's kernels), tc = kda_chunk_prep_v5 + kda_chunk_scan_tc\n", prop.name);
         printf("| case | prep v5 | scan v6 (fp32) | scan tc (L2 prefetch %d chunks ahead) | fp32 total | tc total | scan v6 again | scan tc again | tc, prefetch 1 | tc, prefetch 3 | tc, prefetch 6 | tc, W / Qp staged | prep tc | prep tc + scan tc |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n", KDA_TC_PREFETCH);
         for (auto& s : tcTable) printf("%s\n", s.c_str());
+        printf("\nthe bf16-compute mode's prep, ms, median of 7, %s (timed in the order: prep v5, ..., prep tc2, prep tc3, prep v5 again, prep tc2 again, prep tc3 again; prep tc from the checks above)\n", prop.name);
+        printf("| case | prep v5 / again | prep tc2 / again | prep tc3 / again | prep tc | prep v5 + scan tc | prep tc2 + scan tc | prep tc3 + scan tc |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        for (auto& s : prepTable) printf("%s\n", s.c_str());
         printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
         return allOk ? 0 : 1;
     }

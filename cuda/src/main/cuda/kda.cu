@@ -163,9 +163,13 @@ extern __shared__ float4 kda_smem[];
 // QG_SHARED (v5): Qg is not written to the workspace in step 3 and re-read at the end; step 5 turns A q into
 // Qg = E_b (A q) in place (as it turns A k into e^G k), since Q's rows are not read after step 4. Qg is then rounded
 // twice (A, then E_b) instead of once: Qp moves by about an ulp.
-// TC (with QG_SHARED; the bf16-compute mode's kda_chunk_prep_tc): steps 6 and 7, the two triangular products, on TF32
-// tensor cores (kda_prep_products_tc in kda_tc.cuh); every other step is v5's, in fp32.
-template <bool DIAG22, bool QG_SHARED = false, bool TC = false>
+// TC (with QG_SHARED; the bf16-compute mode's preps): steps 6 and 7, the two triangular products, on TF32 tensor cores;
+// every other step is v5's, in fp32. 1: kda_chunk_prep_tc (kda_prep_products_tc in kda_tc.cuh); 2: kda_chunk_prep_tc2
+// (kda_prep_products_tc2: equal work per warp, no run-time test around an MMA); 3: kda_chunk_prep_tc3 (the same with
+// 3xTF32 products, fp32-accurate, and two of tc2's shared-memory bank conflicts removed: the norms' rescale and the
+// products' T / M fragment loads, T and M then stored with kda_tc3_col's column swizzle). TC_INLINE (2 and 3): the
+// products inlined (d = MAXD, the model's), else called (the smaller widths of the tests).
+template <bool DIAG22, bool QG_SHARED = false, int TC = 0, bool TC_INLINE = true>
 __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float* k, const float* v, const float* g, const float* beta,
                                                     const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
     float* sm = reinterpret_cast<float*>(kda_smem);
@@ -257,7 +261,10 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
             if (32 * j < d && t < c) {
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
-                    float* p = X + at(t, 32 * j + 4 * e);
+                    // tc3: the four lanes of a row start at different groups (e + 2j), so that their 16-byte
+                    // accesses hit different banks (the same group of each quarter is one bank group: 4-way)
+                    const int ee = TC == 3 ? ((e + 2 * j) & 7) : e;
+                    float* p = X + at(t, 32 * j + 4 * ee);
                     float4 x = ld4(p);
                     st4(p, make_float4(x.x * f, x.y * f, x.z * f, x.w * f));
                 }
@@ -493,13 +500,22 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
         KDA_MARK(0, 4)
         if (tid < CH) {
 #pragma unroll
-            for (int t = 0; t < CH; t++) Lm[t * CH + tid] = x[t];
+            for (int t = 0; t < CH; t++) Lm[t * CH + (TC == 3 ? kda_tc3_col(t, tid) : tid)] = x[t];
         }
     }
     __syncthreads();
-    if constexpr (TC) {
+    if constexpr (TC != 0) {
         static_assert(QG_SHARED, "the tensor-core products read Qg from shared memory");
-        kda_prep_products_tc(at, Gs, Ks, Qs, Lm, M, U0, W, QP, O0, d, tid);
+        if constexpr (TC == 1) {
+            kda_prep_products_tc(at, Gs, Ks, Qs, Lm, M, U0, W, QP, O0, d, tid);
+        } else {
+            // d / 32 n-tiles per warp (d is a multiple of 32 up to MAXD: KdaKernels checks it)
+            constexpr bool X3 = TC == 3;
+            if (TC_INLINE) kda_prep_products_tc2<MAXD / 32, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);   // d == MAXD
+            else if (d == 32) kda_prep_products_tc2_call<1, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+            else if (d == 64) kda_prep_products_tc2_call<2, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+            else kda_prep_products_tc2_call<3, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+        }
         KDA_MARK(0, 6)
         return;
     }
@@ -607,7 +623,24 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_v5(const flo
 extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_tc(const float* q, const float* k, const float* v, const float* g,
                                                                        const float* beta, const int* chunkRow, const int* chunkLen,
                                                                        float* ws, int heads, int d, float scale) {
-    kda_chunk_prep_body<true, true, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+    kda_chunk_prep_body<true, true, 1>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+}
+// tc2: v5 with the two triangular products on TF32 tensor cores, each warp a quarter of one half's columns over all
+// rows (kda_prep_products_tc2; bf16-compute mode only); the same workspace
+extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_tc2(const float* q, const float* k, const float* v, const float* g,
+                                                                        const float* beta, const int* chunkRow, const int* chunkLen,
+                                                                        float* ws, int heads, int d, float scale) {
+    // d = MAXD (the model's) apart, so that its products are inlined without spilling
+    if (d == MAXD) kda_chunk_prep_body<true, true, 2, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+    else kda_chunk_prep_body<true, true, 2, false>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+}
+// tc3: tc2 with 3xTF32 products (each operand split into a TF32 head and a TF32 tail, three MMAs a product): about
+// fp32's accuracy, for the bf16-compute mode; the same workspace
+extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_tc3(const float* q, const float* k, const float* v, const float* g,
+                                                                        const float* beta, const int* chunkRow, const int* chunkLen,
+                                                                        float* ws, int heads, int d, float scale) {
+    if (d == MAXD) kda_chunk_prep_body<true, true, 3, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+    else kda_chunk_prep_body<true, true, 3, false>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
 }
 
 // The scan's X phase for one half of the block: acc (NEG: -=, else +=) A S, A's rows ty + 16 a (a < 4: the warp's

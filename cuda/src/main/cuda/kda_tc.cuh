@@ -353,3 +353,156 @@ __device__ __forceinline__ void kda_prep_products_tc(At at, float* Gs, float* Ks
         }
     }
 }
+
+// tc3's column swizzle of T and M in Lm ([CH][CH], row stride CH = 0 mod 32 banks): column s of row r is stored at
+// s ^ (2 (r & 1) + 16 (r & 2) / 2), i.e. shifted by 0, 2, 16 or 18 floats for r & 3 = 0..3. A product's fragment load
+// (8-byte, a 16-lane phase: rows g = 0..3, columns 4t + 2s + {0, 1}, t = 0..3, so 8 of each 16 banks per row) then
+// fills all 32 banks, where tc2's rows all hit the same 8 (4-way conflicts). Column pairs (2s, 2s + 1) stay contiguous.
+__device__ __forceinline__ int kda_tc3_col(int r, int s) { return s ^ (((r & 1) << 1) | ((r & 2) << 3)); }
+
+// tc2 (kda_chunk_prep_tc2): the same two products as kda_prep_products_tc, laid out so that the tensor cores are fed.
+// Why tc is slow (docs/benchmarks-gpu.md, "branch kda4"): its loop over n-tiles runs to MAXD/8 with a run-time test
+// (nt < d/8) around every MMA, and the MMAs are `asm volatile`, so each MMA sits in a basic block of its own after its
+// two B loads: no load is hoisted, each MMA waits out a shared-memory load latency, and the lower m-tiles do 4x the
+// upper ones' work in one warp each (the warp of m-tile 3 runs 256 such serial steps per product). Here:
+//   - warp w owns 8 NT = d/4 output columns (w < 4: the v / u0 half, w >= 4: the e^G k / W half) for all 64 rows,
+//     so every warp does the same work (10 (m-tile, k-group) pairs of the triangle) and reads B only from its own
+//     columns: product 2's B (u0 | W) is the warp's own product-1 output, written in place with no block barrier;
+//   - NT = d/32 n-tiles per warp is a template parameter, so there is no test around an MMA, and the MMAs are plain
+//     asm (the compiler may schedule the loads of the next k-step ahead of them); d = 128 (the model's) is inlined,
+//     the other widths (the tests' small shapes) are called (kda_prep_products_tc2_call), since all four inlined
+//     behind a switch on d spilled (values kept live across the switch);
+//   - a k-step's B fragments (NT n-tiles) are loaded once and used by every m-tile below it, the A fragment (T or M
+//     rows, one 8-byte load a row) once per (m-tile, k-step).
+// Operands rounded to TF32 (as tc), fp32 accumulation; T and M come from v5's fp32 steps unchanged.
+__device__ __forceinline__ void kda_mma_tf32_nv(float (&c)[4], float a0, float a1, float a2, float a3, float b0, float b1) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(__float_as_uint(a0)), "r"(__float_as_uint(a1)), "r"(__float_as_uint(a2)), "r"(__float_as_uint(a3)),
+          "r"(__float_as_uint(b0)), "r"(__float_as_uint(b1)));
+}
+// X3 (tc3): 3xTF32, each operand x split into h = tf32(x) and l = tf32(x - h), acc += l_a h_b + h_a l_b + h_a h_b: the
+// products then err by about 2^-21 relative instead of 2^-11 (TF32's rounding), at three MMAs a product.
+template <int NT, bool X3 = false>
+__device__ __forceinline__ void kda_prep_products_tc2(float* Gs, float* Ks, const float* Qs, float* Lm, const float* M, float* U0, float* W,
+                                                   float* QP, float* O0, int tid) {
+    constexpr int d = 32 * NT;
+    // kda_chunk_prep_body's swizzled [CH][d] layout
+    auto at = [](int r, int i) { return r * d + ((((i >> 2) ^ (r & 7)) << 2) | (i & 3)); };
+    const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int half = warp >> 2, c0 = (warp & 3) * (8 * NT);   // this warp's columns c0 .. c0 + 8 NT - 1
+    float* R = half == 0 ? Gs : Ks;
+    float acc[4][NT][4];
+#pragma unroll 1
+    for (int p = 0; p < 2; p++) {
+#pragma unroll
+        for (int mt = 0; mt < 4; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[mt][nt][e] = 0.0f;
+#pragma unroll
+        for (int q = 0; q < 4; q++)
+#pragma unroll(X3 ? 1 : 2)   // X3: one k-step at a time (both unrolled, tc3 spilled 348 bytes)
+            for (int s = 0; s < 2; s++) {
+                // k-step s of group q: mma k = t <-> row 16q + 4t + 2s, k = t + 4 <-> row 16q + 4t + 2s + 1 (of B;
+                // the same columns of T / M); B's column c0 + 8nt + g
+                const int k0 = 16 * q + 4 * t + 2 * s;
+                float b[NT][2], bl[X3 ? NT : 1][2];
+                if constexpr (X3) {
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            const float x = R[at(k0 + e, c0 + 8 * nt + g)];
+                            b[nt][e] = kda_tf32(x);
+                            bl[nt][e] = kda_tf32(x - b[nt][e]);
+                        }
+                } else {
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) {
+                        b[nt][0] = kda_tf32(R[at(k0, c0 + 8 * nt + g)]);
+                        b[nt][1] = kda_tf32(R[at(k0 + 1, c0 + 8 * nt + g)]);
+                    }
+                }
+#pragma unroll
+                for (int mt = q; mt < 4; mt++) {   // the triangle: k groups past the m-tile's diagonal block are zero
+                    // rows 16 mt + g and + 8 (the same kda_tc3_col swizzle: row & 3 = g & 3)
+                    const int ka = X3 ? kda_tc3_col(g, k0) : k0;
+                    const float2 x0 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g) * CH + ka);
+                    const float2 x1 = *reinterpret_cast<const float2*>(Lm + (16 * mt + g + 8) * CH + ka);
+                    const float a0 = kda_tf32(x0.x), a1 = kda_tf32(x1.x), a2 = kda_tf32(x0.y), a3 = kda_tf32(x1.y);
+                    if constexpr (X3) {
+                        // the two small cross terms first, then the heads' product
+                        const float l0 = kda_tf32(x0.x - a0), l1 = kda_tf32(x1.x - a1), l2 = kda_tf32(x0.y - a2), l3 = kda_tf32(x1.y - a3);
+#pragma unroll
+                        for (int nt = 0; nt < NT; nt++) {
+                            kda_mma_tf32_nv(acc[mt][nt], l0, l1, l2, l3, b[nt][0], b[nt][1]);
+                            kda_mma_tf32_nv(acc[mt][nt], a0, a1, a2, a3, bl[nt][0], bl[nt][1]);
+                        }
+                    }
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) kda_mma_tf32_nv(acc[mt][nt], a0, a1, a2, a3, b[nt][0], b[nt][1]);
+                }
+            }
+        if (p == 0) {
+            // [u0 | W] to the workspace and, in place of v / e^G k, as product 2's B (only this warp reads these columns)
+            float* dst = half == 0 ? U0 : W;
+            __syncwarp();
+#pragma unroll
+            for (int mt = 0; mt < 4; mt++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) {
+                    const int col = c0 + 8 * nt + 2 * t;
+#pragma unroll
+                    for (int hf = 0; hf < 2; hf++) {
+                        const int r = 16 * mt + g + 8 * hf;
+                        const float2 x = make_float2(acc[mt][nt][2 * hf], acc[mt][nt][2 * hf + 1]);
+                        *reinterpret_cast<float2*>(dst + r * d + col) = x;
+                        *reinterpret_cast<float2*>(R + at(r, col)) = x;   // col even: col, col + 1 in one swizzled group
+                    }
+                }
+            __syncthreads();   // every warp is done with T
+            // M (written to the workspace by steps 2 and 4) into T's place, zero above the diagonal
+            const float4 zero4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int y = tid; y < CH * CH / 4; y += 256) {
+                const int tt = y / (CH / 4), s = 4 * (y % (CH / 4));
+                float4 m4 = s <= tt ? __ldcg(reinterpret_cast<const float4*>(M + tt * CH + s)) : zero4;
+                if (s + 1 > tt) m4.y = 0.0f;
+                if (s + 2 > tt) m4.z = 0.0f;
+                if (s + 3 > tt) m4.w = 0.0f;
+                if constexpr (X3) {   // two pairs: the swizzle keeps pairs, not quads, contiguous
+                    *reinterpret_cast<float2*>(Lm + tt * CH + kda_tc3_col(tt, s)) = make_float2(m4.x, m4.y);
+                    *reinterpret_cast<float2*>(Lm + tt * CH + kda_tc3_col(tt, s + 2)) = make_float2(m4.z, m4.w);
+                } else {
+                    *reinterpret_cast<float4*>(Lm + tt * CH + s) = m4;
+                }
+            }
+            __syncthreads();
+        } else {
+#pragma unroll
+            for (int mt = 0; mt < 4; mt++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) {
+                    const int col = c0 + 8 * nt + 2 * t;
+#pragma unroll
+                    for (int hf = 0; hf < 2; hf++) {
+                        const int r = 16 * mt + g + 8 * hf;
+                        const float v0 = acc[mt][nt][2 * hf], v1 = acc[mt][nt][2 * hf + 1];
+                        if (half == 0) {
+                            *reinterpret_cast<float2*>(O0 + r * d + col) = make_float2(v0, v1);
+                        } else {
+                            const float2 qg = *reinterpret_cast<const float2*>(Qs + at(r, col));
+                            *reinterpret_cast<float2*>(QP + r * d + col) = make_float2(qg.x - v0, qg.y - v1);
+                        }
+                    }
+                }
+        }
+    }
+}
+// the products at NT < 4 as functions of their own (see kda_prep_products_tc2)
+template <int NT, bool X3>
+__device__ __noinline__ void kda_prep_products_tc2_call(float* Gs, float* Ks, const float* Qs, float* Lm, const float* M, float* U0, float* W,
+                                                        float* QP, float* O0, int tid) {
+    kda_prep_products_tc2<NT, X3>(Gs, Ks, Qs, Lm, M, U0, W, QP, O0, tid);
+}

@@ -736,7 +736,19 @@ public final class CudaBackend implements Backend {
                 heads, headDim, seg, states, form, written(out), tensorCores);
     }
 
-    /** Whether {@link #kda} runs prefill chunks through TF32 tensor cores ({@code kimimesh.cuda.kdaChunk=tc} or {@code kdaPrep=tc}). */
+    /**
+     * {@link #kda} with the tensor-core scan or the fp32 one and the chunk prep named by its
+     * {@code kimimesh.cuda.kdaPrep} value (v5, v4, tc, tc2, tc3), whatever the flags say, so that GpuBench times the preps
+     * side by side in one run.
+     */
+    public void kda(Tensor q, Tensor k, Tensor v, Tensor g, Tensor beta, int heads, int headDim, Segments seg,
+                    Tensor[] states, KdaForm form, Tensor out, boolean tensorCores, String prepVersion) {
+        dev.bind();
+        KdaKernels.run(this, CudaTensor.cast(q), CudaTensor.cast(k), CudaTensor.cast(v), CudaTensor.cast(g), CudaTensor.cast(beta),
+                heads, headDim, seg, states, form, CudaTensor.cast(out), tensorCores, KdaKernels.prepKernel(prepVersion));
+    }
+
+    /** Whether {@link #kda} runs prefill chunks through TF32 tensor cores ({@code kimimesh.cuda.kdaChunk=tc} or {@code kdaPrep=tc|tc2|tc3}). */
     public static boolean kdaTensorCores() {
         return KdaKernels.TENSOR_CORES || KdaKernels.PREP_TENSOR_CORES;
     }

@@ -11,8 +11,11 @@ import java.util.List;
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
  * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}), {@code v4}
- * ({@code kda_chunk_prep}) or {@code tc} ({@code kda_chunk_prep_tc}: v5 with its two triangular products on TF32 tensor
- * cores, bf16-compute mode only, opt-in: it passed its H100 check of 2026-12-06 but took 7.3 ms at 32k against v5's 3.6 ms); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
+ * ({@code kda_chunk_prep}), {@code tc} ({@code kda_chunk_prep_tc}: v5 with its two triangular products on TF32 tensor
+ * cores, bf16-compute mode only, opt-in: it passed its H100 check of 2026-12-06 but took 7.3 ms at 32k against v5's 3.6 ms)
+ * or {@code tc2} ({@code kda_chunk_prep_tc2}: the same products with equal work per warp and no run-time test around an
+ * MMA, bf16-compute mode only) or {@code tc3} ({@code kda_chunk_prep_tc3}: tc2 with 3xTF32 products, about fp32's
+ * accuracy, bf16-compute mode only); {@code -Dkimimesh.cuda.kdaScan=v6} (default since its H100 check of 2026-12-06;
  * {@code kda_chunk_scan_v6}, v4's arithmetic with the next chunk's Kd fetched a chunk ahead), {@code v4}
  * ({@code kda_chunk_scan}) or {@code v5} ({@code kda_chunk_scan_v5}). All read and write the same workspace.
  * {@code -Dkimimesh.cuda.kdaChunk=tc} puts the scan's products on tensor cores ({@code kda_chunk_scan_tc}: TF32
@@ -21,11 +24,12 @@ import java.util.List;
  */
 final class KdaKernels {
     static final int CHUNK = 64;
-    private static final String PREP = prepKernel(System.getProperty("kimimesh.cuda.kdaPrep", "v5"));
+    private static final String PREP = prepKernel(System.getProperty("kimimesh.cuda.kdaPrep", defaultPrep(
+            Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split")))));
     private static final String SCAN = scanKernel(System.getProperty("kimimesh.cuda.kdaScan", "v6"));
     static final String SCAN_TC = "kda_chunk_scan_tc";
-    /** Whether the chunk prep takes TF32 products ({@code kimimesh.cuda.kdaPrep=tc}). */
-    static final boolean PREP_TENSOR_CORES = PREP.equals("kda_chunk_prep_tc");
+    /** Whether the chunk prep takes TF32 products ({@code kimimesh.cuda.kdaPrep=tc}, {@code tc2} or {@code tc3}). */
+    static final boolean PREP_TENSOR_CORES = prepTensorCores(PREP);
     /** Whether prefill chunks take the tensor-core scan ({@code kimimesh.cuda.kdaChunk}). */
     static final boolean TENSOR_CORES = tensorCores(System.getProperty("kimimesh.cuda.kdaChunk", defaultChunkPath(
             Gemm.mode(System.getProperty("kimimesh.cuda.gemm", "split")))));
@@ -43,6 +47,16 @@ final class KdaKernels {
         };
     }
 
+    /** The prep of a gemm mode when {@code kimimesh.cuda.kdaPrep} is not set: v5 in every mode. */
+    static String defaultPrep(Gemm.Mode gemm) {
+        return "v5";
+    }
+
+    /** Whether a prep kernel rounds operands to TF32 (so that only the bf16-compute mode's tolerance holds). */
+    static boolean prepTensorCores(String kernel) {
+        return kernel.equals("kda_chunk_prep_tc") || kernel.equals("kda_chunk_prep_tc2") || kernel.equals("kda_chunk_prep_tc3");
+    }
+
     static String prepKernel(String version) {
         return switch (version) {
             case "v5" -> "kda_chunk_prep_v5";
@@ -50,7 +64,11 @@ final class KdaKernels {
             // v5 with its two triangular products on TF32 tensor cores: for the bf16-compute mode, opt-in (checked on
             // an H100 on 2026-12-06 and twice as slow as v5 there)
             case "tc" -> "kda_chunk_prep_tc";
-            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v4 or tc, not " + version);
+            // the same products laid out for the tensor cores (kda_tc.cuh, kda_prep_products_tc2): bf16-compute mode
+            case "tc2" -> "kda_chunk_prep_tc2";
+            // tc2 with 3xTF32 products (about fp32's accuracy): bf16-compute mode
+            case "tc3" -> "kda_chunk_prep_tc3";
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v4, tc, tc2 or tc3, not " + version);
         };
     }
 
@@ -85,6 +103,12 @@ final class KdaKernels {
     /** {@link #run} with the chunk scan chosen by the caller: tensorCores selects kda_chunk_scan_tc. */
     static void run(CudaBackend be, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor g, CudaTensor beta, int heads, int d,
                     Segments seg, Tensor[] states, KdaForm form, CudaTensor out, boolean tensorCores) {
+        run(be, q, k, v, g, beta, heads, d, seg, states, form, out, tensorCores, PREP);
+    }
+
+    /** {@link #run} with the chunk scan and the prep kernel (a {@link #prepKernel} name) chosen by the caller. */
+    static void run(CudaBackend be, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor g, CudaTensor beta, int heads, int d,
+                    Segments seg, Tensor[] states, KdaForm form, CudaTensor out, boolean tensorCores, String prep) {
         CudaDevice dev = be.dev;
         String scan = tensorCores ? SCAN_TC : SCAN;
         int t = q.rows(), width = heads * d;
@@ -154,10 +178,10 @@ final class KdaKernels {
             DeviceBuffer ws = dev.scratch(4L * wsz * chunks * heads);
             // shared floats of the prep, as laid out in kda.cu: G, K, Q [CH][d] | L [CH][CH]
             int shared = (3 * CHUNK * d + CHUNK * CHUNK) * 4;
-            be.kdaShared(PREP, shared);
+            be.kdaShared(prep, shared);
             int scanShared = scanShared(scan, d);
             be.kdaShared(scan, scanShared);
-            dev.kda.launch(PREP, chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
+            dev.kda.launch(prep, chunks, heads, 1, 256, shared, dev.stream, q.ptr(), k.ptr(), v.ptr(), g.ptr(),
                     beta.ptr(), dRow, dLen, ws.ptr, heads, d, scale);
             dev.kda.launch(scan, heads, segs, d / 32, 256, scanShared, dev.stream, ws.ptr, tab.ptr, dFirst, dCount,
                     dRow, dLen, out.ptr(), heads, d);

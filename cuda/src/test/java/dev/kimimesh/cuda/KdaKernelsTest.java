@@ -13,6 +13,8 @@ class KdaKernelsTest {
         assertEquals("kda_chunk_prep_v5", KdaKernels.prepKernel("v5"));
         assertEquals("kda_chunk_prep", KdaKernels.prepKernel("v4"));
         assertEquals("kda_chunk_prep_tc", KdaKernels.prepKernel("tc"));
+        assertEquals("kda_chunk_prep_tc2", KdaKernels.prepKernel("tc2"));
+        assertEquals("kda_chunk_prep_tc3", KdaKernels.prepKernel("tc3"));
         assertEquals("kda_chunk_scan", KdaKernels.scanKernel("v4"));
         assertEquals("kda_chunk_scan_v5", KdaKernels.scanKernel("v5"));
         assertEquals("kda_chunk_scan_v6", KdaKernels.scanKernel("v6"));
@@ -33,6 +35,19 @@ class KdaKernelsTest {
         assertEquals("tc", KdaKernels.defaultChunkPath(Gemm.Mode.BF16));
         assertEquals("fp32", KdaKernels.defaultChunkPath(Gemm.Mode.SPLIT));
         assertEquals("fp32", KdaKernels.defaultChunkPath(Gemm.Mode.FP32));
+    }
+
+    /** tc, tc2 and tc3 round the products' operands to TF32 (the bf16-compute mode's tolerance); v4 and v5 are fp32. */
+    @Test
+    void tensorCorePreps() {
+        assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc")));
+        assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc2")));
+        assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc3")));
+        assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v5")));
+        assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v4")));
+        // the exact modes keep the fp32 prep
+        assertEquals("v5", KdaKernels.defaultPrep(Gemm.Mode.SPLIT));
+        assertEquals("v5", KdaKernels.defaultPrep(Gemm.Mode.FP32));
     }
 
     /** The shared-memory sizes are kda.cu's (kda_scan_shared_floats, the v5 / v6 forms, kda_tc.cuh's) at Kimi Linear's head dim. */
