@@ -113,11 +113,7 @@ extern "C" __global__ void fill_random_bf16(unsigned short* dst, long n, unsigne
 
 // ---- The bf16-compute prefill's operands made by their producer (CudaBackend's bf16 operand copies) ----
 
-// 4 fp32 values as 4 bf16 (round to nearest even, as f32_to_bf16) in one 8-byte store
-__device__ __forceinline__ uint2 ew_bf16x4(float4 v) {
-    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
-    return make_uint2(*reinterpret_cast<unsigned*>(&lo), *reinterpret_cast<unsigned*>(&hi));
-}
+#include "bf16x4.cuh"
 
 // swiglu_f32 (the same operations in the same order) 4 values a thread, writing o and bf16(o) at ob: the down
 // projection's operand without a conversion pass after. n % 4 == 0, every pointer 16-byte aligned (ob 8).
@@ -130,7 +126,7 @@ extern "C" __global__ void swiglu_f32_bf16(const float* __restrict__ g, const fl
         float4 r = make_float4(a.x * sigmoidf_(a.x) * b.x, a.y * sigmoidf_(a.y) * b.y, a.z * sigmoidf_(a.z) * b.z,
                                a.w * sigmoidf_(a.w) * b.w);
         reinterpret_cast<float4*>(o)[i] = r;
-        reinterpret_cast<uint2*>(ob)[i] = ew_bf16x4(r);
+        reinterpret_cast<uint2*>(ob)[i] = bf16x4(r);
     }
 }
 

@@ -2,7 +2,7 @@
 // (* sigmoid(gate)). One block per (row, group); out may alias x (each element is read before it is written, and
 // only by the thread that writes it).
 
-#include <cuda_bf16.h>
+#include "bf16x4.cuh"
 #include "block_sum.cuh"
 
 extern "C" __global__ void rms_norm(const float* x, const float* w, const float* gate, float* out, int cols, int group, float eps) {
@@ -27,13 +27,6 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, const float*
 // read once. Needs group % 4 == 0, group <= 4 * 4 * blockDim.x, cols % 4 == 0 and 16-byte aligned pointers.
 // BF16: the output is also written rounded to bf16 at outb (the bf16-compute prefill's GEMM operand, which
 // f32_to_bf16 made in a pass of its own before); the fp32 arithmetic is the same either way.
-
-// 4 fp32 values as 4 bf16 (round to nearest even, as f32_to_bf16) in one 8-byte store
-__device__ __forceinline__ uint2 norm_bf16x4(float4 v) {
-    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
-    return make_uint2(*reinterpret_cast<unsigned*>(&lo), *reinterpret_cast<unsigned*>(&hi));
-}
-
 template <bool BF16>
 __device__ __forceinline__ void rms_norm_v4_body(const float* x, const float* w, const float* gate, float* out,
                                                  __nv_bfloat16* outb, int cols, int group, float eps) {
@@ -68,7 +61,7 @@ __device__ __forceinline__ void rms_norm_v4_body(const float* x, const float* w,
                 o.w *= 1.0f / (1.0f + expf(-g.w));
             }
             ov[i] = o;
-            if (BF16) reinterpret_cast<uint2*>(outb + base)[i] = norm_bf16x4(o);
+            if (BF16) reinterpret_cast<uint2*>(outb + base)[i] = bf16x4(o);
         }
     }
 }
@@ -119,7 +112,7 @@ __device__ __forceinline__ void add_rms_norm_v4_body(float* x, const float* d, c
             float4 a = v[j], s = wv[i];
             float4 o = make_float4(s.x * (a.x * inv), s.y * (a.y * inv), s.z * (a.z * inv), s.w * (a.w * inv));
             ov[i] = o;
-            if (BF16) reinterpret_cast<uint2*>(outb + base)[i] = norm_bf16x4(o);
+            if (BF16) reinterpret_cast<uint2*>(outb + base)[i] = bf16x4(o);
         }
     }
 }
