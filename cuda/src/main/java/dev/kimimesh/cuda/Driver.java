@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -18,37 +17,24 @@ import java.lang.invoke.MethodHandle;
  */
 public final class Driver {
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final SymbolLookup LIB;
-    private static final Throwable LOAD_ERROR;
-
-    static {
-        SymbolLookup lib = null;
-        Throwable err = null;
-        try {
-            lib = NativeLibrary.load("libcuda.so.1", "libcuda.so");
-        } catch (Throwable t) {
-            err = t;
-        }
-        LIB = lib;
-        LOAD_ERROR = err;
-    }
+    private static final NativeLibrary.Probe LIB = NativeLibrary.tryLoad("libcuda.so.1", "libcuda.so");
 
     private Driver() {}
 
     /** Whether libcuda loaded (not whether a device exists). */
     public static boolean loaded() {
-        return LIB != null;
+        return LIB.loaded();
     }
 
     public static String loadError() {
-        return LOAD_ERROR == null ? null : LOAD_ERROR.getMessage();
+        return LIB.error();
     }
 
     static MethodHandle fn(String name, FunctionDescriptor d) {
-        if (LIB == null) throw new CudaException("libcuda is not available: " + loadError());
+        if (!LIB.loaded()) throw new CudaException("libcuda is not available: " + loadError());
         // "a|b": the first symbol that exists (newer drivers add _v2 entry points)
         for (String n : name.split("\\|")) {
-            var sym = LIB.find(n);
+            var sym = LIB.lookup().find(n);
             if (sym.isPresent()) return LINKER.downcallHandle(sym.get(), d);
         }
         throw new CudaException("libcuda has no symbol " + name);

@@ -18,6 +18,22 @@ import java.util.Set;
 final class NativeLibrary {
     private NativeLibrary() {}
 
+    /** A library that may be absent (libcuda on a machine without a GPU, libnvrtc without a toolkit): its lookup, or why not. */
+    record Probe(SymbolLookup lookup, String error) {
+        boolean loaded() {
+            return lookup != null;
+        }
+    }
+
+    /** {@link #load}, never throwing: for libraries whose absence callers report rather than fail on. */
+    static Probe tryLoad(String... names) {
+        try {
+            return new Probe(load(names), null);
+        } catch (Throwable t) {
+            return new Probe(null, t.getMessage());
+        }
+    }
+
     /** The first of {@code names} that loads; a CudaException listing where it looked otherwise. */
     static SymbolLookup load(String... names) {
         List<String> tried = new ArrayList<>();

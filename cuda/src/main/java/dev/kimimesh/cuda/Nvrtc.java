@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.List;
 import java.util.Map;
@@ -21,20 +20,7 @@ import java.util.Map;
  */
 final class Nvrtc {
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final SymbolLookup LIB;
-    private static final Throwable LOAD_ERROR;
-
-    static {
-        SymbolLookup lib = null;
-        Throwable err = null;
-        try {
-            lib = NativeLibrary.load("libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
-        } catch (Throwable t) {
-            err = t;
-        }
-        LIB = lib;
-        LOAD_ERROR = err;
-    }
+    private static final NativeLibrary.Probe LIB = NativeLibrary.tryLoad("libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
 
     private Nvrtc() {}
 
@@ -42,16 +28,16 @@ final class Nvrtc {
     record Output(byte[] cubin, String log) {}
 
     static boolean loaded() {
-        return LIB != null;
+        return LIB.loaded();
     }
 
     static String loadError() {
-        return LOAD_ERROR == null ? null : LOAD_ERROR.getMessage();
+        return LIB.error();
     }
 
     private static MethodHandle fn(String name, FunctionDescriptor d) {
-        if (LIB == null) throw new CudaException("NVRTC is not available: " + loadError());
-        return LINKER.downcallHandle(LIB.find(name).orElseThrow(() -> new CudaException("libnvrtc has no symbol " + name)), d);
+        if (!LIB.loaded()) throw new CudaException("NVRTC is not available: " + loadError());
+        return LINKER.downcallHandle(LIB.lookup().find(name).orElseThrow(() -> new CudaException("libnvrtc has no symbol " + name)), d);
     }
 
     private static final class H {
