@@ -24,7 +24,8 @@ import java.util.regex.Pattern;
  * ({@code -Dkimimesh.cuda.kernelSource=nvrtc}). The options are those of {@code build-kernels.sh} (C++17, sm_90 or,
  * for {@code *_sm90a} sources, sm_90a), so the code is the nvcc build's. Cubins are cached on disk by a hash of the
  * sources, options and NVRTC version ({@code -Dkimimesh.cuda.kernelCache}, default
- * {@code ~/.cache/kimi-mesh/kernels}): only the first start on a machine pays for compiling.
+ * {@code ~/.cache/kimi-mesh/kernels}), each entry followed by its SHA-256 so a damaged one is compiled again: only the
+ * first start on a machine pays for compiling.
  */
 final class RuntimeKernels {
     private static final Pattern INCLUDE = Pattern.compile("^\\s*#\\s*include\\s*\"([^\"]+)\"", Pattern.MULTILINE);
@@ -135,11 +136,9 @@ final class RuntimeKernels {
         Path cache = cacheDir();
         Path file = cache == null ? null : cache.resolve(module + "-" + arch + "-" + key(s, options) + ".cubin");
         if (file != null && Files.isRegularFile(file)) {
-            try {
-                return Files.readAllBytes(file);
-            } catch (IOException e) {
-                // unreadable cache entry: compile again
-            }
+            byte[] cached = readChecked(file);
+            if (cached != null) return cached;
+            // unreadable, truncated or altered (a disk that filled up, a copy cut short): compile again and replace it
         }
         long t0 = System.nanoTime();
         Nvrtc.Output out;
@@ -178,12 +177,40 @@ final class RuntimeKernels {
         return p != null ? Path.of(p) : Path.of(System.getProperty("user.home"), ".cache", "kimi-mesh", "kernels");
     }
 
-    /** Writes through a temporary file and a rename, so a concurrent start never reads half a cubin. */
+    /** A cache entry's cubin if its SHA-256 trailer matches it, else null. */
+    static byte[] readChecked(Path file) {
+        try {
+            byte[] all = Files.readAllBytes(file);
+            if (all.length <= DIGEST) return null;
+            byte[] cubin = java.util.Arrays.copyOf(all, all.length - DIGEST);
+            byte[] trailer = java.util.Arrays.copyOfRange(all, all.length - DIGEST, all.length);
+            return MessageDigest.isEqual(sha256(cubin), trailer) ? cubin : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private static final int DIGEST = 32;
+
+    private static byte[] sha256(byte[] b) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(b);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Writes the cubin and its SHA-256 (so a damaged entry is recompiled, not loaded) through a temporary file and a
+     * rename, so a concurrent start never reads half a cubin.
+     */
     private static void store(Path file, byte[] cubin) {
         try {
             Files.createDirectories(file.getParent());
             Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".tmp");
-            Files.write(tmp, cubin);
+            byte[] entry = java.util.Arrays.copyOf(cubin, cubin.length + DIGEST);
+            System.arraycopy(sha256(cubin), 0, entry, cubin.length, DIGEST);
+            Files.write(tmp, entry);
             try {
                 Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {

@@ -96,10 +96,18 @@ class RuntimeKernelsTest {
             }
             // a second request is served from the cache, byte for byte
             byte[] again = RuntimeKernels.cubin("elementwise", "sm_90");
+            Path f;
             try (Stream<Path> cached = Files.list(cache)) {
-                Path f = cached.filter(p -> p.getFileName().toString().startsWith("elementwise-sm_90-")).findFirst().orElseThrow();
-                assertTrue(java.util.Arrays.equals(Files.readAllBytes(f), again));
+                f = cached.filter(p -> p.getFileName().toString().startsWith("elementwise-sm_90-")).findFirst().orElseThrow();
             }
+            assertTrue(java.util.Arrays.equals(RuntimeKernels.readChecked(f), again));
+            // a damaged entry (cut short, as by a full disk) is not loaded: compiled again and replaced
+            byte[] whole = Files.readAllBytes(f);
+            Files.write(f, java.util.Arrays.copyOf(whole, whole.length - 100));
+            assertEquals(null, RuntimeKernels.readChecked(f));
+            byte[] recompiled = RuntimeKernels.cubin("elementwise", "sm_90");
+            assertTrue(recompiled[0] == 0x7f && recompiled[1] == 'E', "not an ELF cubin");
+            assertTrue(java.util.Arrays.equals(RuntimeKernels.readChecked(f), recompiled), "the entry was not replaced");
         } finally {
             if (before == null) System.clearProperty("kimimesh.cuda.kernelCache");
             else System.setProperty("kimimesh.cuda.kernelCache", before);
