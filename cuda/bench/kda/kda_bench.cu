@@ -31,6 +31,26 @@
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(2); } } while (0)
 #define CKL() do { CK(cudaGetLastError()); } while (0)
 
+// One warm-up run, then seven timed by events: the sorted milliseconds (median at [3]).
+template <class F> static std::vector<float> timed7(F fn) {
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    fn();
+    std::vector<float> ms;
+    for (int r = 0; r < 7; r++) {
+        CK(cudaEventRecord(e0));
+        fn();
+        CK(cudaEventRecord(e1));
+        CK(cudaEventSynchronize(e1));
+        float x;
+        CK(cudaEventElapsedTime(&x, e0, e1));
+        ms.push_back(x);
+    }
+    CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
+    std::sort(ms.begin(), ms.end());
+    return ms;
+}
+
 __device__ unsigned hash3(unsigned a, unsigned b) {
     unsigned x = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u + (a << 6) + (a >> 2));
     x ^= x >> 16; x *= 0x85EBCA6Bu; x ^= x >> 13; x *= 0xC2B2AE35u; x ^= x >> 16;
@@ -254,20 +274,7 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
             allOk &= report(nm, (t + "states vs fp32").c_str(), compare(stNew, pb, sn), tolTc);
         }
         if (timed) {
-            cudaEvent_t e0, e1;
-            CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
-            std::vector<float> ms;
-            for (int r = 0; r < 8; r++) {
-                CK(cudaEventRecord(e0));
-                prepTcFn<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale);
-                CK(cudaEventRecord(e1));
-                CK(cudaEventSynchronize(e1));
-                float x;
-                CK(cudaEventElapsedTime(&x, e0, e1));
-                if (r > 0) ms.push_back(x);
-            }
-            std::sort(ms.begin(), ms.end());
-            prepTcMs[pv] = ms[3];
+            prepTcMs[pv] = timed7([&] { prepTcFn<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsTc, H, d, scale); })[3];
         }
         for (float* p : {wsTc, pa, pb}) CK(cudaFree(p));
     }
@@ -282,23 +289,7 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
         allOk &= report(nm, (std::string(tcVariantNames[vi]) + " = tc (bits) states").c_str(), compare(stNew, stRef, sn), 0.0);
     }
     if (!timed) return;
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
-    auto timeIt = [&](auto fn) {
-        fn();
-        std::vector<float> ms;
-        for (int r = 0; r < 7; r++) {
-            CK(cudaEventRecord(e0));
-            fn();
-            CK(cudaEventRecord(e1));
-            CK(cudaEventSynchronize(e1));
-            float x;
-            CK(cudaEventElapsedTime(&x, e0, e1));
-            ms.push_back(x);
-        }
-        std::sort(ms.begin(), ms.end());
-        return ms;
-    };
+    auto timeIt = [](auto fn) { return timed7(fn); };
     auto tp = timeIt(prep);
     auto t6 = timeIt([&] { scan6(outNew); });
     auto tt = timeIt([&] { scanTc(outNew); });
@@ -567,23 +558,7 @@ int main(int argc, char** argv) {
             allOk &= report(nm, "scan/v5 twice (bits)", compare(out2, outNew, n), 0.0);
         }
         if (cs.timed) {
-            cudaEvent_t e0, e1;
-            CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
-            auto timeIt = [&](auto fn) {
-                fn();
-                std::vector<float> ms;
-                for (int r = 0; r < 7; r++) {
-                    CK(cudaEventRecord(e0));
-                    fn();
-                    CK(cudaEventRecord(e1));
-                    CK(cudaEventSynchronize(e1));
-                    float x;
-                    CK(cudaEventElapsedTime(&x, e0, e1));
-                    ms.push_back(x);
-                }
-                std::sort(ms.begin(), ms.end());
-                return ms;
-            };
+            auto timeIt = [](auto fn) { return timed7(fn); };
             setStates(stRef);
             auto rn = timeIt([&] { refNorm(); });
             auto rp = timeIt([&] { refPrep(); });
