@@ -16,7 +16,8 @@
 //                                 profiler; "tc": the tensor-core scan of the bf16-compute mode
 //                                 against v2 and the fp32 kernels in use, the tensor-core prep kda_chunk_prep_tc
 //                                 and kda_chunk_prep_tc2 / _tc3 against prep v5, then their timings beside the fp32 kernels:
-//                                 see runTc)
+//                                 see runTc; "v6": kda_chunk_prep_v6 against v5 bit for bit on every case, then both
+//                                 timed alternately: see runV6)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -339,6 +340,57 @@ static void runTc(const char* nm, int H, int d, int segs, int chunks, int T, lon
     table.push_back(buf);
 }
 
+// the 32-bit words of a and b that differ (n words): counted as bits, so -0 / +0 and NaN payloads count too
+__global__ void bitdiff(const float* a, const float* b, long n, unsigned long long* cnt) {
+    unsigned long long c = 0;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        c += __float_as_uint(a[i]) != __float_as_uint(b[i]);
+    atomicAdd(cnt, c);
+}
+// Mode "v6": kda_chunk_prep_v6 (v5's operations under another lane-to-data map) against kda_chunk_prep_v5 on the
+// case's fresh inputs: both workspaces poisoned alike (NaN), then every word of them (u0, W, Qp, Kd, o0, the M
+// scratch, decay; rows past a ragged chunk's end included) must be equal bit for bit; v6's scan regions finite and
+// zero past the end; timed cases: v5, v6, v5, v6 (median of 7 each) into prepTable.
+static void runV6(const char* nm, int H, int d, int chunks, float* q, float* k, float* v, float* g, float* beta, float* wsA, float* wsB,
+                  float* tmp, int* dRow, int* dLen, int prepSh, bool timed, bool& allOk, std::vector<std::string>& prepTable) {
+    float scale = 1.0f / sqrtf((float)d);
+    for (const void* f : {(const void*)kda_chunk_prep_v5, (const void*)kda_chunk_prep_v6}) {
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    }
+    const long wz = kda_ws_floats(d), wn = wz * chunks * H;
+    auto p5 = [&] { kda_chunk_prep_v5<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsA, H, d, scale); CKL(); };
+    auto p6 = [&] { kda_chunk_prep_v6<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsB, H, d, scale); CKL(); };
+    poison<<<1024, 256>>>(wsA, wn); poison<<<1024, 256>>>(wsB, wn); CKL();
+    p5();
+    p6();
+    unsigned long long* dc;
+    CK(cudaMalloc(&dc, 8));
+    CK(cudaMemset(dc, 0, 8));
+    bitdiff<<<1024, 256>>>(wsA, wsB, wn, dc); CKL();
+    unsigned long long diff = 0;
+    CK(cudaMemcpy(&diff, dc, 8, cudaMemcpyDeviceToHost));
+    CK(cudaFree(dc));
+    bool ok = diff == 0;
+    printf("  %-8s %-34s %lld words, %llu differ  %s\n", nm, "prep v6 = v5, whole workspace (bits)", (long long)wn, diff, ok ? "ok" : "FAIL");
+    allOk &= ok;
+    // v6's regions the scan reads are finite, and zero past each chunk's end (v5's properties, checked on v6 too)
+    long m = (long)chunks * H * 5L * CH * d;
+    wsPart<<<2048, 256>>>(wsB, wz, 0, 5L * CH * d, d, 1, dLen, tmp, chunks, H); CKL();
+    allOk &= report(nm, "prep v6 scan's regions finite", compare(tmp, tmp, m), 0.0);
+    wsPart<<<2048, 256>>>(wsB, wz, 0, 5L * CH * d, d, 2, dLen, tmp, chunks, H); CKL();
+    Err z = compare(tmp, tmp, m);
+    bool zok = z.bad == 0 && z.maxRef == 0.0f;
+    printf("  %-8s %-34s max|x| %.2e  non-finite %u  %s\n", nm, "prep v6 zero past the end", z.maxRef, z.bad, zok ? "ok" : "FAIL");
+    allOk &= zok;
+    if (!timed) return;
+    auto a1 = timed7(p5), b1 = timed7(p6), a2 = timed7(p5), b2 = timed7(p6);
+    char buf[512];
+    snprintf(buf, sizeof buf, "| %-6s | %6.3f (%.3f..%.3f) / %6.3f (%.3f..%.3f) | %6.3f (%.3f..%.3f) / %6.3f (%.3f..%.3f) | %.3f |", nm, a1[3], a1[0],
+             a1[6], a2[3], a2[0], a2[6], b1[3], b1[0], b1[6], b2[3], b2[0], b2[6], (b1[3] + b2[3]) / (a1[3] + a2[3]));
+    prepTable.push_back(buf);
+}
+
 struct Case { std::string name; int heads, d; std::vector<int> lens; bool timed; };
 
 int main(int argc, char** argv) {
@@ -351,6 +403,7 @@ int main(int argc, char** argv) {
     };
     bool onlyTime = argc > 1 && !strcmp(argv[1], "time");
     bool tcMode = argc > 1 && !strcmp(argv[1], "tc");
+    bool v6Mode = argc > 1 && !strcmp(argv[1], "v6");
     // "preps": each prep of the 32k case once (v5, tc, tc2, tc3) after a warm-up, no checks: for a profiler
     // (ncu --kernel-name regex:kda_chunk_prep ./kda_bench preps)
     if (argc > 1 && !strcmp(argv[1], "preps")) cases.erase(cases.begin(), cases.end() - 1);
@@ -458,6 +511,15 @@ int main(int argc, char** argv) {
             }
             CK(cudaDeviceSynchronize());
             printf("preps: v5, tc, tc2, tc3 run twice on case %s\n", cs.name.c_str());
+            continue;
+        }
+        if (v6Mode) {
+            printf("case %s: %d heads x %d, %d segments (", cs.name.c_str(), H, d, segs);
+            for (int l : cs.lens) printf(" %d", l);
+            printf(" ), %d chunks\n", chunks);
+            runV6(cs.name.c_str(), H, d, chunks, q, k, v, g, beta, wsNew, va, vb, dRow, dLen, prepSh, cs.timed, allOk, prepTable);
+            for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
+            for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
             continue;
         }
         if (tcMode) {
@@ -609,6 +671,13 @@ int main(int argc, char** argv) {
         }
         for (float* p : {q, k, qn, kn, v, g, beta, outRef, outNew, wsRef, wsNew, st0, stRef, stNew, va, vb, st4buf}) CK(cudaFree(p));
         for (void* p : {(void*)dRow, (void*)dLen, (void*)dFirst, (void*)dCount, (void*)dSt}) CK(cudaFree(p));
+    }
+    if (v6Mode) {
+        printf("\nprep v5 against v6, ms, median of 7 (min..max), %s, timed in the order v5, v6, v5 again, v6 again\n", prop.name);
+        printf("| case | prep v5 / again | prep v6 / again | v6 / v5 (sums) |\n| --- | --- | --- | --- |\n");
+        for (auto& s : prepTable) printf("%s\n", s.c_str());
+        printf("\nchecks: %s\n", allOk ? "ALL OK" : "SOME FAILED");
+        return allOk ? 0 : 1;
     }
     if (tcMode) {
         printf("\nms, median of 7 (min..max), %s; fp32 = kda_chunk_prep_v5 + kda_chunk_scan_v6 (the exact mode's kernels), tc = kda_chunk_prep_v5 + kda_chunk_scan_tc\n", prop.name);

@@ -4,7 +4,8 @@
 # request is split into phases of 128 bytes' worth of lanes (4-byte accesses: 32 lanes, 8-byte: 16, 16-byte: 8); a
 # phase takes as many wavefronts as the most distinct 4-byte words any one bank holds among its lanes (equal words are
 # broadcast). The sites mirror the kernels' index arithmetic; keep them in step when the kernels change.
-# Usage: python3 cuda/bench/kda/smem_banks.py  (no arguments; prints v5 / tc2's sites, then tc3's changed ones)
+# Usage: python3 cuda/bench/kda/smem_banks.py  (no arguments; prints v5 / tc2's sites, then tc3's changed ones, then
+# v6's sites beside v5's and the whole fp32 prep's wavefronts per block, v5 against v6)
 import math
 d, CH = 128, 64
 def at(t, i): return t * d + ((((i >> 2) ^ (t & 7)) << 2) | (i & 3))
@@ -136,6 +137,7 @@ tot = [0, 0]
 print("%-42s %10s %10s %6s" % ("site (one block, d = 128; v5 and tc2)", "wavefronts", "ideal", "ways"))
 for k, (a, b) in sorted(stats.items(), key=lambda kv: -(kv[1][0] - kv[1][1])):
     print("%-42s %10d %10d %6.2f" % (k, a, b, a / max(b, 1)))
+first = dict(stats)   # v5's and tc2's sites, for v6's comparison below
 # tc3: the swizzled T / M fragment loads and the rotated norm rescale
 stats.clear()
 sw = lambda r, s: s ^ (((r & 1) << 1) | ((r & 2) << 3))
@@ -178,3 +180,71 @@ for y in range(0, 1024, 256):
 print("\n%-42s %10s %10s %6s" % ("tc3's changed sites", "wavefronts", "ideal", "ways"))
 for k, (a, b) in stats.items():
     print("%-42s %10d %10d %6.2f" % (k, a, b, a / max(b, 1)))
+
+# v6 (kda_chunk_prep_v6, CF in kda.cu): v5's operations with other lane-to-data maps at the norms, the diagonal step
+# (kda_diag_order) and the products; every other site is v5's. Each changed site for both maps, then the prep's totals.
+V5_SITES = ["1 cumsum ld/st", "1 norms ld4 (x3: sum, rescale ld, st)", "2 diag ld4", "2 diag L st", "3 elementwise ld4/st4",
+            "4 offdiag ld4 k,q rows", "4 offdiag ld4 B rows", "4 offdiag L st4", "5 solve L ld4 (broadcast)", "5 solve T st",
+            "5 e^G scaling ld4/st4", "v5 products R ld4 (x2 products)"]
+v5 = {k: first[k] for k in V5_SITES}
+def products_epilogue(cf):
+    # per warp, row a: the u0 | W store into R, then the M W half's Qg load (v5: half the lanes; v6: every lane)
+    for w in range(8):
+        tg = w if w < 4 else 11 - w
+        for a_ in range(8):
+            t = 8 * tg + a_
+            for hh in (0, 1):
+                if cf: a = [(GS if hh == 0 else KS) + at(t, 4 * l) for l in range(32)]
+                else: a = [(GS if 8 * l < d else KS) + at(t, (8 * l) % d + 4 * hh) for l in range(32)]
+                req("products epilogue R st4", a, 4)
+            if cf: a = [QS + at(t, 4 * l) for l in range(32)]; req("products epilogue Qg ld4", a, 4)
+            else:
+                for hh in (0, 1): req("products epilogue Qg ld4", [QS + at(t, 8 * l - d + 4 * hh) if 8 * l >= d else None for l in range(32)], 4)
+stats.clear(); products_epilogue(False); v5.update(stats)
+stats.clear(); products_epilogue(True); v6 = dict(stats)
+for w in range(4, 8):   # norms: lane -> (quarter l >> 3, row l & 7)
+    for r in range(4):
+        for e in range(4):
+            for half in (0, 16):
+                a = []
+                for l in range(32):
+                    j, t = l >> 3, 32 * (r & 1) + 8 * (w - 4) + (l & 7)
+                    a.append((QS if r < 2 else KS) + at(t, 32 * j + 4 * e + half))
+                req("1 norms ld4 (x3: sum, rescale ld, st)", a, 4, 3)
+# diagonal: the blocks in kda.cu's kda_diag_order (read from the source), which must be the 144 blocks of v5's
+import os, re
+src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../src/main/cuda/kda.cu")).read()
+order = [int(x, 16) for x in re.findall(r"0x[0-9a-f]{4}", src.split("kda_diag_order[144] = {")[1].split("}")[0])]
+v5blocks = []
+for rest in range(144):
+    blk, p = rest // 36, rest % 36
+    bt = bt_of(p)
+    v5blocks.append((blk * 16 + 2 * bt, blk * 16 + 2 * (p - bt * (bt + 1) // 2)))
+assert sorted((o & 255, o >> 8) for o in order) == sorted(v5blocks), "kda_diag_order is not a permutation of the blocks"
+for base in range(0, 576, 32):
+    lanes = []
+    for l in range(32):
+        it = base + l
+        o = order[it >> 2]
+        lanes.append((it & 3, o & 255, o >> 8))
+    for k in range(8):
+        for (buf, row) in ((GS, 't'), (KS, 't'), (QS, 't'), (GS, 's'), (KS, 's')):
+            for aa in range(2):
+                req("2 diag ld4", [buf + at((x[1] if row == 't' else x[2]) + aa, 4 * x[0] + 16 * k) for x in lanes], 4)
+    for aa in range(2):
+        for bb in range(2):
+            req("2 diag L st", [None if x[0] != 0 else LM + (x[1] + aa) * CH + x[2] + bb for x in lanes], 1)
+for w in range(8):   # products: lane -> column group l of v and of e^G k
+    tg = w if w < 4 else 11 - w
+    for s_ in range(0, 8 * tg + 8, 4):
+        for kk in range(4):
+            for R in (GS, KS):
+                req("v5 products R ld4 (x2 products)", [R + at(s_ + kk, 4 * l) for l in range(32)], 4, 2)
+v6.update(stats)
+for k in v5: v6.setdefault(k, v5[k])
+print("\n%-42s %12s %12s %10s" % ("v6 against v5 (one block, d = 128)", "v5 wavefr.", "v6 wavefr.", "ideal"))
+for k in sorted(v5, key=lambda k: -(v5[k][0] - v6[k][0])):
+    if v5[k][0] != v6[k][0] or k.startswith("products epilogue"):
+        print("%-42s %12d %12d %10d" % (k, v5[k][0], v6[k][0], v5[k][1]))
+t5, t6, ti = (sum(x[i][0] for x in [v5] for i in x) , sum(v6[i][0] for i in v6), sum(v5[i][1] for i in v5))
+print("%-42s %12d %12d %10d" % ("whole prep (every site above)", t5, t6, ti))

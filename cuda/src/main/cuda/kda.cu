@@ -169,7 +169,33 @@ extern __shared__ float4 kda_smem[];
 // 3xTF32 products, fp32-accurate, and two of tc2's shared-memory bank conflicts removed: the norms' rescale and the
 // products' T / M fragment loads, T and M then stored with kda_tc3_col's column swizzle). TC_INLINE (2 and 3): the
 // products inlined (d = MAXD, the model's), else called (the smaller widths of the tests).
-template <bool DIAG22, bool QG_SHARED = false, int TC = 0, bool TC_INLINE = true>
+// CF (v6, with DIAG22 and QG_SHARED, TC = 0): v5's arithmetic, every fp32 operation in the same order, with three of
+// its shared-memory bank conflicts removed by a different lane-to-data mapping (cuda/bench/kda/smem_banks.py models
+// them): the norms' lanes take (quarter lane >> 3, row lane & 7), so that each 8-lane phase of a 16-byte access reads
+// eight rows (eight swizzled bank groups) where v5's read four quarters of two rows (one group: 4-way); the products'
+// lanes own column group lane of both halves ([v | e^G k] columns 4 lane.. and d + 4 lane..) where v5's owned 8
+// consecutive columns (two loads 32 bytes apart per lane: 2-way); the diagonal step's 2 x 2 blocks are taken in
+// kda_diag_order's order (below), so that the two blocks sharing a phase never read two rows with the same swizzle
+// (v5's consecutive blocks did, 1.31-way over the step).
+// kda_diag_order: the diagonal step's 144 blocks of pairs (4 sub-chunks x 36), t1 | s1 << 8, ordered so that each two
+// consecutive blocks (the 8 lanes of a 16-byte phase: 4 quarters each) read rows that are equal or differ in bit 2,
+// i.e. land in disjoint halves of the swizzled bank groups (at(): group ^ (t & 7)). A perfect matching of the blocks
+// under that rule, found by search (cuda/bench/kda/smem_banks.py checks it and models the wavefronts).
+__constant__ unsigned short kda_diag_order[144] = {
+    0x0000, 0x0004, 0x0002, 0x0006, 0x0202, 0x0204, 0x0404, 0x0008, 0x0206, 0x0406, 0x0606, 0x0208,
+    0x0408, 0x000c, 0x0608, 0x020c, 0x0808, 0x080c, 0x000a, 0x000e, 0x020a, 0x020e, 0x040a, 0x0a0c,
+    0x060a, 0x080e, 0x080a, 0x040c, 0x0a0a, 0x0a0e, 0x060c, 0x1010, 0x0c0c, 0x1012, 0x040e, 0x1212,
+    0x060e, 0x1818, 0x0c0e, 0x181a, 0x0e0e, 0x1a1a, 0x1014, 0x1414, 0x1214, 0x1218, 0x1016, 0x1416,
+    0x1216, 0x1616, 0x1018, 0x101c, 0x1418, 0x181c, 0x1618, 0x1a1c, 0x101a, 0x101e, 0x121a, 0x121c,
+    0x141a, 0x121e, 0x161a, 0x181e, 0x141c, 0x2020, 0x161c, 0x2022, 0x1c1c, 0x2222, 0x141e, 0x1a1e,
+    0x161e, 0x2828, 0x1c1e, 0x282a, 0x1e1e, 0x2a2a, 0x2024, 0x2424, 0x2224, 0x2228, 0x2026, 0x2426,
+    0x2226, 0x2626, 0x2028, 0x202c, 0x2428, 0x282c, 0x2628, 0x2a2c, 0x202a, 0x202e, 0x222a, 0x222c,
+    0x242a, 0x222e, 0x262a, 0x282e, 0x242c, 0x3030, 0x262c, 0x3032, 0x2c2c, 0x3232, 0x242e, 0x2a2e,
+    0x262e, 0x3838, 0x2c2e, 0x383a, 0x2e2e, 0x3a3a, 0x3034, 0x3434, 0x3234, 0x3238, 0x3036, 0x3436,
+    0x3236, 0x3636, 0x3038, 0x3c3c, 0x3438, 0x383c, 0x3638, 0x3a3c, 0x303a, 0x303c, 0x323a, 0x343c,
+    0x343a, 0x323c, 0x363a, 0x363c, 0x303e, 0x343e, 0x323e, 0x363e, 0x383e, 0x3c3e, 0x3a3e, 0x3e3e,
+};
+template <bool DIAG22, bool QG_SHARED = false, int TC = 0, bool TC_INLINE = true, bool CF = false>
 __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float* k, const float* v, const float* g, const float* beta,
                                                     const int* chunkRow, const int* chunkLen, float* ws, int heads, int d, float scale) {
     float* sm = reinterpret_cast<float*>(kda_smem);
@@ -233,7 +259,10 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
         const int lane = tid & 31;
 #pragma unroll 1
         for (int r = 0; r < 4; r++) {
-            int id = tid - 128 + 128 * r, j = id & 3, t = (id >> 2) & (CH - 1);
+            // v6 (CF): the same rows per warp and round (32 (r & 1) + 8 warp ..), each phase of 8 lanes one quarter
+            int id = tid - 128 + 128 * r;
+            int j = CF ? lane >> 3 : id & 3;
+            int t = CF ? 32 * (r & 1) + 8 * ((tid - 128) >> 5) + (lane & 7) : (id >> 2) & (CH - 1);
             float* X = r < 2 ? Qs : Ks;
             // the tree's first level in the loads: a[l] = x_l^2 + x_{l+16}^2 (each square rounded, as in the
             // recurrent kernel: __fmul_rn keeps the compiler from fusing a square into the add)
@@ -256,7 +285,7 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
             a[0] += a[1];
             float sum = 0.0f;
 #pragma unroll
-            for (int jj = 0; jj < 4; jj++) sum += __shfl_sync(0xffffffffu, a[0], (lane & ~3) + jj);
+            for (int jj = 0; jj < 4; jj++) sum += __shfl_sync(0xffffffffu, a[0], CF ? (lane & 7) + 8 * jj : (lane & ~3) + jj);
             float f = r < 2 ? 1.0f / sqrtf(sum + 1e-6f) * scale : 1.0f / sqrtf(sum + 1e-6f);
             if (32 * j < d && t < c) {
 #pragma unroll
@@ -280,12 +309,20 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
         // 36 blocks (s1 <= t1), each over a quarter of the channels (every fourth group of 4, so that the four lanes
         // of a block read different banks). Pairs with s > t are computed and dropped (their exponent may overflow).
         for (int it = tid; it < 4 * 36 * 4; it += blockDim.x) {
-            int qq = it & 3, rest = it >> 2;
-            int blk = rest / 36, p = rest - blk * 36;
-            int bt = (int)((sqrtf(8.0f * p + 1.0f) - 1.0f) * 0.5f);
-            while ((bt + 1) * (bt + 2) / 2 <= p) bt++;
-            while (bt * (bt + 1) / 2 > p) bt--;
-            int t1 = blk * SB + 2 * bt, s1 = blk * SB + 2 * (p - bt * (bt + 1) / 2);
+            int qq = it & 3, rest = it >> 2, t1, s1;
+            if constexpr (CF) {
+                // v6: the block from the conflict-free order (the same blocks, the same sums per block)
+                unsigned o = kda_diag_order[rest];
+                t1 = o & 255;
+                s1 = o >> 8;
+            } else {
+                int blk = rest / 36, p = rest - blk * 36;
+                int bt = (int)((sqrtf(8.0f * p + 1.0f) - 1.0f) * 0.5f);
+                while ((bt + 1) * (bt + 2) / 2 <= p) bt++;
+                while (bt * (bt + 1) / 2 > p) bt--;
+                t1 = blk * SB + 2 * bt;
+                s1 = blk * SB + 2 * (p - bt * (bt + 1) / 2);
+            }
             float l[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}}, m[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
             for (int i = 4 * qq; i < d; i += 16) {
                 float4 gt[2], kt[2], qt[2], gs[2], ks[2];
@@ -524,10 +561,12 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
     // diagonal included) in T's place and u0, W in v's and e^G k's. Warp -> 8 rows (s up to the last row), lane -> 8
     // columns of the 2d. Rows are paired across the warps that share a scheduler (w and w + 4) so that each pair has
     // the same work.
+    // v6 (CF): lane -> column group lane of each half, i.e. columns 4 lane.. of v (acc[.][0..3]) and of e^G k
+    // (acc[.][4..7]); then u0 | W and o0 | M W likewise. Each column's sums are v5's, in v5's order.
     int warp = tid >> 5, lane = tid & 31;
     int tg = warp < 4 ? warp : 11 - warp;
     bool prod = lane < d / 4 && warp < 8;
-    int col = 8 * lane;
+    int col = CF ? 4 * lane : 8 * lane;
     float* R = col < d ? Gs : Ks;
     int rc = col < d ? col : col - d;
     float acc[8][8];
@@ -543,7 +582,8 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
             for (int a = 0; a < 8; a++) tv[a] = ld4(Lm + (8 * tg + a) * CH + s);
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                float4 r0 = ld4(R + at(s + kk, rc)), r1 = ld4(R + at(s + kk, rc + 4));
+                float4 r0 = CF ? ld4(Gs + at(s + kk, col)) : ld4(R + at(s + kk, rc));
+                float4 r1 = CF ? ld4(Ks + at(s + kk, col)) : ld4(R + at(s + kk, rc + 4));
 #pragma unroll
                 for (int a = 0; a < 8; a++) {
                     float tk = comp(tv[a], kk);
@@ -559,8 +599,8 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
 #pragma unroll
         for (int a = 0; a < 8; a++) {
             int t = 8 * tg + a;
-            st4(dst + t * d, make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
-            st4(dst + t * d + 4, make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
+            st4(CF ? U0 + t * d + col : dst + t * d, make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+            st4(CF ? W + t * d + col : dst + t * d + 4, make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
         }
     }
     KDA_MARK(0, 5)
@@ -570,8 +610,8 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
 #pragma unroll
         for (int a = 0; a < 8; a++) {
             int t = 8 * tg + a;
-            st4(R + at(t, rc), make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
-            st4(R + at(t, rc + 4), make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
+            st4(CF ? Gs + at(t, col) : R + at(t, rc), make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+            st4(CF ? Ks + at(t, col) : R + at(t, rc + 4), make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
         }
     }
     for (int y = tid; y < CH * CH / 4; y += blockDim.x) {
@@ -588,7 +628,12 @@ __device__ __forceinline__ void kda_chunk_prep_body(const float* q, const float*
 #pragma unroll
         for (int a = 0; a < 8; a++) {
             int t = 8 * tg + a;
-            if (col < d) {
+            if constexpr (CF) {
+                // o0 from the u0 half, Qp = Qg - M W from the W half, both at columns col..
+                st4(O0 + t * d + col, make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+                float4 g0 = ld4(Qs + at(t, col));
+                st4(QP + t * d + col, make_float4(g0.x - acc[a][4], g0.y - acc[a][5], g0.z - acc[a][6], g0.w - acc[a][7]));
+            } else if (col < d) {
                 st4(O0 + t * d + col, make_float4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
                 st4(O0 + t * d + col + 4, make_float4(acc[a][4], acc[a][5], acc[a][6], acc[a][7]));
             } else {
@@ -618,6 +663,13 @@ extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_v5(const flo
                                                                        const float* beta, const int* chunkRow, const int* chunkLen,
                                                                        float* ws, int heads, int d, float scale) {
     kda_chunk_prep_body<true, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
+}
+// v6: v5's bits with its shared-memory bank conflicts of the norms, the diagonal step and the products removed (CF
+// above); the same workspace
+extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_v6(const float* q, const float* k, const float* v, const float* g,
+                                                                       const float* beta, const int* chunkRow, const int* chunkLen,
+                                                                       float* ws, int heads, int d, float scale) {
+    kda_chunk_prep_body<true, true, 0, true, true>(q, k, v, g, beta, chunkRow, chunkLen, ws, heads, d, scale);
 }
 // tc: v5 with the two triangular products on TF32 tensor cores (bf16-compute mode only); the same workspace
 extern "C" __global__ void __launch_bounds__(256, 2) kda_chunk_prep_tc(const float* q, const float* k, const float* v, const float* g,

@@ -738,7 +738,7 @@ public final class CudaBackend implements Backend {
 
     /**
      * {@link #kda} with the tensor-core scan or the fp32 one and the chunk prep named by its
-     * {@code kimimesh.cuda.kdaPrep} value (v5, v4, tc, tc2, tc3), whatever the flags say, so that GpuBench times the preps
+     * {@code kimimesh.cuda.kdaPrep} value (v5, v6, v4, tc, tc2, tc3), whatever the flags say, so that GpuBench times the preps
      * side by side in one run.
      */
     public void kda(Tensor q, Tensor k, Tensor v, Tensor g, Tensor beta, int heads, int headDim, Segments seg,

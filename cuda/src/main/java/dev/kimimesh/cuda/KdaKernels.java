@@ -10,7 +10,9 @@ import java.util.List;
  * Drives the KDA kernels: single tokens (or every token for RECURRENT) through the recurrent kernel and longer
  * segments through the chunkwise pair (state-free per-chunk prep for all chunks at once, then the state-carrying scan
  * per segment). Both take q and k raw and L2-normalise them on the fly.
- * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}), {@code v4}
+ * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}), {@code v6}
+ * ({@code kda_chunk_prep_v6}: v5's bits, every fp32 operation in v5's order, with two of its shared-memory bank
+ * conflicts removed by another lane-to-data map), {@code v4}
  * ({@code kda_chunk_prep}), {@code tc} ({@code kda_chunk_prep_tc}: v5 with its two triangular products on TF32 tensor
  * cores, bf16-compute mode only, opt-in: it passed its H100 check of 2026-12-06 but took 7.3 ms at 32k against v5's 3.6 ms)
  * or {@code tc2} ({@code kda_chunk_prep_tc2}: the same products with equal work per warp and no run-time test around an
@@ -60,6 +62,8 @@ final class KdaKernels {
     static String prepKernel(String version) {
         return switch (version) {
             case "v5" -> "kda_chunk_prep_v5";
+            // v5's bits under a conflict-free lane map for the norms and the products (exact in every mode)
+            case "v6" -> "kda_chunk_prep_v6";
             case "v4" -> "kda_chunk_prep";
             // v5 with its two triangular products on TF32 tensor cores: for the bf16-compute mode, opt-in (checked on
             // an H100 on 2026-12-06 and twice as slow as v5 there)
@@ -68,7 +72,7 @@ final class KdaKernels {
             case "tc2" -> "kda_chunk_prep_tc2";
             // tc2 with 3xTF32 products (about fp32's accuracy): bf16-compute mode
             case "tc3" -> "kda_chunk_prep_tc3";
-            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v4, tc, tc2 or tc3, not " + version);
+            default -> throw new IllegalArgumentException("kimimesh.cuda.kdaPrep must be v5, v6, v4, tc, tc2 or tc3, not " + version);
         };
     }
 

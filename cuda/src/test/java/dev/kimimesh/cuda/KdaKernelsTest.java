@@ -11,6 +11,7 @@ class KdaKernelsTest {
     @Test
     void versionsNameTheirKernels() {
         assertEquals("kda_chunk_prep_v5", KdaKernels.prepKernel("v5"));
+        assertEquals("kda_chunk_prep_v6", KdaKernels.prepKernel("v6"));
         assertEquals("kda_chunk_prep", KdaKernels.prepKernel("v4"));
         assertEquals("kda_chunk_prep_tc", KdaKernels.prepKernel("tc"));
         assertEquals("kda_chunk_prep_tc2", KdaKernels.prepKernel("tc2"));
@@ -20,7 +21,7 @@ class KdaKernelsTest {
         assertEquals("kda_chunk_scan_v6", KdaKernels.scanKernel("v6"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KdaKernels.scanKernel("v3"));
         assertTrue(e.getMessage().contains("kimimesh.cuda.kdaScan"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> KdaKernels.prepKernel("v6"));
+        e = assertThrows(IllegalArgumentException.class, () -> KdaKernels.prepKernel("v7"));
         assertTrue(e.getMessage().contains("kimimesh.cuda.kdaPrep"), e.getMessage());
     }
 
@@ -44,6 +45,7 @@ class KdaKernelsTest {
         assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc2")));
         assertTrue(KdaKernels.prepTensorCores(KdaKernels.prepKernel("tc3")));
         assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v5")));
+        assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v6")));
         assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v4")));
         // the exact modes keep the fp32 prep
         assertEquals("v5", KdaKernels.defaultPrep(Gemm.Mode.SPLIT));

@@ -78,9 +78,9 @@ final class GpuBench {
         }
         System.out.printf("kda chunked, fp32 scan: %.2f ms; tensor-core scan (kdaChunk=tc): %.2f ms%n", Ceilings.median(both[0]),
                 Ceilings.median(both[1]));
-        // the bf16-compute mode's preps with the tensor-core scan, interleaved: v5 (fp32), tc2 (TF32 products), tc3
-        // (3xTF32 products)
-        String[] preps = {"v5", "tc2", "tc3"};
+        // the preps with the tensor-core scan, interleaved: v5 (fp32), v6 (v5's bits, conflict-free lane maps), and the
+        // bf16-compute mode's tc2 (TF32 products), tc3 (3xTF32 products)
+        String[] preps = {"v5", "v6", "tc2", "tc3"};
         float[][] byPrep = new float[preps.length][5];
         for (int i = 0; i < 5; i++) {
             for (int p = 0; p < preps.length; p++) {
@@ -88,8 +88,8 @@ final class GpuBench {
                 byPrep[p][i] = be.time(() -> be.kda(q, k, v, g, beta, heads, d, seg, st, KdaForm.CHUNKED, out, true, prep));
             }
         }
-        System.out.printf("kda chunked, tensor-core scan, prep v5: %.2f ms; prep tc2 (kdaPrep=tc2): %.2f ms; prep tc3 (kdaPrep=tc3): %.2f ms%n",
-                Ceilings.median(byPrep[0]), Ceilings.median(byPrep[1]), Ceilings.median(byPrep[2]));
+        System.out.printf("kda chunked, tensor-core scan, prep v5: %.2f ms; prep v6 (kdaPrep=v6): %.2f ms; prep tc2 (kdaPrep=tc2): %.2f ms; prep tc3 (kdaPrep=tc3): %.2f ms%n",
+                Ceilings.median(byPrep[0]), Ceilings.median(byPrep[1]), Ceilings.median(byPrep[2]), Ceilings.median(byPrep[3]));
         for (Tensor x : new Tensor[] {q, k, v, g, beta, out}) be.release(x);
         for (int batch : new int[] {1, 64}) {
             Tensor q1 = random(batch, w, r, -1, 1), k1 = random(batch, w, r, -1, 1), v1 = random(batch, w, r, -1, 1);

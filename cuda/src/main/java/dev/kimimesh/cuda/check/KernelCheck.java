@@ -83,6 +83,42 @@ final class KernelCheck {
         kda(3, 96, KdaForm.CHUNKED, new int[] {129, 2, 300}, new int[] {0, 0, 17}, -1, true);
         kda(2, 128, KdaForm.CHUNKED, new int[] {1000, 2500, 63, 640}, new int[] {0, 64, 3, 0}, 2.5, true);
         kda(2, 128, KdaForm.CHUNKED, new int[] {16384}, new int[] {0}, -1, true);
+        // prep v6 computes v5's bits (the same operations under another lane map): whole chunk path, ragged last chunks
+        kdaPrepBits(3, 32, new int[] {200, 64, 1}, new int[] {0, 3, 9});
+        kdaPrepBits(2, 128, new int[] {1000, 63, 640}, new int[] {0, 3, 0});
+    }
+
+    /** The chunk path with prep v6 and with prep v5 (fp32 scan) on the same inputs: outputs and states bit for bit. */
+    void kdaPrepBits(int heads, int d, int[] lens, int[] pos) {
+        int w = heads * d;
+        Segments seg = new Segments(lens, pos);
+        int t = seg.totalRows();
+        Tensor q = gpu.upload(r.floats(t * w, 1), t, w), k = gpu.upload(r.floats(t * w, 1), t, w), v = gpu.upload(r.floats(t * w, 1), t, w);
+        float[] gh = r.floats(t * w, 1), bh = r.floats(t * heads, 2);
+        for (int i = 0; i < gh.length; i++) gh[i] = (float) -Math.exp(gh[i]); // log decays -e^N(0,1): mild to strong
+        for (int i = 0; i < bh.length; i++) bh[i] = (float) (1 / (1 + Math.exp(-bh[i])));
+        Tensor g = gpu.upload(gh, t, w), beta = gpu.upload(bh, t, heads);
+        float[][] s0 = new float[lens.length][];
+        for (int i = 0; i < lens.length; i++) s0[i] = r.floats(w * d, 0.1);
+        float[][] outs = new float[2][];
+        float[][][] states = new float[2][lens.length][];
+        String[] preps = {"v5", "v6"};
+        for (int p = 0; p < 2; p++) {
+            Tensor out = gpu.allocate(t, w);
+            Tensor[] st = new Tensor[lens.length];
+            for (int i = 0; i < lens.length; i++) st[i] = gpu.upload(s0[i], w, d);
+            gpu.kda(q, k, v, g, beta, heads, d, seg, st, KdaForm.CHUNKED, out, false, preps[p]);
+            outs[p] = gpu.download(out);
+            for (int i = 0; i < lens.length; i++) states[p][i] = gpu.download(st[i]);
+            gpu.release(out);
+            for (Tensor x : st) gpu.release(x);
+        }
+        boolean equal = Arrays.equals(outs[0], outs[1]);
+        for (int i = 0; i < lens.length; i++) equal &= Arrays.equals(states[0][i], states[1][i]);
+        String what = "kda chunked d=" + d + " " + Arrays.toString(lens) + " prep v6 = v5";
+        if (equal) cmp.pass(what, "bit-identical (outputs and states)");
+        else cmp.fail(what, "differs");
+        for (Tensor x : new Tensor[] {q, k, v, g, beta}) gpu.release(x);
     }
 
     /**
