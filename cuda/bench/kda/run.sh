@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the standalone KDA chunk-kernel check and timing (kda_bench.cu: kda.cu vs kda_v2.cuh) on a GPU
 # machine with nvcc.
-# Usage: cuda/bench/kda/run.sh [time|tc]   (from anywhere; copies nothing; the log goes to stdout)
+# Usage: cuda/bench/kda/run.sh [time|tc|v6|preps]   (from anywhere; copies nothing; the log goes to stdout)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$here/../../src/main/cuda
