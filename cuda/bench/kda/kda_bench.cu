@@ -404,7 +404,7 @@ int main(int argc, char** argv) {
     bool onlyTime = argc > 1 && !strcmp(argv[1], "time");
     bool tcMode = argc > 1 && !strcmp(argv[1], "tc");
     bool v6Mode = argc > 1 && !strcmp(argv[1], "v6");
-    // "preps": each prep of the 32k case once (v5, tc, tc2, tc3) after a warm-up, no checks: for a profiler
+    // "preps": each prep of the 32k case once (v5, tc, tc2, tc3, v6) after a warm-up, no checks: for a profiler
     // (ncu --kernel-name regex:kda_chunk_prep ./kda_bench preps)
     if (argc > 1 && !strcmp(argv[1], "preps")) cases.erase(cases.begin(), cases.end() - 1);
     const bool prepsMode = argc > 1 && !strcmp(argv[1], "preps");
@@ -498,7 +498,8 @@ int main(int argc, char** argv) {
         };
         if (prepsMode) {
             float scale = 1.0f / sqrtf((float)d);
-            for (const void* f : {(const void*)kda_chunk_prep_tc, (const void*)kda_chunk_prep_tc2, (const void*)kda_chunk_prep_tc3}) {
+            for (const void* f : {(const void*)kda_chunk_prep_tc, (const void*)kda_chunk_prep_tc2, (const void*)kda_chunk_prep_tc3,
+                                  (const void*)kda_chunk_prep_v6}) {
                 CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
                 CK(cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
             }
@@ -507,10 +508,11 @@ int main(int argc, char** argv) {
                 kda_chunk_prep_tc<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
                 kda_chunk_prep_tc2<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
                 kda_chunk_prep_tc3<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
+                kda_chunk_prep_v6<<<dim3(chunks, H), 256, prepSh>>>(q, k, v, g, beta, dRow, dLen, wsNew, H, d, scale);
                 CKL();
             }
             CK(cudaDeviceSynchronize());
-            printf("preps: v5, tc, tc2, tc3 run twice on case %s\n", cs.name.c_str());
+            printf("preps: v5, tc, tc2, tc3, v6 run twice on case %s\n", cs.name.c_str());
             continue;
         }
         if (v6Mode) {
