@@ -8,6 +8,7 @@
 #   DEV=.dev-NAME BUNDLE=.gpu-bundle-NAME bash $DEV/prep-call.sh
 # with $DEV holding kda_bench.xz (cuda/bench/kda/run.sh's nvcc line, built where nvcc is), this script, ncu-preps.sh,
 # and $BUNDLE the bundle of `cuda/gpu-check.sh pack` (fixtures/family dropped to fit the carry).
+# (An fp32 prep of every mode that must give v5's bits, such as v6: prep-exact-call.sh.)
 set -u
 D=${DEV:-.dev-kda4}
 B=${BUNDLE:-.gpu-bundle-kda4}
