@@ -12,7 +12,7 @@ import java.util.List;
  * per segment). Both take q and k raw and L2-normalise them on the fly.
  * Which chunk kernels run: {@code -Dkimimesh.cuda.kdaPrep=v5} (default; {@code kda_chunk_prep_v5}), {@code v6}
  * ({@code kda_chunk_prep_v6}: v5's bits, every fp32 operation in v5's order, with two of its shared-memory bank
- * conflicts removed by another lane-to-data map), {@code v4}
+ * conflicts removed by another lane-to-data map; opt-in until its GPU check), {@code v4}
  * ({@code kda_chunk_prep}), {@code tc} ({@code kda_chunk_prep_tc}: v5 with its two triangular products on TF32 tensor
  * cores, bf16-compute mode only, opt-in: it passed its H100 check of 2026-12-06 but took 7.3 ms at 32k against v5's 3.6 ms)
  * or {@code tc2} ({@code kda_chunk_prep_tc2}: the same products with equal work per warp and no run-time test around an
