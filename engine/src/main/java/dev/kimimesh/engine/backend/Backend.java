@@ -234,6 +234,22 @@ public interface Backend extends AutoCloseable {
         moeExperts(x, route(logits, bias, spec), experts, out);
     }
 
+    /**
+     * {@link #routeAndRunExperts} in two halves, so that the caller can queue other work between them (the MoE layer's
+     * shared expert): a device backend may queue the routing at once and wait for what its host needs of it (the
+     * experts' row counts) only at {@link RoutedExperts#finish}, while the device runs that other work. Same result as
+     * routeAndRunExperts; {@code logits} and {@code x} must stay unchanged until finish. Default: all of it at finish.
+     */
+    default RoutedExperts startRoutedExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts) {
+        return out -> routeAndRunExperts(logits, bias, spec, x, experts, out);
+    }
+
+    /** Routed experts begun by {@link #startRoutedExperts}. */
+    interface RoutedExperts {
+        /** {@code out[r] +=} the row's weighted expert outputs, as {@link #routeAndRunExperts} adds them. */
+        void finish(Tensor out);
+    }
+
     // ---- sampling ----
 
     /**
