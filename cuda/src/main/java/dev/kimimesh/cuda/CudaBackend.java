@@ -869,7 +869,7 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * With {@code -Dkimimesh.cuda.moeReadback=overlap} (the default) and more rows than the decode path's grouped kernels
+     * With {@code -Dkimimesh.cuda.moeReadback=overlap} and more rows than the decode path's grouped kernels
      * take: the device-grouped prefill experts' routing, counts and count read-back are queued now, and {@code finish}
      * waits for the counts (an event, not the stream) and queues the rest, so that the caller's work in between (the
      * shared expert) keeps the device busy while the host waits and lays the pairs out. Same result as

@@ -78,14 +78,15 @@ final class PrefillExperts {
     }
 
     /**
-     * {@code -Dkimimesh.cuda.moeReadback}: {@code overlap} (the routing and the count read-back are queued when the
+     * {@code -Dkimimesh.cuda.moeReadback}: {@code overlap} (opt-in until its device check: the routing and the count
+     * read-back are queued when the
      * layer starts its routed experts, before its shared expert's down projection, and the host waits on an event after
      * the counts' copy, not on the whole stream: the device runs the shared expert while the host waits and computes the
      * layout) or {@code sync} (the earlier order: the shared expert first, then the routing and a stream
      * synchronisation). The same kernels on the same values either way: the shared expert writes {@code out} before
      * the routed sums are added, as before.
      */
-    static final boolean OVERLAP = readbackMode(System.getProperty("kimimesh.cuda.moeReadback", "overlap"));
+    static final boolean OVERLAP = readbackMode(System.getProperty("kimimesh.cuda.moeReadback", "sync"));
 
     private static boolean readbackMode(String m) {
         if (m.equals("overlap") || m.equals("sync")) return m.equals("overlap");
