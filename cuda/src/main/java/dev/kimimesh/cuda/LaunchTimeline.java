@@ -130,23 +130,38 @@ public final class LaunchTimeline {
             hb[i] = (host.get(i)[0] - hostOrigin) / 1e6;
             ha[i] = (host.get(i)[1] - hostOrigin) / 1e6;
         }
+        List<Wait> w = new ArrayList<>();
+        for (Object[] x : waits) w.add(new Wait((String) x[0], ((long) x[1] - hostOrigin) / 1e6, ((long) x[2] - hostOrigin) / 1e6, (int) x[3]));
+        return report(names, gs, ge, hb, ha, w, (hostEnd - hostOrigin) / 1e6);
+    }
+
+    /** A host wait of {@code what} from {@code start} to {@code end} ms, after {@code before} ops had been queued. */
+    record Wait(String what, double start, double end, int before) {}
+
+    /**
+     * The report of ops {@code names} whose before / after events the GPU reached at {@code gs} / {@code ge} ms and whose
+     * host calls began / returned at {@code hb} / {@code ha} ms (one origin: the GPU was idle at 0), with the host's
+     * waits; {@code wall}: host ms from the origin to the end of the work.
+     */
+    static String report(List<String> names, double[] gs, double[] ge, double[] hb, double[] ha, List<Wait> waits, double wall) {
+        int n = names.size();
         // host waits by the op they preceded
         double[] waitBefore = new double[n + 1];
         String[] waitWhat = new String[n + 1];
         double waitSum = 0;
         Map<String, double[]> waitKinds = new LinkedHashMap<>();
-        for (Object[] w : waits) {
-            double ms = ((long) w[2] - (long) w[1]) / 1e6;
-            int at = (int) w[3];
+        for (Wait w : waits) {
+            double ms = w.end() - w.start();
+            int at = w.before();
             waitBefore[at] += ms;
-            waitWhat[at] = waitWhat[at] == null ? (String) w[0] : waitWhat[at] + "+" + w[0];
+            waitWhat[at] = waitWhat[at] == null ? w.what() : waitWhat[at] + "+" + w.what();
             waitSum += ms;
-            double[] k = waitKinds.computeIfAbsent((String) w[0], x -> new double[2]);
+            double[] k = waitKinds.computeIfAbsent(w.what(), x -> new double[2]);
             k[0]++;
             k[1] += ms;
         }
         StringBuilder s = new StringBuilder();
-        double wall = (hostEnd - hostOrigin) / 1e6, busy = 0, idle = 0;
+        double busy = 0, idle = 0;
         Map<String, double[]> byPhase = new LinkedHashMap<>(); // ops, GPU ms, idle before ms, host ms
         double[] gap = new double[n];
         for (int i = 0; i < n; i++) {
