@@ -888,6 +888,16 @@ public final class CudaBackend implements Backend {
         };
     }
 
+    /**
+     * With {@code -Dkimimesh.cuda.moeReadback=early}: yes for the rows {@link #startRoutedExperts} overlaps (the
+     * device-grouped prefill experts), so that the whole shared expert is queued behind the count read-back.
+     */
+    @Override
+    public boolean routeFirst(int rows) {
+        return PrefillExperts.EARLY && PrefillExperts.DEVICE_ROUTING && rows > MoeKernels.GROUPED_MAX_ROWS
+                && prefillGlue() != MoeKernels.Glue.CONVERT;
+    }
+
     /** How the host-routed or device-grouped prefill experts feed their GEMMs in this backend's mode. */
     private static MoeKernels.Glue prefillGlue() {
         return GEMM != Gemm.Mode.BF16 || !Gemm.BF16_OPERANDS ? MoeKernels.Glue.CONVERT

@@ -244,6 +244,17 @@ public interface Backend extends AutoCloseable {
         return out -> routeAndRunExperts(logits, bias, spec, x, experts, out);
     }
 
+    /**
+     * Whether a MoE layer of {@code rows} rows should compute its router logits alone and start its routed experts
+     * ({@link #startRoutedExperts}) before it queues the shared expert, rather than computing the logits together with
+     * the shared expert's gate and up ({@link #swigluProjection}) first: a device backend that waits for part of the
+     * routing on its host then has the whole shared expert queued behind that wait. The same products either way
+     * ({@link #matmuls} gives what {@link #matmul} gives). Default: no.
+     */
+    default boolean routeFirst(int rows) {
+        return false;
+    }
+
     /** Routed experts begun by {@link #startRoutedExperts}. */
     interface RoutedExperts {
         /** {@code out[r] +=} the row's weighted expert outputs, as {@link #routeAndRunExperts} adds them. */
