@@ -84,8 +84,10 @@ public final class Cublas implements AutoCloseable {
         // row-major C = A op(B) is column-major C^T = op(B)^T A^T: swap the operands and the m/n roles
         try {
             // the status first: the message is built only on failure (a prefill issues thousands of GEMMs)
+            LaunchTimeline.before("gemm");
             int s = (int) GEMM_EX.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, a, aType, lda,
                     (MemorySegment) (accumulate ? one : zero), c, R_32F, ldc, COMPUTE_32F, GEMM_DEFAULT);
+            LaunchTimeline.after();
             if (s != 0) check(s, "cublasGemmEx(" + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmEx", t);
@@ -96,8 +98,11 @@ public final class Cublas implements AutoCloseable {
     public void gemmRowMajorTo(int m, int n, int k, long a, int aType, int lda, long b, int bType, int ldb, boolean transB,
                                long c, int cType, int ldc) {
         try {
-            check((int) GEMM_EX.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, a, aType, lda, zero,
-                    c, cType, ldc, COMPUTE_32F, GEMM_DEFAULT), "cublasGemmEx(" + m + "x" + n + "x" + k + ", C type " + cType + ")");
+            LaunchTimeline.before("gemm");
+            int s = (int) GEMM_EX.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, a, aType, lda, zero,
+                    c, cType, ldc, COMPUTE_32F, GEMM_DEFAULT);
+            LaunchTimeline.after();
+            if (s != 0) check(s, "cublasGemmEx(" + m + "x" + n + "x" + k + ", C type " + cType + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmEx", t);
         }
@@ -107,9 +112,11 @@ public final class Cublas implements AutoCloseable {
     public void gemmRowMajorBatched(int m, int n, int k, long a, int aType, int lda, long sa, long b, int bType, int ldb,
                                     long sb, boolean transB, long c, int ldc, long sc, int batch, boolean accumulate) {
         try {
-            check((int) GEMM_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, sb, a,
-                    aType, lda, sa, (MemorySegment) (accumulate ? one : zero), c, R_32F, ldc, sc, batch, COMPUTE_32F, GEMM_DEFAULT),
-                    "cublasGemmStridedBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
+            LaunchTimeline.before("gemm strided");
+            int s = (int) GEMM_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, b, bType, ldb, sb, a,
+                    aType, lda, sa, (MemorySegment) (accumulate ? one : zero), c, R_32F, ldc, sc, batch, COMPUTE_32F, GEMM_DEFAULT);
+            LaunchTimeline.after();
+            if (s != 0) check(s, "cublasGemmStridedBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmStridedBatchedEx", t);
         }
@@ -128,8 +135,10 @@ public final class Cublas implements AutoCloseable {
     public void gemmRowMajorPointers(int m, int n, int k, long aPtrs, int aType, int lda, long bPtrs, int bType, int ldb,
                                      boolean transB, long cPtrs, int cType, int ldc, int batch) {
         try {
+            LaunchTimeline.before("gemm batched");
             int s = (int) GEMM_PTR_BATCHED.invokeExact(handle, transB ? OP_T : OP_N, OP_N, n, m, k, one, bPtrs, bType, ldb, aPtrs,
                     aType, lda, zero, cPtrs, cType, ldc, batch, COMPUTE_32F, GEMM_DEFAULT);
+            LaunchTimeline.after();
             if (s != 0) check(s, "cublasGemmBatchedEx(" + batch + " x " + m + "x" + n + "x" + k + ")");
         } catch (Throwable t) {
             throw Driver.wrap("cublasGemmBatchedEx", t);

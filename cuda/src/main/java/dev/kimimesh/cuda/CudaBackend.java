@@ -868,6 +868,36 @@ public final class CudaBackend implements Backend {
         moeExperts(x, route(logits, bias, spec), experts, out);
     }
 
+    /**
+     * With {@code -Dkimimesh.cuda.moeReadback=overlap} and more rows than the decode path's grouped kernels
+     * take: the device-grouped prefill experts' routing, counts and count read-back are queued now, and {@code finish}
+     * waits for the counts (an event, not the stream) and queues the rest, so that the caller's work in between (the
+     * shared expert) keeps the device busy while the host waits and lays the pairs out. Same result as
+     * {@link #routeAndRunExperts}.
+     */
+    @Override
+    public RoutedExperts startRoutedExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts) {
+        dev.bind();
+        CudaTensor l = CudaTensor.cast(logits), xi = CudaTensor.cast(x);
+        PrefillExperts.Started s = PrefillExperts.OVERLAP && PrefillExperts.DEVICE_ROUTING && l.rows() > MoeKernels.GROUPED_MAX_ROWS
+                ? PrefillExperts.start(this, l, bias, spec, xi, experts, prefillGlue()) : null;
+        if (s == null) return Backend.super.startRoutedExperts(logits, bias, spec, x, experts);
+        return out -> {
+            dev.bind();
+            if (!PrefillExperts.finish(s, written(out))) moeExperts(x, route(logits, bias, spec), experts, out);
+        };
+    }
+
+    /**
+     * With {@code -Dkimimesh.cuda.moeReadback=early}: yes for the rows {@link #startRoutedExperts} overlaps (the
+     * device-grouped prefill experts), so that the whole shared expert is queued behind the count read-back.
+     */
+    @Override
+    public boolean routeFirst(int rows) {
+        return PrefillExperts.EARLY && PrefillExperts.DEVICE_ROUTING && rows > MoeKernels.GROUPED_MAX_ROWS
+                && prefillGlue() != MoeKernels.Glue.CONVERT;
+    }
+
     /** How the host-routed or device-grouped prefill experts feed their GEMMs in this backend's mode. */
     private static MoeKernels.Glue prefillGlue() {
         return GEMM != Gemm.Mode.BF16 || !Gemm.BF16_OPERANDS ? MoeKernels.Glue.CONVERT
@@ -1088,6 +1118,16 @@ public final class CudaBackend implements Backend {
         } finally {
             Driver.profiler(false);
         }
+    }
+
+    /**
+     * Runs {@code work} with a GPU-side timeline of every op it queues ({@link LaunchTimeline}: events around each
+     * launch, cuBLAS call and copy, host waits timed) and returns the report: per phase GPU, idle and host
+     * milliseconds, and where the GPU waited for the host. For benchmarks: the events slow the work a little.
+     */
+    public String timeline(Runnable work) {
+        dev.bind();
+        return LaunchTimeline.record(dev, work);
     }
 
     /** Device time of {@code work} in milliseconds, by events around it on the stream. */

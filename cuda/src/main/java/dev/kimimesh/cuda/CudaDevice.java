@@ -100,6 +100,13 @@ final class CudaDevice implements AutoCloseable {
     }
 
     private MemorySegment download;
+    private PrefillExperts.Readback moeReadback;
+
+    /** The page-locked buffers and events of the prefill's MoE count read-backs ({@link PrefillExperts#start}). */
+    synchronized PrefillExperts.Readback moeReadback() {
+        if (moeReadback == null) moeReadback = new PrefillExperts.Readback();
+        return moeReadback;
+    }
 
     /** A page-locked host buffer of at least {@code bytes} for downloads (grown by doubling, kept; callers lock dev). */
     MemorySegment downloadBuffer(long bytes) {

@@ -252,17 +252,21 @@ public final class Driver {
     }
 
     public static void streamSynchronize(MemorySegment s) {
+        long w = LaunchTimeline.waitStart();
         try {
             check((int) H.STREAM_SYNC.invokeExact(s), "cuStreamSynchronize");
+            LaunchTimeline.waitEnd("stream sync", w);
         } catch (Throwable t) {
             throw wrap("cuStreamSynchronize", t);
         }
     }
 
     public static long memAlloc(long bytes) {
+        long w = LaunchTimeline.waitStart();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(JAVA_LONG);
             check((int) H.MEM_ALLOC.invokeExact(p, bytes), "cuMemAlloc(" + bytes + " bytes)");
+            LaunchTimeline.waitEnd("cuMemAlloc", w);
             return p.get(JAVA_LONG, 0);
         } catch (Throwable t) {
             throw wrap("cuMemAlloc", t);
@@ -320,7 +324,9 @@ public final class Driver {
     /** Host to device on the stream; pageable host memory is staged before the call returns, so it may be reused. */
     public static void copyHtoD(long dst, MemorySegment src, long bytes, MemorySegment stream) {
         try {
+            LaunchTimeline.before("HtoD");
             int rc = (int) H.HTOD.invokeExact(dst, src, bytes, stream);
+            LaunchTimeline.after();
             if (rc != 0) check(rc, "cuMemcpyHtoDAsync(" + bytes + " bytes)");
         } catch (Throwable t) {
             throw wrap("cuMemcpyHtoDAsync", t);
@@ -329,7 +335,9 @@ public final class Driver {
 
     public static void copyDtoH(MemorySegment dst, long src, long bytes, MemorySegment stream) {
         try {
+            LaunchTimeline.before("DtoH");
             int rc = (int) H.DTOH.invokeExact(dst, src, bytes, stream);
+            LaunchTimeline.after();
             if (rc != 0) check(rc, "cuMemcpyDtoHAsync(" + bytes + " bytes)");
         } catch (Throwable t) {
             throw wrap("cuMemcpyDtoHAsync", t);
@@ -338,7 +346,9 @@ public final class Driver {
 
     public static void copyDtoD(long dst, long src, long bytes, MemorySegment stream) {
         try {
+            LaunchTimeline.before("DtoD");
             int rc = (int) H.DTOD.invokeExact(dst, src, bytes, stream);
+            LaunchTimeline.after();
             if (rc != 0) check(rc, "cuMemcpyDtoDAsync(" + bytes + " bytes)");
         } catch (Throwable t) {
             throw wrap("cuMemcpyDtoDAsync", t);
@@ -347,7 +357,9 @@ public final class Driver {
 
     public static void memsetD32(long dst, int value, long count, MemorySegment stream) {
         try {
+            LaunchTimeline.before("memset");
             check((int) H.MEMSET32.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
+            LaunchTimeline.after();
         } catch (Throwable t) {
             throw wrap("cuMemsetD32Async", t);
         }
@@ -398,7 +410,9 @@ public final class Driver {
     public static void launch(MemorySegment f, int gx, int gy, int gz, int bx, int by, int bz, int shared,
                               MemorySegment stream, MemorySegment params, String name) {
         try {
+            LaunchTimeline.before(name);
             int rc = (int) H.LAUNCH.invokeExact(f, gx, gy, gz, bx, by, bz, shared, stream, params, MemorySegment.NULL);
+            LaunchTimeline.after();
             // the message is built only on failure: launches are the hot path of a decode step
             if (rc != 0) check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ", block " + bx + "x" + by + "x" + bz + ")");
         } catch (Throwable t) {
@@ -413,6 +427,28 @@ public final class Driver {
             return p.get(ADDRESS, 0);
         } catch (Throwable t) {
             throw wrap("cuEventCreate", t);
+        }
+    }
+
+    /** An event for waiting only (CU_EVENT_DISABLE_TIMING: the lightest kind to record and wait on). */
+    public static MemorySegment eventCreateForSync() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check((int) H.EVENT_CREATE.invokeExact(p, 2), "cuEventCreate");
+            return p.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw wrap("cuEventCreate", t);
+        }
+    }
+
+    /** Waits until the work queued before the event's last record has completed. */
+    public static void eventSynchronize(MemorySegment e) {
+        long w = LaunchTimeline.waitStart();
+        try {
+            check((int) H.EVENT_SYNC.invokeExact(e), "cuEventSynchronize");
+            LaunchTimeline.waitEnd("event sync", w);
+        } catch (Throwable t) {
+            throw wrap("cuEventSynchronize", t);
         }
     }
 

@@ -72,12 +72,107 @@ final class PrefillExperts {
      */
     static boolean run(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
                        CudaTensor out, MoeKernels.Glue glue, int onceRows, boolean bf16Mid) {
+        if (out.rows() != logits.rows() || out.cols() != x.cols() || out.ptr() % 16 != 0) return false;
+        Started s = start(be, logits, bias, spec, x, experts, glue, onceRows, bf16Mid, false);
+        return s != null && finish(s, out);
+    }
+
+    /**
+     * {@code -Dkimimesh.cuda.moeReadback}: {@code overlap} (opt-in until its device check: the routing and the count
+     * read-back are queued when the
+     * layer starts its routed experts, before its shared expert's down projection, and the host waits on an event after
+     * the counts' copy, not on the whole stream: the device runs the shared expert while the host waits and computes the
+     * layout) or {@code sync} (the earlier order: the shared expert first, then the routing and a stream
+     * synchronisation). The same kernels on the same values either way: the shared expert writes {@code out} before
+     * the routed sums are added, as before.
+     */
+    static final String READBACK = readbackMode(System.getProperty("kimimesh.cuda.moeReadback", "sync"));
+    static final boolean OVERLAP = !READBACK.equals("sync");
+    /**
+     * {@code -Dkimimesh.cuda.moeReadback=early}: as {@code overlap}, and the MoE layer computes its router logits
+     * alone before the shared expert ({@link CudaBackend#routeFirst}), so that the shared expert's gate, up, SwiGLU and
+     * down (about 1 ms of a 32k prefill's layer) all run while the host waits for the counts, not only its down.
+     */
+    static final boolean EARLY = READBACK.equals("early");
+
+    private static String readbackMode(String m) {
+        if (m.equals("overlap") || m.equals("sync") || m.equals("early")) return m;
+        throw new IllegalArgumentException("kimimesh.cuda.moeReadback must be sync, overlap or early, not " + m);
+    }
+
+    /** What {@link #start} queued (routing, counts, their copy to the host) and what {@link #finish} needs. */
+    static final class Started {
+        final CudaBackend be;
+        final CudaTensor x;
+        final ExpertWeights[] experts;
+        final MoeKernels.Glue glue;
+        final int onceRows, t, e, k, inter, chunks, shared;
+        final boolean bf16Mid;
+        final DeviceBuffer route, chunkBase, counts;
+        final MoeKernels.ExpertTable table;
+        /** Page-locked buffer the counts are copied into, and the event after the copy (null: wait on the stream). */
+        final Readback.Slot slot;
+
+        Started(CudaBackend be, CudaTensor x, ExpertWeights[] experts, MoeKernels.Glue glue, int onceRows, boolean bf16Mid, int t,
+                int e, int k, int inter, int chunks, int shared, DeviceBuffer route, DeviceBuffer chunkBase, DeviceBuffer counts,
+                MoeKernels.ExpertTable table, Readback.Slot slot) {
+            this.be = be;
+            this.x = x;
+            this.experts = experts;
+            this.glue = glue;
+            this.onceRows = onceRows;
+            this.bf16Mid = bf16Mid;
+            this.t = t;
+            this.e = e;
+            this.k = k;
+            this.inter = inter;
+            this.chunks = chunks;
+            this.shared = shared;
+            this.route = route;
+            this.chunkBase = chunkBase;
+            this.counts = counts;
+            this.table = table;
+            this.slot = slot;
+        }
+    }
+
+    /**
+     * Page-locked count buffers with their events, one per routing in flight (a device has one in flight at a time in
+     * a prefill; the list only grows if starts nest).
+     */
+    static final class Readback {
+        record Slot(MemorySegment host, MemorySegment event) {}
+
+        private final java.util.ArrayDeque<Slot> free = new java.util.ArrayDeque<>();
+
+        synchronized Slot take() {
+            Slot s = free.poll();
+            return s != null ? s : new Slot(Driver.memAllocHost(4L * 1024), Driver.eventCreateForSync());
+        }
+
+        synchronized void give(Slot s) {
+            free.push(s);
+        }
+    }
+
+    /** {@link #start} with this process's settings and an event wait (the overlapped read-back). */
+    static Started start(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
+                         MoeKernels.Glue glue) {
+        return start(be, logits, bias, spec, x, experts, glue, ONCE_ROWS, BF16_INTERMEDIATE, true);
+    }
+
+    /**
+     * Queues the routing, each expert's row count and the counts' copy to the host; null, having queued nothing, when
+     * the shapes do not suit this path. {@code event}: the copy goes to a page-locked buffer of its own followed by an
+     * event, so that other work can be queued before {@link #finish} waits on it; else finish synchronises the stream.
+     */
+    static Started start(CudaBackend be, CudaTensor logits, Weight bias, RouterSpec spec, CudaTensor x, ExpertWeights[] experts,
+                         MoeKernels.Glue glue, int onceRows, boolean bf16Mid, boolean event) {
         int t = logits.rows(), e = logits.cols(), k = spec.topK(), h = x.cols();
-        if (glue == MoeKernels.Glue.CONVERT || t == 0 || k > 64 || e > 1024 || e != experts.length) return false;
-        if (x.rows() != t || out.rows() != t || out.cols() != h || out.ptr() % 16 != 0) return false;
+        if (glue == MoeKernels.Glue.CONVERT || t == 0 || k > 64 || e > 1024 || e != experts.length) return null;
+        if (x.rows() != t) return null;
         MoeKernels.ExpertTable table = be.expertTable(experts);
-        if (table == null || table.hidden() != h || !MoeKernels.bf16Glue(x, experts, table.inter())) return false;
-        int inter = table.inter();
+        if (table == null || table.hidden() != h || !MoeKernels.bf16Glue(x, experts, table.inter())) return null;
         CudaDevice dev = be.dev;
         long pairs = (long) t * k;
         int chunks = (t + CHUNK - 1) / CHUNK;
@@ -88,8 +183,48 @@ final class PrefillExperts {
         dev.moePrefill.launch("moe_pair_count", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr);
         dev.moePrefill.launch("moe_pair_scan", 1, 1, 1, Math.min(1024, (e + 31) / 32 * 32), 0, dev.stream, chunkBase.ptr, chunks, e,
                 counts.ptr);
-        int[] count = downloadInts(dev, counts.ptr, e);
-        dev.free(counts);
+        Readback.Slot slot = null;
+        if (event) {
+            slot = dev.moeReadback().take();
+            Driver.copyDtoH(slot.host(), counts.ptr, 4L * e, dev.stream);
+            Driver.eventRecord(slot.event(), dev.stream);
+        }
+        return new Started(be, x, experts, glue, onceRows, bf16Mid, t, e, k, table.inter(), chunks, shared, route, chunkBase, counts,
+                table, slot);
+    }
+
+    /**
+     * Waits for the counts of {@link #start}, then queues the pair placement, the expert GEMMs and the combine into
+     * {@code out}. False, having added nothing, when {@code out} does not suit this path (the caller then takes the host
+     * routing).
+     */
+    static boolean finish(Started s, CudaTensor out) {
+        CudaBackend be = s.be;
+        CudaDevice dev = be.dev;
+        CudaTensor x = s.x;
+        int t = s.t, e = s.e, k = s.k, h = x.cols(), inter = s.inter, chunks = s.chunks, shared = s.shared;
+        MoeKernels.Glue glue = s.glue;
+        DeviceBuffer route = s.route, chunkBase = s.chunkBase;
+        int[] count;
+        if (s.slot != null) {
+            Driver.eventSynchronize(s.slot.event());
+            count = new int[e];
+            MemorySegment.copy(s.slot.host(), ValueLayout.JAVA_INT, 0, count, 0, e);
+            dev.moeReadback().give(s.slot);
+        } else {
+            count = downloadInts(dev, s.counts.ptr, e);
+        }
+        dev.free(s.counts);
+        if (out.rows() != t || out.cols() != h || out.ptr() % 16 != 0) {
+            dev.free(route);
+            dev.free(chunkBase);
+            return false;
+        }
+        long pairs = (long) t * k;
+        long de = route.ptr, dw = route.ptr + 4L * pairs;
+        MoeKernels.ExpertTable table = s.table;
+        ExpertWeights[] experts = s.experts;
+        boolean bf16Mid = s.bf16Mid;
         PrefillLayout lay = PrefillLayout.of(count, glue == MoeKernels.Glue.BATCHED);
         if (lay.groups().isEmpty()) {
             dev.free(route);
@@ -105,7 +240,7 @@ final class PrefillExperts {
         if (glue == MoeKernels.Glue.BATCHED) Driver.memsetD32(pairRow.ptr, 0, rows, dev.stream);
         dev.moePrefill.launch("moe_pair_fill", chunks, 1, 1, CHUNK, shared, dev.stream, de, t, k, e, table.ptr(), chunkBase.ptr,
                 dStart.ptr, pairRow.ptr, pairPos.ptr);
-        boolean once = rows <= onceRows;
+        boolean once = rows <= s.onceRows;
         int mid = bf16Mid ? Cublas.R_16BF : Cublas.R_32F, es = bf16Mid ? 2 : 4;
         DeviceBuffer downAll = once ? dev.scratch((long) es * rows * h) : null;
         for (int g = 0; g < groups.size(); g++) {

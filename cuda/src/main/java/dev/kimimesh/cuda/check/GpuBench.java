@@ -34,6 +34,16 @@ final class GpuBench {
     Compare cmp;
     /** Decode steps GraphCheck compares. */
     int graphCheckSteps = 8;
+    /**
+     * {@code --timeline}: after the timed prefills of each length, one more under {@link CudaBackend#timeline} (events
+     * around every op): per phase GPU / idle / host ms and where the GPU waited for the host.
+     */
+    boolean prefillTimeline;
+    /**
+     * {@code --prefill-warmup N}: untimed prefills of each length before the timed ones (default 0: the cold run, then
+     * the two timed ones), so that the host code that queues a prefill is JIT-compiled as in a long-running server.
+     */
+    int prefillWarmup;
 
     GpuBench(CudaBackend be) {
         this.be = be;
@@ -146,18 +156,10 @@ final class GpuBench {
             for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(c.vocabSize());
             // a cold run (first use of each kernel and buffer size), then two warm ones: the spread of the warm pair
             // says how far one figure can be trusted
+            for (int w = 0; w < prefillWarmup; w++) prefillOnce(model, prompt);
+            if (prefillWarmup > 0) System.out.printf("prefill %d tokens: %d untimed warm-up prefills%n", prefillTokens, prefillWarmup);
             for (int rep = 0; rep < 3; rep++) {
-                SequenceState st = model.newState();
-                be.synchronize();
-                long p0 = System.nanoTime();
-                Tensor x = model.embed(prompt);
-                model.forward(x, new int[] {prompt.length}, new SequenceState[] {st});
-                Tensor lg = model.logits(x, new int[] {prompt.length - 1});
-                be.download(lg);
-                double s = (System.nanoTime() - p0) / 1e9;
-                be.release(x);
-                be.release(lg);
-                st.release();
+                double s = prefillOnce(model, prompt);
                 double flops = 2.0 * activeParams(c) * prefillTokens;
                 System.out.printf("prefill %d tokens%s: %.3f s = %.0f tokens/s (%.1f TFLOP/s on active weights; floor at the fp32 GEMM peak %.3f s, at the bf16 peak %.3f s)%n",
                         prefillTokens, rep == 0 ? " (cold)" : "", s, prefillTokens / s, flops / s / 1e12, flops / (fp32Tflops * 1e12),
@@ -167,6 +169,11 @@ final class GpuBench {
                 System.out.printf("prefill %d tokens%s, model FLOPs %.2f T (weights %.2f T + attention and KDA chunks %.2f T): %.1f TFLOP/s = %.1f%% of the bf16 peak (floor %.3f s; weights alone %.1f%%)%n",
                         prefillTokens, rep == 0 ? " (cold)" : "", all / 1e12, flops / 1e12, attn / 1e12, all / s / 1e12,
                         100 * all / s / (bf16Tflops * 1e12), all / (bf16Tflops * 1e12), 100 * flops / s / (bf16Tflops * 1e12));
+            }
+            if (prefillTimeline) {
+                double wall = prefillOnce(model, prompt, true);
+                System.out.printf("prefill %d tokens under the timeline (above): %.3f s (events around every op: a little slower)%n",
+                        prefillTokens, wall);
             }
         }
         for (int ctx : contexts) {
@@ -276,6 +283,36 @@ final class GpuBench {
             }
         }
         System.out.println(be.poolStats());
+    }
+
+    /**
+     * One prefill of {@code prompt} into a new state (embed, forward, the last row's logits downloaded); returns its host
+     * wall time in seconds, from the first call to the logits on the host.
+     */
+    private double prefillOnce(KimiLinearModel model, int[] prompt) {
+        return prefillOnce(model, prompt, false);
+    }
+
+    /** {@link #prefillOnce}, with the prefill itself (not the state's allocation) under the timeline when {@code timeline}. */
+    private double prefillOnce(KimiLinearModel model, int[] prompt, boolean timeline) {
+        SequenceState st = model.newState();
+        be.synchronize();
+        Tensor[] x = new Tensor[1], lg = new Tensor[1];
+        long[] p0 = new long[2];
+        Runnable work = () -> {
+            p0[0] = System.nanoTime();
+            x[0] = model.embed(prompt);
+            model.forward(x[0], new int[] {prompt.length}, new SequenceState[] {st});
+            lg[0] = model.logits(x[0], new int[] {prompt.length - 1});
+            be.download(lg[0]);
+            p0[1] = System.nanoTime();
+        };
+        if (timeline) System.out.print(be.timeline(work));
+        else work.run();
+        be.release(x[0]);
+        be.release(lg[0]);
+        st.release();
+        return (p0[1] - p0[0]) / 1e9;
     }
 
     /**

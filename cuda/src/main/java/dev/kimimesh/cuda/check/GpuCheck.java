@@ -17,7 +17,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         List<String> a = Arrays.asList(args);
         if (a.isEmpty()) {
-            System.err.println("usage: GpuCheck kernels [GROUP] | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS] | profile CONFIG [--context N --batch N | --prefill N]");
+            System.err.println("usage: GpuCheck kernels [GROUP] | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS] [--prefill-warmup N] [--timeline] | profile CONFIG [--context N --batch N | --prefill N]");
             System.exit(2);
         }
         CudaBackendProvider p = new CudaBackendProvider();
@@ -35,6 +35,8 @@ public final class GpuCheck {
                     GpuBench b = new GpuBench(be);
                     if (!a.contains("--no-graph-check")) b.cmp = cmp;
                     b.decodeWarmup = Integer.parseInt(opt(a, "--warmup", String.valueOf(b.decodeWarmup)));
+                    b.prefillTimeline = a.contains("--timeline");
+                    b.prefillWarmup = Integer.parseInt(opt(a, "--prefill-warmup", "0"));
                     b.ceilings();
                     if (!a.contains("--no-kda")) b.kda(32, 128, 32768);
                     int[] prefills = ints(opt(a, "--prefill", "4096,32768")), contexts = ints(opt(a, "--context", "4096,32768"));

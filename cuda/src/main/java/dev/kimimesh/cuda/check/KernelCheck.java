@@ -558,6 +558,9 @@ final class KernelCheck {
         deviceGrouped(10000, 64, 8, 128, 96, 1);
         deviceGrouped(300, 256, 8, 128, 64, 1);
         deviceGrouped(500, 64, 6, 128, 64, 8);
+        // the MoE layer's order with the routing started before the shared expert (moeReadback=overlap)
+        startedExperts(2000, 64, 8, 2304, 1024);
+        startedExperts(300, 256, 8, 128, 64);
         // routing kept on the device, experts grouped: few rows per expert, many (> 8, two row groups), one row
         for (int[] c : new int[][] {{11, 64, 6}, {40, 8, 6}, {1, 64, 6}, {64, 64, 8}}) {
             grouped(c[0], c[1], c[2], h, inter);
@@ -677,6 +680,42 @@ final class KernelCheck {
             gpu.release(host);
             gpu.release(device);
         }
+    }
+
+    /**
+     * The MoE layer's order through {@link CudaBackend#startRoutedExperts}: the routing started, a shared-expert-like
+     * product written into out, then finish adding the routed sums. Against the CPU backend in the run's mode, and bit
+     * for bit against the product followed by routeAndRunExperts (the stream-synchronised read-back); two starts in
+     * flight at once too (their count buffers must not mix).
+     */
+    void startedExperts(int t, int e, int k, int h, int inter) {
+        Tensor[] logits = up(r.floats(t * e, 2), t, e);
+        Weight[] bias = w(r.weight("bias", DType.BF16, 0, 0.05, e));
+        RouterSpec spec = new RouterSpec(e, k, false, 1, 1, true, 2.446f, RouterWeights.BIAS_CORRECTED);
+        ExpertWeights[][] ex = experts(e, h, inter, i -> i % 9 == 4);
+        Tensor[] x = up(r.floats(t * h, 1), t, h), act = up(r.floats(t * inter, 1), t, inter);
+        Weight[] down = w(r.weight("shared_down", DType.BF16, 0, 0.05, h, inter));
+        Tensor[] out = {cpu.allocate(t, h), gpu.allocate(t, h)};
+        Tensor sync = gpu.allocate(t, h), second = gpu.allocate(t, h);
+        cpu.matmul(act[0], down[0], out[0]);
+        cpu.routeAndRunExperts(logits[0], bias[0], spec, x[0], ex[0], out[0]);
+        dev.kimimesh.engine.backend.Backend.RoutedExperts a = gpu.startRoutedExperts(logits[1], bias[1], spec, x[1], ex[1]);
+        dev.kimimesh.engine.backend.Backend.RoutedExperts b = gpu.startRoutedExperts(logits[1], bias[1], spec, x[1], ex[1]);
+        gpu.matmul(act[1], down[1], out[1]);
+        gpu.matmul(act[1], down[1], second);
+        a.finish(out[1]);
+        b.finish(second);
+        gpu.matmul(act[1], down[1], sync);
+        gpu.routeAndRunExperts(logits[1], bias[1], spec, x[1], ex[1], sync);
+        String what = "startRoutedExperts, a product between, finish T=" + t + " E=" + e + " k=" + k + " H=" + h;
+        sameInMode(what, out);
+        float[] got = gpu.download(out[1]);
+        if (Arrays.equals(got, gpu.download(sync))) cmp.pass(what + " = routeAndRunExperts after the product", "bit-identical");
+        else cmp.fail(what + " = routeAndRunExperts after the product", "differs");
+        if (Arrays.equals(got, gpu.download(second))) cmp.pass(what + ", two in flight", "bit-identical");
+        else cmp.fail(what + ", two in flight", "differs");
+        gpu.release(sync);
+        gpu.release(second);
     }
 
     void grouped(int t, int e, int k, int h, int inter) {

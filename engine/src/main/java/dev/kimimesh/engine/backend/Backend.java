@@ -234,6 +234,33 @@ public interface Backend extends AutoCloseable {
         moeExperts(x, route(logits, bias, spec), experts, out);
     }
 
+    /**
+     * {@link #routeAndRunExperts} in two halves, so that the caller can queue other work between them (the MoE layer's
+     * shared expert): a device backend may queue the routing at once and wait for what its host needs of it (the
+     * experts' row counts) only at {@link RoutedExperts#finish}, while the device runs that other work. Same result as
+     * routeAndRunExperts; {@code logits} and {@code x} must stay unchanged until finish. Default: all of it at finish.
+     */
+    default RoutedExperts startRoutedExperts(Tensor logits, Weight bias, RouterSpec spec, Tensor x, ExpertWeights[] experts) {
+        return out -> routeAndRunExperts(logits, bias, spec, x, experts, out);
+    }
+
+    /**
+     * Whether a MoE layer of {@code rows} rows should compute its router logits alone and start its routed experts
+     * ({@link #startRoutedExperts}) before it queues the shared expert, rather than computing the logits together with
+     * the shared expert's gate and up ({@link #swigluProjection}) first: a device backend that waits for part of the
+     * routing on its host then has the whole shared expert queued behind that wait. The same products either way
+     * ({@link #matmuls} gives what {@link #matmul} gives). Default: no.
+     */
+    default boolean routeFirst(int rows) {
+        return false;
+    }
+
+    /** Routed experts begun by {@link #startRoutedExperts}. */
+    interface RoutedExperts {
+        /** {@code out[r] +=} the row's weighted expert outputs, as {@link #routeAndRunExperts} adds them. */
+        void finish(Tensor out);
+    }
+
     // ---- sampling ----
 
     /**

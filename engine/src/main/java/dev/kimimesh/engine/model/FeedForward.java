@@ -61,6 +61,18 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
         @Override
         public void forward(Tensor x, Tensor out, Workspace ws) {
             Tensor logits = ws.tensor(x.rows(), spec.numExperts());
+            if (listener == null && shared != null && b.routeFirst(x.rows())) {
+                // the router's product alone, then the routed experts started, then the whole shared expert: a device
+                // backend waits for the routing's counts while the device runs the shared expert (same products, and
+                // the shared expert still writes out before the routed sums are added)
+                b.matmul(x, gate, logits);
+                ExpertDispatch.Pending routed = dispatch.start(layer, b, logits, bias, spec, x);
+                Tensor act = ws.tensor(x.rows(), shared.gate().rows());
+                b.swigluProjection(x, shared.gate(), shared.up(), act, new Weight[0], new Tensor[0]);
+                sharedDown(act, out);
+                routed.finish(out);
+                return;
+            }
             // the router's logits and the shared expert's SwiGLU are products of the same x: one pass (one launch at
             // decode) computes both; its down projection runs after the routed experts started
             Tensor act = null;

@@ -50,6 +50,19 @@ public final class LocalExperts implements ExpertDispatch {
         backend.moeExperts(x, routing, ex, out);
     }
 
+    /**
+     * On this process's backend: the backend's {@link Backend#startRoutedExperts}, so that a device backend queues the
+     * routing before the layer's shared expert and waits for the routing's counts only at finish, with the shared
+     * expert queued behind them (the same sums in the same order as {@link #routeAndDispatch}).
+     */
+    @Override
+    public Pending start(int layer, Backend b, Tensor logits, Weight bias, RouterSpec spec, Tensor x) {
+        ExpertWeights[] ex = byLayer.get(layer);
+        if (ex == null || b != backend) return ExpertDispatch.super.start(layer, b, logits, bias, spec, x);
+        Backend.RoutedExperts routed = backend.startRoutedExperts(logits, bias, spec, x, ex);
+        return routed::finish;
+    }
+
     @Override
     public void routeAndDispatch(int layer, Backend b, Tensor logits, Weight bias, RouterSpec spec, Tensor x, Tensor out) {
         ExpertWeights[] ex = byLayer.get(layer);
