@@ -130,6 +130,22 @@ extern "C" __global__ void swiglu_f32_bf16(const float* __restrict__ g, const fl
     }
 }
 
+// swiglu_f32_bf16 on bf16 g and u (the bf16-compute mode's gate / up projections written by cuBLAS in bf16,
+// -Dkimimesh.cuda.activations=bf16): each value widened exactly, then the same operations in the same order; writes
+// o (skipped when o is null) and bf16(o) at ob. n % 4 == 0, g, u, ob 8-byte and o 16-byte aligned.
+extern "C" __global__ void swiglu_bf16in_f32_bf16(const __nv_bfloat16* __restrict__ g, const __nv_bfloat16* __restrict__ u,
+                                                  float* o, __nv_bfloat16* __restrict__ ob, long n) {
+    const uint2* g4 = reinterpret_cast<const uint2*>(g);
+    const uint2* u4 = reinterpret_cast<const uint2*>(u);
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n / 4; i += (long)gridDim.x * blockDim.x) {
+        float4 a = bf16x4_in(g4[i]), b = bf16x4_in(u4[i]);
+        float4 r = make_float4(a.x * sigmoidf_(a.x) * b.x, a.y * sigmoidf_(a.y) * b.y, a.z * sigmoidf_(a.z) * b.z,
+                               a.w * sigmoidf_(a.w) * b.w);
+        if (o != nullptr) reinterpret_cast<float4*>(o)[i] = r;
+        reinterpret_cast<uint2*>(ob)[i] = bf16x4(r);
+    }
+}
+
 // out[i, :] = xb[rows[i], :] for bf16 rows (the MoE gather from the norm's bf16 copy: half the bytes read of
 // moe_gather_bf16, which converts fp32 rows, and the same values). cols % 4 == 0, 8-byte aligned rows. grid: rows
 extern "C" __global__ void gather_rows_bf16(const __nv_bfloat16* __restrict__ xb, const int* __restrict__ rows,

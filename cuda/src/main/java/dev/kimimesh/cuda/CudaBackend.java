@@ -142,6 +142,18 @@ public final class CudaBackend implements Backend {
         if (c.size() > 0) Driver.memsetD32(c.ptr(), 0, c.size(), dev.stream);
     }
 
+    /** Set by the kernel checks ({@link #bf16Activations}): null leaves bf16 linear outputs to the mode and the flag. */
+    Boolean forceBf16Activations;
+
+    /**
+     * For the kernel checks: {@code TRUE} puts KDA's q / k / v and the SwiGLU's gate / up projections of many rows in bf16
+     * ({@link Bf16Activations}) in any mode, as {@code -Dkimimesh.cuda.activations=bf16} does in the bf16-compute mode;
+     * {@code FALSE} never; null leaves it to the mode and the flag again.
+     */
+    public void bf16Activations(Boolean on) {
+        forceBf16Activations = on;
+    }
+
     /** Set by the kernel checks ({@link #bf16Copies}): null leaves bf16 copies to the mode and the flag. */
     Boolean forceBf16Copies;
 
@@ -463,7 +475,20 @@ public final class CudaBackend implements Backend {
                 throw new IllegalArgumentException("swigluProjection: out " + i + " is " + os[i] + " for " + ws[i] + " and x " + a);
             }
         }
-        if (!DecodeFusions.swigluProjection(this, a, g, u, o, ws, os)) Backend.super.swigluProjection(x, gate, up, act, also, alsoOut);
+        if (DecodeFusions.swigluProjection(this, a, g, u, o, ws, os)) return;
+        if (!Bf16Activations.swigluProjection(this, a, g, u, o, ws, os)) Backend.super.swigluProjection(x, gate, up, act, also, alsoOut);
+    }
+
+    /** In the bf16-compute mode's prefill with {@code -Dkimimesh.cuda.activations=bf16}: the activation only in bf16 ({@link Bf16Activations}). */
+    @Override
+    public void swigluMlp(Tensor x, ExpertWeights w, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = written(out);
+        CudaWeight g = CudaWeight.cast(w.gate()), u = CudaWeight.cast(w.up()), d = CudaWeight.cast(w.down());
+        if (g.cols() != a.cols() || u.cols() != a.cols() || u.rows() != g.rows() || d.cols() != g.rows() || o.rows() != a.rows() || o.cols() != d.rows()) {
+            throw new IllegalArgumentException("swigluMlp: x " + a + ", gate " + g + ", up " + u + ", down " + d + ", out " + o);
+        }
+        if (!Bf16Activations.swigluMlp(this, a, g, u, d, o)) Backend.super.swigluMlp(x, w, out);
     }
 
     @Override
@@ -658,6 +683,24 @@ public final class CudaBackend implements Backend {
         dev.conv.launch("short_conv_silu3", (p + 255) / 256, 3 * n, (maxLen + 63) / 64, 256, 0, dev.stream, a[0].ptr(), a[1].ptr(),
                 a[2].ptr(), floats(w[0]), floats(w[1]), floats(w[2]), o[0].ptr(), o[1].ptr(), o[2].ptr(), tab.ptr, ds, dl, p, k, 1, n);
         dev.free(tab);
+    }
+
+    /** In the bf16-compute mode's prefill with {@code -Dkimimesh.cuda.activations=bf16}: q, k, v projected in bf16 ({@link Bf16Activations}). */
+    @Override
+    public void kdaProjections(Tensor x, Weight[] qkv, Weight[] conv, Segments seg, Tensor[][] tails, Tensor[] qkvOut, Weight[] also,
+                               Tensor[] alsoOut) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x);
+        CudaWeight[] qw = new CudaWeight[qkv.length], cw = new CudaWeight[conv.length], aw = new CudaWeight[also.length];
+        CudaTensor[] qo = new CudaTensor[qkvOut.length], ao = new CudaTensor[alsoOut.length];
+        for (int j = 0; j < qw.length; j++) qw[j] = CudaWeight.cast(qkv[j]);
+        for (int j = 0; j < cw.length; j++) cw[j] = CudaWeight.cast(conv[j]);
+        for (int j = 0; j < aw.length; j++) aw[j] = CudaWeight.cast(also[j]);
+        for (int j = 0; j < qo.length; j++) qo[j] = written(qkvOut[j]);
+        for (int j = 0; j < ao.length; j++) ao[j] = written(alsoOut[j]);
+        if (!Bf16Activations.kdaProjections(this, a, qw, cw, seg, tails, qo, aw, ao)) {
+            Backend.super.kdaProjections(x, qkv, conv, seg, tails, qkvOut, also, alsoOut);
+        }
     }
 
     /** {@code -Dkimimesh.cuda.fusedConv=false}: one short_conv_silu launch per convolution, for comparison. */
