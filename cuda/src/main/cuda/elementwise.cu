@@ -158,11 +158,16 @@ extern "C" __global__ void gather_rows_bf16(const __nv_bfloat16* __restrict__ xb
 // kda_gate 4 columns a thread over a (row, column block) grid: no 64-bit division per element (kda_gate ran a 32k
 // prefill's [T, 4096] at about 60% of the copy bandwidth), the same expressions, so the same bits. cols % 4 == 0,
 // headDim % 4 == 0, f and g 16-byte aligned; g may be f. grid: (ceil(cols / 4 / 256), rows), block 256
-extern "C" __global__ void kda_gate_v4(const float* f, const float* aLog, const float* dtBias, float* g, int cols, int headDim) {
+__device__ __forceinline__ float4 gate_ld4(const float* f) { return *reinterpret_cast<const float4*>(f); }
+
+__device__ __forceinline__ float4 gate_ld4(const __nv_bfloat16* f) { return bf16x4_in(*reinterpret_cast<const uint2*>(f)); }
+
+template <typename TF>
+__device__ __forceinline__ void kda_gate_v4_body(const TF* f, const float* aLog, const float* dtBias, float* g, int cols, int headDim) {
     int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
     if (c >= cols) return;
     long at = (long)blockIdx.y * cols + c;
-    float4 x = *reinterpret_cast<const float4*>(f + at);
+    float4 x = gate_ld4(f + at);
     float a = -expf(aLog[c / headDim]); // the 4 columns share a head (headDim % 4 == 0)
     float z[4] = {x.x + dtBias[c], x.y + dtBias[c + 1], x.z + dtBias[c + 2], x.w + dtBias[c + 3]};
     float r[4];
@@ -172,4 +177,15 @@ extern "C" __global__ void kda_gate_v4(const float* f, const float* aLog, const 
         r[j] = a * sp;
     }
     *reinterpret_cast<float4*>(g + at) = make_float4(r[0], r[1], r[2], r[3]);
+}
+
+extern "C" __global__ void kda_gate_v4(const float* f, const float* aLog, const float* dtBias, float* g, int cols, int headDim) {
+    kda_gate_v4_body<float>(f, aLog, dtBias, g, cols, headDim);
+}
+
+// kda_gate_v4 reading f in bf16 (the f_b projection written by cuBLAS in bf16, -Dkimimesh.cuda.activations=bf16):
+// each value widened exactly, then the same expressions. g fp32 (it feeds the KDA recurrence); f 8-byte aligned rows.
+extern "C" __global__ void kda_gate_v4_bf16in(const __nv_bfloat16* f, const float* aLog, const float* dtBias, float* g, int cols,
+                                              int headDim) {
+    kda_gate_v4_body<__nv_bfloat16>(f, aLog, dtBias, g, cols, headDim);
 }

@@ -7,19 +7,23 @@ import dev.kimimesh.engine.backend.Tensor;
  * The bf16-compute mode's linear outputs in bf16 ({@code -Dkimimesh.cuda.activations=bf16}): projections whose only
  * consumer is a kernel of the same backend method are written by cuBLAS in bf16 (fp32 accumulation, the sums rounded
  * once, as the Hugging Face model's bf16 linear layers do) and read in bf16 by that consumer, instead of being written
- * and read in fp32. Three places:
+ * and read in fp32:
  * <ul>
  *   <li>KDA's q, k and v projections ({@code Backend.kdaProjections}): read by {@code short_conv4_silu_bf16in}, which
  *   writes the fp32 q, k, v the chunk kernels read; the conv tails (recurrent state) stay fp32;</li>
  *   <li>the SwiGLU's gate and up projections ({@code Backend.swigluProjection}: the dense MLP, the shared expert):
  *   read by {@code swiglu_bf16in_f32_bf16}, which writes the activation in fp32 and its bf16 copy for the down
  *   projection ({@link Bf16Copies}). The router's logits, computed in the same call, stay fp32.</li>
+ *   <li>KDA's f_b projection ({@code Backend.kdaGates}), read by {@code kda_gate_v4_bf16in}, which writes the fp32
+ *   decay gate, and its g_b projection ({@code Backend.kdaOutputNorm}), read as the output gate by
+ *   {@code rms_norm_v4_gbf16_bf16} (the normed output fp32 with its bf16 copy for o_proj);</li>
  *   <li>the dense MLP ({@code Backend.swigluMlp}): its gate / up as above, its activation written only in bf16 (the
  *   down projection, its only reader, takes the bf16 values), the down projection's output fp32.</li>
  * </ul>
  * The residual stream, the router's inputs and outputs, the norms' statistics and the KDA recurrence stay fp32. Only in
- * the bf16-compute mode, at more than {@link CudaBackend#GEMV_MAX_ROWS} rows, and for KDA only for segments longer
- * than 64 rows (prefill: decode steps keep their fused convolution), so decode steps are unchanged.
+ * the bf16-compute mode and at more than {@link #MAX_DECODE_ROWS} rows (a prefill's; the q / k / v path also needs a
+ * segment longer than 64 rows, as the prefill convolution does), so decode steps of up to 64 sequences compute what
+ * they computed before (a larger step takes these paths, recorded or eager alike).
  */
 final class Bf16Activations {
     private Bf16Activations() {}
@@ -32,10 +36,13 @@ final class Bf16Activations {
         throw new IllegalArgumentException("kimimesh.cuda.activations must be bf16 or fp32, not " + v);
     }
 
+    /** Rows up to which nothing changes: the bench's largest decode batch (and every decode fusion's rows). */
+    static final int MAX_DECODE_ROWS = 64;
+
     /** Whether this process's mode and flag (or the kernel checks' override) put x's projections in bf16. */
     static boolean wanted(CudaBackend be, CudaTensor x) {
         boolean on = be.forceBf16Activations != null ? be.forceBf16Activations : ON && CudaBackend.gemmMode() == Gemm.Mode.BF16;
-        return on && x.rows() > CudaBackend.GEMV_MAX_ROWS && x.cols() > 0;
+        return on && x.rows() > Math.max(MAX_DECODE_ROWS, CudaBackend.GEMV_MAX_ROWS) && x.cols() > 0;
     }
 
     /**
@@ -147,6 +154,47 @@ final class Bf16Activations {
         dev.free(u);
         Gemm.linearBf16(dev, act.ptr, t, n, down, out.ptr());
         dev.free(act);
+        return true;
+    }
+
+    /**
+     * KDA's decay gate from the f_b projection in bf16: {@code g = kdaGate(bf16(fLow fB^T))}, g fp32 (it feeds the
+     * recurrence). Returns false (nothing done) where this path does not apply. The caller applies beta's sigmoid.
+     */
+    static boolean kdaGate(CudaBackend be, CudaTensor fLow, CudaWeight fB, long aLog, long dtBias, int headDim, CudaTensor g) {
+        int t = fLow.rows(), n = fB.rows();
+        if (!wanted(be, fLow) || t > 65535 || n % 4 != 0 || headDim % 4 != 0 || g.ptr() % 16 != 0 || !Gemm.manyBf16(fLow, new CudaWeight[] {fB})) {
+            return false;
+        }
+        CudaDevice dev = be.dev;
+        DeviceBuffer f = dev.scratch(2L * t * n);
+        Gemm.linearManyBf16(be, fLow, new CudaWeight[] {fB}, new long[] {f.ptr}, new int[] {Cublas.R_16BF});
+        dev.elementwise.launch("kda_gate_v4_bf16in", (n / 4 + 255) / 256, t, 1, 256, 0, dev.stream, f.ptr, aLog, dtBias, g.ptr(), n, headDim);
+        dev.free(f);
+        return true;
+    }
+
+    /**
+     * KDA's output gate from the g_b projection in bf16: {@code out = rmsNorm(o) * sigmoid(bf16(gLow gB^T))} per head,
+     * written in fp32 with its bf16 copy (o_proj's operand, {@link Bf16Copies}). Returns false (nothing done) where this
+     * path does not apply.
+     */
+    static boolean kdaOutputNorm(CudaBackend be, CudaTensor o, CudaWeight norm, float eps, CudaTensor gLow, CudaWeight gB, CudaTensor out) {
+        int t = o.rows(), cols = o.cols(), group = norm.rows() * norm.cols();
+        if (!wanted(be, gLow) || group == 0 || group % 4 != 0 || group > 16384 || cols % group != 0 || !Bf16Copies.usable(out)
+                || !Gemm.manyBf16(gLow, new CudaWeight[] {gB})) {
+            return false;
+        }
+        long wp = be.floats(norm);
+        if ((o.ptr() | out.ptr() | wp) % 16 != 0) return false;
+        CudaDevice dev = be.dev;
+        DeviceBuffer gate = dev.scratch(2L * t * cols);
+        Gemm.linearManyBf16(be, gLow, new CudaWeight[] {gB}, new long[] {gate.ptr}, new int[] {Cublas.R_16BF});
+        long ob = Bf16Copies.attach(dev, out);
+        int block = Math.min(1024, Math.max(32, (group / 4 + 31) / 32 * 32));
+        dev.norms.launch("rms_norm_v4_gbf16_bf16", t, cols / group, 1, block, 0, dev.stream, o.ptr(), wp, gate.ptr, out.ptr(), ob, cols, group,
+                eps);
+        dev.free(gate);
         return true;
     }
 

@@ -394,9 +394,8 @@ public final class CudaBackend implements Backend {
         if (gw.cols() != gl.cols() || gw.rows() != a.cols() || gl.rows() != a.rows() || r.rows() != a.rows() || r.cols() != a.cols()) {
             throw new IllegalArgumentException("kdaOutputNorm: o " + a + ", gate low " + gl + ", g_b " + gw + ", out " + r);
         }
-        if (!DecodeFusions.kdaOutputNorm(this, a, floats(nw), nw.rows() * nw.cols(), eps, gl, gw, r)) {
-            Backend.super.kdaOutputNorm(o, w, eps, gLow, gB, out);
-        }
+        if (DecodeFusions.kdaOutputNorm(this, a, floats(nw), nw.rows() * nw.cols(), eps, gl, gw, r)) return;
+        if (!Bf16Activations.kdaOutputNorm(this, a, nw, eps, gl, gw, r)) Backend.super.kdaOutputNorm(o, w, eps, gLow, gB, out);
     }
 
     @Override
@@ -757,7 +756,9 @@ public final class CudaBackend implements Backend {
         if (headDim < 1 || go.cols() % headDim != 0 || (long) dt.rows() * dt.cols() != go.cols() || (long) a.rows() * a.cols() * headDim < go.cols()) {
             throw new IllegalArgumentException("kdaGates: width " + go.cols() + ", head dim " + headDim + ", dt_bias " + dt + ", A_log " + a);
         }
-        if (!DecodeFusions.kdaGates(this, f, w, floats(a), floats(dt), headDim, go, b)) Backend.super.kdaGates(fLow, fB, aLog, dtBias, headDim, g, beta);
+        if (DecodeFusions.kdaGates(this, f, w, floats(a), floats(dt), headDim, go, b)) return;
+        if (Bf16Activations.kdaGate(this, f, w, floats(a), floats(dt), headDim, go)) sigmoid(beta, beta);
+        else Backend.super.kdaGates(fLow, fB, aLog, dtBias, headDim, g, beta);
     }
 
     @Override

@@ -13,7 +13,8 @@ import java.util.Arrays;
 /**
  * The bf16 linear outputs of -Dkimimesh.cuda.activations=bf16 (CudaBackend's Bf16Activations), in any mode: KDA's q / k
  * / v projections read by short_conv4_silu_bf16in, the SwiGLU's gate / up read by swiglu_bf16in_f32_bf16 and the dense
- * MLP whose activation stays bf16, against
+ * MLP whose activation stays bf16, KDA's f_b and g_b projections read by kda_gate_v4_bf16in and rms_norm_v4_gbf16_bf16,
+ * against
  * the CPU backend (fp32) at the bf16-compute tolerance; each must also differ from the fp32 path's bits (else the bf16
  * path did not run), and the activation's bf16 copy must be f32_to_bf16 of its fp32 values.
  */
@@ -40,6 +41,9 @@ final class ActivationCheck {
             swiglu(300, 256, 512, 0);
             mlp(601, 2304, 9216 / 4);
             mlp(300, 256, 512);
+            // KDA's gates: the bench's width and low rank (4096, 128), head dim 128; a smaller head dim
+            kdaGates(300, 128, 4096, 128, 32);
+            kdaGates(70, 16, 256, 32, 8);
         } finally {
             gpu.bf16Activations(null);
             gpu.bf16Copies(null);
@@ -170,6 +174,54 @@ final class ActivationCheck {
         }
         gpu.bf16Activations(null);
         gpu.bf16Copies(null);
+    }
+
+    /**
+     * KDA's decay gate from a bf16 f_b projection (kdaGates) and its output gate from a bf16 g_b projection
+     * (kdaOutputNorm): against the CPU, against the fp32 path (must differ); the output's bf16 copy = f32_to_bf16(out).
+     */
+    private void kdaGates(int t, int low, int width, int headDim, int heads) {
+        float[] fl = r.floats(t * low, 1), gl = r.floats(t * low, 1), be = r.floats(t * heads, 1), o = r.floats(t * width, 1);
+        double s = 1 / Math.sqrt(low);
+        Weight[] fb = w("fb", 0, s, width, low), gb = w("gb", 0, s, width, low), norm = w("onorm", 1, 0.1, headDim);
+        var aLog = r.weight("alog", DType.F32, 0, 0.5, 1, 1, heads, 1);
+        var dt = r.weight("dt", DType.F32, 0, 0.5, width);
+        Weight[] al = {cpu.weight(aLog), gpu.weight(aLog)}, dtb = {cpu.weight(dt), gpu.weight(dt)};
+        Tensor[] g = new Tensor[3], beta = new Tensor[3], out = new Tensor[3];
+        for (int side = 0; side < 3; side++) {
+            Backend b = side == 0 ? cpu : gpu;
+            int i = side == 0 ? 0 : 1;
+            Tensor f = b.upload(fl, t, low), gLow = b.upload(gl, t, low), on = b.upload(o, t, width);
+            g[side] = b.allocate(t, width);
+            beta[side] = b.upload(be, t, heads);
+            out[side] = on;
+            if (side > 0) {
+                gpu.bf16Activations(side == 1);
+                gpu.bf16Copies(side == 1);
+            }
+            b.kdaGates(f, fb[i], al[i], dtb[i], headDim, g[side], beta[side]);
+            b.kdaOutputNorm(on, norm[i], 1e-5f, gLow, gb[i], on); // in place, as KdaAttention does
+        }
+        gpu.bf16Activations(null);
+        gpu.bf16Copies(null);
+        String what = "kdaGates / kdaOutputNorm bf16 T=" + t + " low=" + low + " width=" + width + " d=" + headDim;
+        float[] gg = gpu.download(g[1]), og = gpu.download(out[1]);
+        cmp.check(what + " g", gg, cpu.download(g[0]), KernelCheck.GEMM_BF16);
+        cmp.check(what + " beta", gpu.download(beta[1]), cpu.download(beta[0]), KernelCheck.FP32);
+        cmp.check(what + " out", og, cpu.download(out[0]), KernelCheck.GEMM_BF16);
+        if (!Arrays.equals(gg, gpu.download(g[2])) && !Arrays.equals(og, gpu.download(out[2]))) {
+            cmp.pass(what + " took the bf16 paths", "both differ from the fp32 paths");
+        } else {
+            cmp.fail(what + " took the bf16 paths", "a result is bit-identical to the fp32 path");
+        }
+        float[] copy = gpu.downloadBf16Copy(out[1]);
+        if (copy == null) {
+            cmp.fail(what + " bf16 copy", "none was made");
+            return;
+        }
+        for (int i = 0; i < og.length; i++) og[i] = OperandCheck.bf16(og[i]);
+        if (Arrays.equals(copy, og)) cmp.pass(what + " bf16 copy = f32_to_bf16(out)", "bit-identical");
+        else cmp.fail(what + " bf16 copy = f32_to_bf16(out)", "differs");
     }
 
     /** Side 0 takes the CPU's weights, sides 1 and 2 the GPU's. */
