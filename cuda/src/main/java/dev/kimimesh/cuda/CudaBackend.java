@@ -146,8 +146,9 @@ public final class CudaBackend implements Backend {
     Boolean forceBf16Activations;
 
     /**
-     * For the kernel checks: {@code TRUE} puts KDA's q / k / v and the SwiGLU's gate / up projections of many rows in bf16
-     * ({@link Bf16Activations}) in any mode, as {@code -Dkimimesh.cuda.activations=bf16} does in the bf16-compute mode;
+     * For the kernel checks: {@code TRUE} writes the projections of {@link Bf16Activations} (KDA's q / k / v, f_b, g_b; the
+     * SwiGLUs' gate / up) in bf16 at prefill rows in any mode, as {@code -Dkimimesh.cuda.activations=bf16} does in the
+     * bf16-compute mode;
      * {@code FALSE} never; null leaves it to the mode and the flag again.
      */
     public void bf16Activations(Boolean on) {
