@@ -72,7 +72,7 @@ run)
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$out/gpu.txt"
   # KIMIMESH_JOPTS: extra JVM options, e.g. -Dkimimesh.cuda.gemm=bf16 for the bf16-compute mode
   # KIMIMESH_LIB: another folder of jars (e.g. a baseline build's, timed beside the current one in the same call)
-  # KERNEL_GROUP: groups of the kernels part, comma-separated (matmul, norms, elementwise, conv, kda, mla, moe, sampler, fused, operands), default all
+  # KERNEL_GROUP: groups of the kernels part, comma-separated (matmul, norms, elementwise, conv, kda, mla, moe, sampler, fused, operands, activations), default all
   jopts=(${KIMIMESH_JOPTS:-} --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m -Xmx24g -cp "${KIMIMESH_LIB:-$here/lib}/*")
   rc=0
   for p in "${parts[@]}"; do

@@ -1,3 +1,5 @@
+#include <cuda_bf16.h>
+
 // Causal depthwise short convolution (kernel K <= 8) with carried tails, then SiLU. Segment s covers rows
 // [start[s], start[s] + len[s]); tails[s] points at its [K-1, P] tail (oldest first). Segments of at most 64 rows
 // (decode) take one launch: each thread owns channel c of its segment, so it can write the new tail after its own
@@ -71,10 +73,18 @@ extern "C" __global__ void short_conv_tail(const float* x, const long long* tail
 
 __device__ __forceinline__ float4 conv_ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
 
+// Four bf16 inputs widened (exact): the bf16-compute mode's q / k / v projections, written by cuBLAS in bf16.
+__device__ __forceinline__ float4 conv_ld4(const __nv_bfloat16* p) {
+    uint2 v = *reinterpret_cast<const uint2*>(p);
+    float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&v.x));
+    float2 b = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&v.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+}
+
 __device__ __forceinline__ float conv_silu(float a) { return a / (1.0f + expf(-a)); }
 
-template <int KS>
-__device__ __forceinline__ void conv4_segment(const float* x, const float* w, const long long* tails, const int* start,
+template <int KS, typename TX>
+__device__ __forceinline__ void conv4_segment(const TX* x, const float* w, const long long* tails, const int* start,
                                               const int* len, float* out, int P, int s) {
     int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
     int t0 = blockIdx.z * 64;
@@ -122,5 +132,30 @@ __device__ __forceinline__ void conv4_segment(const float* x, const float* w, co
 // grid: (ceil(P / 4 / 256), segments, ceil(longest / 64)), 256 threads. Kimi Linear's kernel size is 4.
 extern "C" __global__ void __launch_bounds__(256) short_conv4_silu(const float* x, const float* w, const long long* tails,
                                                                    const int* start, const int* len, float* out, int P) {
-    conv4_segment<4>(x, w, tails, start, len, out, P, blockIdx.y);
+    conv4_segment<4, float>(x, w, tails, start, len, out, P, blockIdx.y);
+}
+
+// ---- The bf16-compute mode's prefill with bf16 projections (-Dkimimesh.cuda.activations=bf16) ----
+// short_conv4_silu reading x in bf16 (8 bytes a 4-channel load instead of 16): each value widened exactly, then the
+// same products in the same order. The tails stay fp32 (recurrent state): the tail update widens the last K - 1
+// input rows of each segment (short_conv_tail_bf16in). Same shapes and alignment as short_conv4_silu (x 8-byte).
+extern "C" __global__ void __launch_bounds__(256) short_conv4_silu_bf16in(const __nv_bfloat16* x, const float* w,
+                                                                          const long long* tails, const int* start,
+                                                                          const int* len, float* out, int P) {
+    conv4_segment<4, __nv_bfloat16>(x, w, tails, start, len, out, P, blockIdx.y);
+}
+
+extern "C" __global__ void short_conv_tail_bf16in(const __nv_bfloat16* x, const long long* tails, const int* start,
+                                                  const int* len, int P, int K) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    int s = blockIdx.y;
+    if (c >= P) return;
+    float* tail = (float*)tails[s];
+    int row0 = start[s], L = len[s];
+    float buf[8];
+    for (int r = 0; r < K - 1; r++) {
+        int src = L - (K - 1) + r;
+        buf[r] = src >= 0 ? __bfloat162float(x[(long)(row0 + src) * P + c]) : tail[(long)(K - 1 + src) * P + c];
+    }
+    for (int r = 0; r < K - 1; r++) tail[(long)r * P + c] = buf[r];
 }

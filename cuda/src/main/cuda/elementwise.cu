@@ -130,6 +130,22 @@ extern "C" __global__ void swiglu_f32_bf16(const float* __restrict__ g, const fl
     }
 }
 
+// swiglu_f32_bf16 on bf16 g and u (the bf16-compute mode's gate / up projections written by cuBLAS in bf16,
+// -Dkimimesh.cuda.activations=bf16): each value widened exactly, then the same operations in the same order; writes
+// o (skipped when o is null) and bf16(o) at ob. n % 4 == 0, g, u, ob 8-byte and o 16-byte aligned.
+extern "C" __global__ void swiglu_bf16in_f32_bf16(const __nv_bfloat16* __restrict__ g, const __nv_bfloat16* __restrict__ u,
+                                                  float* o, __nv_bfloat16* __restrict__ ob, long n) {
+    const uint2* g4 = reinterpret_cast<const uint2*>(g);
+    const uint2* u4 = reinterpret_cast<const uint2*>(u);
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n / 4; i += (long)gridDim.x * blockDim.x) {
+        float4 a = bf16x4_in(g4[i]), b = bf16x4_in(u4[i]);
+        float4 r = make_float4(a.x * sigmoidf_(a.x) * b.x, a.y * sigmoidf_(a.y) * b.y, a.z * sigmoidf_(a.z) * b.z,
+                               a.w * sigmoidf_(a.w) * b.w);
+        if (o != nullptr) reinterpret_cast<float4*>(o)[i] = r;
+        reinterpret_cast<uint2*>(ob)[i] = bf16x4(r);
+    }
+}
+
 // out[i, :] = xb[rows[i], :] for bf16 rows (the MoE gather from the norm's bf16 copy: half the bytes read of
 // moe_gather_bf16, which converts fp32 rows, and the same values). cols % 4 == 0, 8-byte aligned rows. grid: rows
 extern "C" __global__ void gather_rows_bf16(const __nv_bfloat16* __restrict__ xb, const int* __restrict__ rows,
@@ -142,11 +158,16 @@ extern "C" __global__ void gather_rows_bf16(const __nv_bfloat16* __restrict__ xb
 // kda_gate 4 columns a thread over a (row, column block) grid: no 64-bit division per element (kda_gate ran a 32k
 // prefill's [T, 4096] at about 60% of the copy bandwidth), the same expressions, so the same bits. cols % 4 == 0,
 // headDim % 4 == 0, f and g 16-byte aligned; g may be f. grid: (ceil(cols / 4 / 256), rows), block 256
-extern "C" __global__ void kda_gate_v4(const float* f, const float* aLog, const float* dtBias, float* g, int cols, int headDim) {
+__device__ __forceinline__ float4 gate_ld4(const float* f) { return *reinterpret_cast<const float4*>(f); }
+
+__device__ __forceinline__ float4 gate_ld4(const __nv_bfloat16* f) { return bf16x4_in(*reinterpret_cast<const uint2*>(f)); }
+
+template <typename TF>
+__device__ __forceinline__ void kda_gate_v4_body(const TF* f, const float* aLog, const float* dtBias, float* g, int cols, int headDim) {
     int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
     if (c >= cols) return;
     long at = (long)blockIdx.y * cols + c;
-    float4 x = *reinterpret_cast<const float4*>(f + at);
+    float4 x = gate_ld4(f + at);
     float a = -expf(aLog[c / headDim]); // the 4 columns share a head (headDim % 4 == 0)
     float z[4] = {x.x + dtBias[c], x.y + dtBias[c + 1], x.z + dtBias[c + 2], x.w + dtBias[c + 3]};
     float r[4];
@@ -156,4 +177,15 @@ extern "C" __global__ void kda_gate_v4(const float* f, const float* aLog, const 
         r[j] = a * sp;
     }
     *reinterpret_cast<float4*>(g + at) = make_float4(r[0], r[1], r[2], r[3]);
+}
+
+extern "C" __global__ void kda_gate_v4(const float* f, const float* aLog, const float* dtBias, float* g, int cols, int headDim) {
+    kda_gate_v4_body<float>(f, aLog, dtBias, g, cols, headDim);
+}
+
+// kda_gate_v4 reading f in bf16 (the f_b projection written by cuBLAS in bf16, -Dkimimesh.cuda.activations=bf16):
+// each value widened exactly, then the same expressions. g fp32 (it feeds the KDA recurrence); f 8-byte aligned rows.
+extern "C" __global__ void kda_gate_v4_bf16in(const __nv_bfloat16* f, const float* aLog, const float* dtBias, float* g, int cols,
+                                              int headDim) {
+    kda_gate_v4_body<__nv_bfloat16>(f, aLog, dtBias, g, cols, headDim);
 }

@@ -27,8 +27,22 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, const float*
 // read once. Needs group % 4 == 0, group <= 4 * 4 * blockDim.x, cols % 4 == 0 and 16-byte aligned pointers.
 // BF16: the output is also written rounded to bf16 at outb (the bf16-compute prefill's GEMM operand, which
 // f32_to_bf16 made in a pass of its own before); the fp32 arithmetic is the same either way.
-template <bool BF16>
-__device__ __forceinline__ void rms_norm_v4_body(const float* x, const float* w, const float* gate, float* out,
+// The gate's rows as 4-value groups: fp32 (float4), or bf16 (uint2: the bf16-compute mode's g_b projection written by
+// cuBLAS in bf16), widened exactly by norm_gate4.
+__device__ __forceinline__ const float4* norm_gate_rows(const float* gate, long base) {
+    return gate != nullptr ? reinterpret_cast<const float4*>(gate + base) : nullptr;
+}
+
+__device__ __forceinline__ const uint2* norm_gate_rows(const __nv_bfloat16* gate, long base) {
+    return gate != nullptr ? reinterpret_cast<const uint2*>(gate + base) : nullptr;
+}
+
+__device__ __forceinline__ float4 norm_gate4(float4 g) { return g; }
+
+__device__ __forceinline__ float4 norm_gate4(uint2 g) { return bf16x4_in(g); }
+
+template <bool BF16, typename TG = float>
+__device__ __forceinline__ void rms_norm_v4_body(const float* x, const float* w, const TG* gate, float* out,
                                                  __nv_bfloat16* outb, int cols, int group, float eps) {
     __shared__ float red[32];
     long base = (long)blockIdx.x * cols + (long)blockIdx.y * group;
@@ -45,7 +59,7 @@ __device__ __forceinline__ void rms_norm_v4_body(const float* x, const float* w,
     ss = blockSum(ss, red);
     float inv = 1.0f / sqrtf(ss / group + eps);
     const float4* wv = reinterpret_cast<const float4*>(w);
-    const float4* gv = gate != nullptr ? reinterpret_cast<const float4*>(gate + base) : nullptr;
+    const auto* gv = norm_gate_rows(gate, base);
     float4* ov = reinterpret_cast<float4*>(out + base);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
@@ -54,7 +68,7 @@ __device__ __forceinline__ void rms_norm_v4_body(const float* x, const float* w,
             float4 a = v[j], s = wv[i];
             float4 o = make_float4(s.x * (a.x * inv), s.y * (a.y * inv), s.z * (a.z * inv), s.w * (a.w * inv));
             if (gate != nullptr) {
-                float4 g = gv[i];
+                float4 g = norm_gate4(gv[i]);
                 o.x *= 1.0f / (1.0f + expf(-g.x));
                 o.y *= 1.0f / (1.0f + expf(-g.y));
                 o.z *= 1.0f / (1.0f + expf(-g.z));
@@ -74,6 +88,13 @@ extern "C" __global__ void rms_norm_v4(const float* x, const float* w, const flo
 extern "C" __global__ void rms_norm_v4_bf16(const float* x, const float* w, const float* gate, float* out, __nv_bfloat16* outb,
                                             int cols, int group, float eps) {
     rms_norm_v4_body<true>(x, w, gate, out, outb, cols, group, eps);
+}
+
+// rms_norm_v4_bf16 with a bf16 gate (the KDA output's gated norm, -Dkimimesh.cuda.activations=bf16): the gate's values
+// widened exactly, then the same arithmetic. gate 8-byte aligned rows.
+extern "C" __global__ void rms_norm_v4_gbf16_bf16(const float* x, const float* w, const __nv_bfloat16* gate, float* out,
+                                                  __nv_bfloat16* outb, int cols, int group, float eps) {
+    rms_norm_v4_body<true, __nv_bfloat16>(x, w, gate, out, outb, cols, group, eps);
 }
 
 // The residual add and the next RMSNorm in one pass (a decoder layer's x += attn; normed = rmsnorm(x)): x += d is

@@ -142,6 +142,19 @@ public final class CudaBackend implements Backend {
         if (c.size() > 0) Driver.memsetD32(c.ptr(), 0, c.size(), dev.stream);
     }
 
+    /** Set by the kernel checks ({@link #bf16Activations}): null leaves bf16 linear outputs to the mode and the flag. */
+    Boolean forceBf16Activations;
+
+    /**
+     * For the kernel checks: {@code TRUE} writes the projections of {@link Bf16Activations} (KDA's q / k / v, f_b, g_b; the
+     * SwiGLUs' gate / up) in bf16 at prefill rows in any mode, as {@code -Dkimimesh.cuda.activations=bf16} does in the
+     * bf16-compute mode;
+     * {@code FALSE} never; null leaves it to the mode and the flag again.
+     */
+    public void bf16Activations(Boolean on) {
+        forceBf16Activations = on;
+    }
+
     /** Set by the kernel checks ({@link #bf16Copies}): null leaves bf16 copies to the mode and the flag. */
     Boolean forceBf16Copies;
 
@@ -382,9 +395,8 @@ public final class CudaBackend implements Backend {
         if (gw.cols() != gl.cols() || gw.rows() != a.cols() || gl.rows() != a.rows() || r.rows() != a.rows() || r.cols() != a.cols()) {
             throw new IllegalArgumentException("kdaOutputNorm: o " + a + ", gate low " + gl + ", g_b " + gw + ", out " + r);
         }
-        if (!DecodeFusions.kdaOutputNorm(this, a, floats(nw), nw.rows() * nw.cols(), eps, gl, gw, r)) {
-            Backend.super.kdaOutputNorm(o, w, eps, gLow, gB, out);
-        }
+        if (DecodeFusions.kdaOutputNorm(this, a, floats(nw), nw.rows() * nw.cols(), eps, gl, gw, r)) return;
+        if (!Bf16Activations.kdaOutputNorm(this, a, nw, eps, gl, gw, r)) Backend.super.kdaOutputNorm(o, w, eps, gLow, gB, out);
     }
 
     @Override
@@ -463,7 +475,20 @@ public final class CudaBackend implements Backend {
                 throw new IllegalArgumentException("swigluProjection: out " + i + " is " + os[i] + " for " + ws[i] + " and x " + a);
             }
         }
-        if (!DecodeFusions.swigluProjection(this, a, g, u, o, ws, os)) Backend.super.swigluProjection(x, gate, up, act, also, alsoOut);
+        if (DecodeFusions.swigluProjection(this, a, g, u, o, ws, os)) return;
+        if (!Bf16Activations.swigluProjection(this, a, g, u, o, ws, os)) Backend.super.swigluProjection(x, gate, up, act, also, alsoOut);
+    }
+
+    /** In the bf16-compute mode's prefill with {@code -Dkimimesh.cuda.activations=bf16}: the activation only in bf16 ({@link Bf16Activations}). */
+    @Override
+    public void swigluMlp(Tensor x, ExpertWeights w, Tensor out) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x), o = written(out);
+        CudaWeight g = CudaWeight.cast(w.gate()), u = CudaWeight.cast(w.up()), d = CudaWeight.cast(w.down());
+        if (g.cols() != a.cols() || u.cols() != a.cols() || u.rows() != g.rows() || d.cols() != g.rows() || o.rows() != a.rows() || o.cols() != d.rows()) {
+            throw new IllegalArgumentException("swigluMlp: x " + a + ", gate " + g + ", up " + u + ", down " + d + ", out " + o);
+        }
+        if (!Bf16Activations.swigluMlp(this, a, g, u, d, o)) Backend.super.swigluMlp(x, w, out);
     }
 
     @Override
@@ -660,6 +685,24 @@ public final class CudaBackend implements Backend {
         dev.free(tab);
     }
 
+    /** In the bf16-compute mode's prefill with {@code -Dkimimesh.cuda.activations=bf16}: q, k, v projected in bf16 ({@link Bf16Activations}). */
+    @Override
+    public void kdaProjections(Tensor x, Weight[] qkv, Weight[] conv, Segments seg, Tensor[][] tails, Tensor[] qkvOut, Weight[] also,
+                               Tensor[] alsoOut) {
+        dev.bind();
+        CudaTensor a = CudaTensor.cast(x);
+        CudaWeight[] qw = new CudaWeight[qkv.length], cw = new CudaWeight[conv.length], aw = new CudaWeight[also.length];
+        CudaTensor[] qo = new CudaTensor[qkvOut.length], ao = new CudaTensor[alsoOut.length];
+        for (int j = 0; j < qw.length; j++) qw[j] = CudaWeight.cast(qkv[j]);
+        for (int j = 0; j < cw.length; j++) cw[j] = CudaWeight.cast(conv[j]);
+        for (int j = 0; j < aw.length; j++) aw[j] = CudaWeight.cast(also[j]);
+        for (int j = 0; j < qo.length; j++) qo[j] = written(qkvOut[j]);
+        for (int j = 0; j < ao.length; j++) ao[j] = written(alsoOut[j]);
+        if (!Bf16Activations.kdaProjections(this, a, qw, cw, seg, tails, qo, aw, ao)) {
+            Backend.super.kdaProjections(x, qkv, conv, seg, tails, qkvOut, also, alsoOut);
+        }
+    }
+
     /** {@code -Dkimimesh.cuda.fusedConv=false}: one short_conv_silu launch per convolution, for comparison. */
     private static final boolean FUSED_CONV = !"false".equals(System.getProperty("kimimesh.cuda.fusedConv", "true"));
 
@@ -714,7 +757,9 @@ public final class CudaBackend implements Backend {
         if (headDim < 1 || go.cols() % headDim != 0 || (long) dt.rows() * dt.cols() != go.cols() || (long) a.rows() * a.cols() * headDim < go.cols()) {
             throw new IllegalArgumentException("kdaGates: width " + go.cols() + ", head dim " + headDim + ", dt_bias " + dt + ", A_log " + a);
         }
-        if (!DecodeFusions.kdaGates(this, f, w, floats(a), floats(dt), headDim, go, b)) Backend.super.kdaGates(fLow, fB, aLog, dtBias, headDim, g, beta);
+        if (DecodeFusions.kdaGates(this, f, w, floats(a), floats(dt), headDim, go, b)) return;
+        if (Bf16Activations.kdaGate(this, f, w, floats(a), floats(dt), headDim, go)) sigmoid(beta, beta);
+        else Backend.super.kdaGates(fLow, fB, aLog, dtBias, headDim, g, beta);
     }
 
     @Override

@@ -104,18 +104,32 @@ final class Gemm {
      * projects its input six times: five [T, 2304] passes saved).
      */
     static void linearManyBf16(CudaBackend be, CudaTensor x, CudaWeight[] w, CudaTensor[] out) {
+        long[] at = new long[w.length];
+        int[] types = new int[w.length];
+        for (int i = 0; i < w.length; i++) {
+            at[i] = out[i].ptr();
+            types[i] = Cublas.R_32F;
+        }
+        linearManyBf16(be, x, w, at, types);
+    }
+
+    /**
+     * {@link #linearManyBf16} into outputs at device addresses {@code out[i]} of type {@code outType[i]} (R_32F, or
+     * R_16BF: the fp32 sums rounded to bf16 once, the bf16-compute mode's bf16 linear outputs, {@link Bf16Activations}).
+     */
+    static void linearManyBf16(CudaBackend be, CudaTensor x, CudaWeight[] w, long[] out, int[] outType) {
         CudaDevice dev = be.dev;
         int t = x.rows(), k = x.cols();
         long copy = Bf16Copies.of(x);
         if (copy != 0) {
             // x's producer wrote its bf16 values beside it (Bf16Copies): no conversion
-            for (int i = 0; i < w.length; i++) linearBf16(dev, copy, t, k, w[i], out[i].ptr());
+            for (int i = 0; i < w.length; i++) linearBf16(dev, copy, t, k, w[i], out[i], outType[i]);
             return;
         }
         long cnt = (long) t * k;
         DeviceBuffer xb = dev.scratch(2 * cnt);
         dev.elementwise.launch("f32_to_bf16", CudaDevice.blocks(cnt), 1, 1, 256, 0, dev.stream, x.ptr(), xb.ptr, cnt);
-        for (int i = 0; i < w.length; i++) linearBf16(dev, xb.ptr, t, k, w[i], out[i].ptr());
+        for (int i = 0; i < w.length; i++) linearBf16(dev, xb.ptr, t, k, w[i], out[i], outType[i]);
         dev.free(xb);
     }
 

@@ -51,9 +51,9 @@ final class KernelCheck {
         run("all");
     }
 
-    /** groups: all, or a comma-separated list of matmul, norms, elementwise, conv, kda, mla, moe, sampler, fused, operands (a shorter run). */
+    /** groups: all, or a comma-separated list of matmul, norms, elementwise, conv, kda, mla, moe, sampler, fused, operands, activations (a shorter run). */
     void run(String groups) {
-        java.util.List<String> known = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler", "fused", "operands");
+        java.util.List<String> known = java.util.List.of("all", "matmul", "norms", "elementwise", "conv", "kda", "mla", "moe", "sampler", "fused", "operands", "activations");
         java.util.List<String> g = java.util.Arrays.asList(groups.split(","));
         for (String one : g) if (!known.contains(one)) throw new IllegalArgumentException("kernel group must be one of " + known + ", not " + one);
         boolean all = g.contains("all");
@@ -67,6 +67,7 @@ final class KernelCheck {
         if (all || g.contains("sampler")) new SamplerCheck(gpu, r.rnd.nextLong(), cmp).run();
         if (all || g.contains("fused")) new FusionCheck(gpu, r.rnd.nextLong(), cmp).run();
         if (all || g.contains("operands")) new OperandCheck(gpu, r.rnd.nextLong(), cmp).run();
+        if (all || g.contains("activations")) new ActivationCheck(gpu, r.rnd.nextLong(), cmp).run();
     }
 
     private void kdaCases() {

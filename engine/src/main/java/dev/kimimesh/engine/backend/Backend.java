@@ -123,6 +123,18 @@ public interface Backend extends AutoCloseable {
         release(u);
     }
 
+    /**
+     * A dense SwiGLU MLP, {@code out = down(silu(x gate^T) * (x up^T))}: the activation between the projections is this
+     * method's own, so a device backend may keep it in another type. {@link #swigluProjection} then {@link #matmul},
+     * which is what this default does.
+     */
+    default void swigluMlp(Tensor x, ExpertWeights w, Tensor out) {
+        Tensor act = scratch(x.rows(), w.gate().rows());
+        swigluProjection(x, w.gate(), w.up(), act, new Weight[0], new Tensor[0]);
+        matmul(act, w.down(), out);
+        release(act);
+    }
+
     /** {@code out[i] = x[rows[i]]}. */
     void gatherRows(Tensor x, int[] rows, Tensor out);
 
@@ -170,6 +182,30 @@ public interface Backend extends AutoCloseable {
                     + " tail sets, " + out.length + " outputs");
         }
         for (int j = 0; j < x.length; j++) shortConvSilu(x[j], conv[j], seg, tails[j], out[j]);
+    }
+
+    /**
+     * KDA's inputs from the normed x: {@code qkvOut[j] = silu(shortConv(x qkv[j]^T))} (tails advanced as
+     * {@link #shortConvSilus} does) and the other projections of x, {@code alsoOut[i] = x also[i]^T}. The projections
+     * before the convolutions are this method's own, so a device backend may keep them in another type (the
+     * bf16-compute mode's bf16 linear outputs). The same values as {@link #matmuls} of qkv then also, followed by
+     * {@link #shortConvSilus}, which is what this default does.
+     */
+    default void kdaProjections(Tensor x, Weight[] qkv, Weight[] conv, Segments seg, Tensor[][] tails, Tensor[] qkvOut, Weight[] also,
+                                Tensor[] alsoOut) {
+        if (qkv.length != qkvOut.length || also.length != alsoOut.length) {
+            throw new IllegalArgumentException("kdaProjections: " + qkv.length + " q/k/v weights for " + qkvOut.length + " outputs, "
+                    + also.length + " others for " + alsoOut.length);
+        }
+        Tensor[] pre = new Tensor[qkv.length];
+        for (int j = 0; j < pre.length; j++) pre[j] = scratch(x.rows(), qkv[j].rows());
+        Weight[] w = java.util.Arrays.copyOf(qkv, qkv.length + also.length);
+        Tensor[] o = java.util.Arrays.copyOf(pre, pre.length + alsoOut.length);
+        System.arraycopy(also, 0, w, qkv.length, also.length);
+        System.arraycopy(alsoOut, 0, o, pre.length, alsoOut.length);
+        matmuls(x, w, o);
+        shortConvSilus(pre, conv, seg, tails, qkvOut);
+        for (Tensor t : pre) release(t);
     }
 
     /**

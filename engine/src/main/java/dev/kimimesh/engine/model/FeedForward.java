@@ -12,13 +12,6 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
 
     void forward(Tensor x, Tensor out, Workspace ws);
 
-    /** SwiGLU: {@code down(silu(gate x) * up x)}, written into out. */
-    static void swiglu(Backend b, ExpertWeights w, Tensor x, Tensor out, Workspace ws) {
-        Tensor act = ws.tensor(x.rows(), w.gate().rows());
-        b.swigluProjection(x, w.gate(), w.up(), act, new Weight[0], new Tensor[0]);
-        b.matmul(act, w.down(), out);
-    }
-
     /** Layer 0's dense MLP (first_k_dense_replace). */
     record Dense(Backend b, ExpertWeights w) implements FeedForward {
         static Dense load(Weights w) {
@@ -28,7 +21,7 @@ sealed interface FeedForward permits FeedForward.Dense, FeedForward.Moe {
 
         @Override
         public void forward(Tensor x, Tensor out, Workspace ws) {
-            swiglu(b, w, x, out, ws);
+            b.swigluMlp(x, w, out);
         }
     }
 

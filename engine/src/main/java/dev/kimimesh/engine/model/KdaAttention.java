@@ -44,14 +44,14 @@ final class KdaAttention {
     /** out [T, hidden] = KDA(x) for the normed input x [T, hidden]; states advance past the segments. */
     void forward(Tensor x, Segments seg, KdaState[] states, KdaForm form, Tensor out, Workspace ws) {
         int t = x.rows();
-        // every projection of x in one pass: q, k, v, the low-rank halves of the decay (f_a) and output gate (g_a), beta
-        Tensor qPre = ws.tensor(t, width), kPre = ws.tensor(t, width), vPre = ws.tensor(t, width);
+        // every projection of x in one pass (q, k, v, the low-rank halves of the decay (f_a) and output gate (g_a),
+        // beta), then q, k and v through their short convolutions and SiLU
         Tensor fLow = ws.tensor(t, fA.rows()), gLow = ws.tensor(t, gA.rows()), beta = ws.tensor(t, heads);
-        b.matmuls(x, new Weight[] {qProj, kProj, vProj, fA, gA, bProj}, new Tensor[] {qPre, kPre, vPre, fLow, gLow, beta});
         Tensor q = ws.tensor(t, width), k = ws.tensor(t, width), v = ws.tensor(t, width);
         Tensor[][] tails = new Tensor[3][states.length];
         for (int i = 0; i < states.length; i++) for (int j = 0; j < 3; j++) tails[j][i] = states[i].convTails()[j];
-        b.shortConvSilus(new Tensor[] {qPre, kPre, vPre}, new Weight[] {qConv, kConv, vConv}, seg, tails, new Tensor[] {q, k, v});
+        b.kdaProjections(x, new Weight[] {qProj, kProj, vProj}, new Weight[] {qConv, kConv, vConv}, seg, tails, new Tensor[] {q, k, v},
+                new Weight[] {fA, gA, bProj}, new Tensor[] {fLow, gLow, beta});
 
         Tensor g = ws.tensor(t, width);
         b.kdaGates(fLow, fB, aLog, dtBias, headDim, g, beta);
