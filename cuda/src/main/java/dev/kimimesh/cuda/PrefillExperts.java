@@ -78,7 +78,9 @@ final class PrefillExperts {
     }
 
     /**
-     * {@code -Dkimimesh.cuda.moeReadback}: {@code overlap} (opt-in until its device check: the routing and the count
+     * {@code -Dkimimesh.cuda.moeReadback}: {@code early} (the default since the lead's H100 call of 2026-12-06: the
+     * bf16 mode's goldens the same 12 misses with the same figures as {@code sync}, and with prep v6 a 32k prefill
+     * 0.101-0.103 s against 0.105 s; see below), {@code overlap} (the routing and the count
      * read-back are queued when the
      * layer starts its routed experts, before its shared expert's down projection, and the host waits on an event after
      * the counts' copy, not on the whole stream: the device runs the shared expert while the host waits and computes the
@@ -86,7 +88,7 @@ final class PrefillExperts {
      * synchronisation). The same kernels on the same values either way: the shared expert writes {@code out} before
      * the routed sums are added, as before.
      */
-    static final String READBACK = readbackMode(System.getProperty("kimimesh.cuda.moeReadback", "sync"));
+    static final String READBACK = readbackMode(System.getProperty("kimimesh.cuda.moeReadback", "early"));
     static final boolean OVERLAP = !READBACK.equals("sync");
     /**
      * {@code -Dkimimesh.cuda.moeReadback=early}: as {@code overlap}, and the MoE layer computes its router logits

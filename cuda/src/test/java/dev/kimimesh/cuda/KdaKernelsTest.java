@@ -47,9 +47,10 @@ class KdaKernelsTest {
         assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v5")));
         assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v6")));
         assertEquals(false, KdaKernels.prepTensorCores(KdaKernels.prepKernel("v4")));
-        // the exact modes keep the fp32 prep
-        assertEquals("v5", KdaKernels.defaultPrep(Gemm.Mode.SPLIT));
-        assertEquals("v5", KdaKernels.defaultPrep(Gemm.Mode.FP32));
+        // every mode takes the fp32 prep v6 (v5's bits)
+        assertEquals("v6", KdaKernels.defaultPrep(Gemm.Mode.SPLIT));
+        assertEquals("v6", KdaKernels.defaultPrep(Gemm.Mode.FP32));
+        assertEquals("v6", KdaKernels.defaultPrep(Gemm.Mode.BF16));
     }
 
     /** The shared-memory sizes are kda.cu's (kda_scan_shared_floats, the v5 / v6 forms, kda_tc.cuh's) at Kimi Linear's head dim. */
