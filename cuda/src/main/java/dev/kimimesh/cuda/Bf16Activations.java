@@ -111,9 +111,7 @@ final class Bf16Activations {
     static boolean swigluProjection(CudaBackend be, CudaTensor x, CudaWeight gate, CudaWeight up, CudaTensor act, CudaWeight[] also,
                                     CudaTensor[] alsoOut) {
         if (!wanted(be, x) || !Bf16Copies.usable(act)) return false;
-        CudaWeight[] all = java.util.Arrays.copyOf(also, also.length + 2);
-        all[also.length] = gate;
-        all[also.length + 1] = up;
+        CudaWeight[] all = concat(also, new CudaWeight[] {gate, up});
         if (!Gemm.manyBf16(x, all)) return false;
         CudaDevice dev = be.dev;
         long cnt = (long) x.rows() * gate.rows();

@@ -790,7 +790,7 @@ public final class CudaBackend implements Backend {
                     Tensor[] states, KdaForm form, Tensor out, boolean tensorCores, String prepVersion) {
         dev.bind();
         KdaKernels.run(this, CudaTensor.cast(q), CudaTensor.cast(k), CudaTensor.cast(v), CudaTensor.cast(g), CudaTensor.cast(beta),
-                heads, headDim, seg, states, form, CudaTensor.cast(out), tensorCores, KdaKernels.prepKernel(prepVersion));
+                heads, headDim, seg, states, form, written(out), tensorCores, KdaKernels.prepKernel(prepVersion));
     }
 
     /** Whether {@link #kda} runs prefill chunks through TF32 tensor cores ({@code kimimesh.cuda.kdaChunk=tc} or {@code kdaPrep=tc|tc2|tc3}). */

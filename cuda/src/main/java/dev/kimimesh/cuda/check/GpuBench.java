@@ -75,9 +75,9 @@ final class GpuBench {
         float[] ms = new float[5];
         for (int i = 0; i < ms.length; i++) ms[i] = be.time(() -> be.kda(q, k, v, g, beta, heads, d, seg, st, KdaForm.CHUNKED, out));
         double bytes = 5.0 * t * w * 4; // q k v g read once, out written once (the norms are taken in the prep)
+        double chunkFlops = PrefillFlops.kdaChunk(t, heads, d, d);
         System.out.printf("kda chunked: %d heads x %d, %d tokens: %.2f ms (fla chunk_kda reference 5.9 ms; memory floor %.2f ms; chunk products %.0f GFLOP, floor %.2f ms at the bf16 peak)%n",
-                heads, d, t, Ceilings.median(ms), bytes / (copyGBs * 1e9) * 1e3, PrefillFlops.kdaChunk(t, heads, d, d) / 1e9,
-                PrefillFlops.kdaChunk(t, heads, d, d) / (bf16Tflops * 1e12) * 1e3);
+                heads, d, t, Ceilings.median(ms), bytes / (copyGBs * 1e9) * 1e3, chunkFlops / 1e9, chunkFlops / (bf16Tflops * 1e12) * 1e3);
         // both chunk scans whatever kimimesh.cuda.kdaChunk says, interleaved, so that they are timed in one run
         float[][] both = new float[2][5];
         for (int i = 0; i < 5; i++) {
@@ -158,14 +158,14 @@ final class GpuBench {
             // says how far one figure can be trusted
             for (int w = 0; w < prefillWarmup; w++) prefillOnce(model, prompt);
             if (prefillWarmup > 0) System.out.printf("prefill %d tokens: %d untimed warm-up prefills%n", prefillTokens, prefillWarmup);
+            // the products with the weights, and the work the prompt needs beyond them: MLA's causal attention and KDA's
+            // chunk products
+            double flops = PrefillFlops.weights(c, prefillTokens), attn = PrefillFlops.attention(c, prefillTokens), all = flops + attn;
             for (int rep = 0; rep < 3; rep++) {
                 double s = prefillOnce(model, prompt);
-                double flops = 2.0 * activeParams(c) * prefillTokens;
                 System.out.printf("prefill %d tokens%s: %.3f s = %.0f tokens/s (%.1f TFLOP/s on active weights; floor at the fp32 GEMM peak %.3f s, at the bf16 peak %.3f s)%n",
                         prefillTokens, rep == 0 ? " (cold)" : "", s, prefillTokens / s, flops / s / 1e12, flops / (fp32Tflops * 1e12),
                         flops / (bf16Tflops * 1e12));
-                // the work the prompt needs beyond the weights: MLA's causal attention and KDA's chunk products
-                double attn = PrefillFlops.attention(c, prefillTokens), all = flops + attn;
                 System.out.printf("prefill %d tokens%s, model FLOPs %.2f T (weights %.2f T + attention and KDA chunks %.2f T): %.1f TFLOP/s = %.1f%% of the bf16 peak (floor %.3f s; weights alone %.1f%%)%n",
                         prefillTokens, rep == 0 ? " (cold)" : "", all / 1e12, flops / 1e12, attn / 1e12, all / s / 1e12,
                         100 * all / s / (bf16Tflops * 1e12), all / (bf16Tflops * 1e12), 100 * flops / s / (bf16Tflops * 1e12));
