@@ -49,6 +49,10 @@ public final class CudaBackend implements Backend {
     final CudaDevice dev;
     private final List<Long> weightMemory = new ArrayList<>();
     private final List<CudaWeight> weights = new ArrayList<>();
+    /** {@link #shareRoutedExperts}: how many layers' routed experts get memory of their own; 0: every layer's do. */
+    private int expertSets;
+    /** The first upload of each routed-expert tensor of a set (key: its name with the layer index taken mod the sets). */
+    private final java.util.Map<String, CudaWeight> expertSetOwners = new java.util.HashMap<>();
 
     public CudaBackend() {
         this(Integer.getInteger("kimimesh.cuda.device", 0));
@@ -198,6 +202,41 @@ public final class CudaBackend implements Backend {
     @Override
     public Weight weight(TensorInfo t) {
         dev.bind();
+        String set = expertSets > 0 ? expertSetKey(t.name(), expertSets) : null;
+        CudaWeight owner = set == null ? null : expertSetOwners.get(set);
+        if (owner != null) {
+            if (!java.util.Arrays.equals(owner.host.shape(), t.shape()) || owner.host.dtype() != t.dtype()) {
+                throw new IllegalArgumentException(t.where() + ": not the shape of " + owner.name() + ", whose memory it would share");
+            }
+            return new CudaWeight(t.name(), owner.dtype(), owner.ptr(), owner.rows(), owner.cols(), 0, t);
+        }
+        CudaWeight w = upload(t);
+        if (set != null) expertSetOwners.put(set, w);
+        return w;
+    }
+
+    /**
+     * For benchmarks of a model larger than the card ({@code GpuCheck bench --expert-sets N}): from now on, the routed
+     * experts of layer L are given the device memory of those of layer L mod {@code sets} where that was uploaded
+     * already, so the 27-layer model (94 GB of routed experts) fits an 80 GB card. Every layer still reads its experts
+     * from device memory at its turn: layers that share are {@code sets} layers apart, and the other layers read far more
+     * than the L2 cache holds in between (8 experts of one layer are 113 MB at the real widths, the L2 50 MB), so a
+     * decode step moves the bytes the real model's would. The values are shared, so the model is not the checkpoint's.
+     */
+    public void shareRoutedExperts(int sets) {
+        if (sets < 0) throw new IllegalArgumentException("expert sets must be >= 0, got " + sets);
+        expertSets = sets;
+    }
+
+    /** The key of a routed-expert tensor's set (its name, the layer index mod {@code sets}); null for other tensors. */
+    static String expertSetKey(String name, int sets) {
+        java.util.regex.Matcher m = EXPERT_NAME.matcher(name);
+        return m.matches() ? m.group(1) + Integer.parseInt(m.group(2)) % sets + m.group(3) : null;
+    }
+
+    private static final java.util.regex.Pattern EXPERT_NAME = java.util.regex.Pattern.compile("(.*\\.layers\\.)(\\d+)(\\..*\\.experts\\..*)");
+
+    private CudaWeight upload(TensorInfo t) {
         long[] s = t.shape();
         long rows = s.length == 0 ? 1 : s[0];
         long cols = rows == 0 ? 0 : t.numel() / rows;

@@ -63,6 +63,12 @@ final class GpuBench {
         return be.upload(f, rows, cols);
     }
 
+    private static int moeLayers(KimiLinearConfig c) {
+        int n = 0;
+        for (int l = 0; l < c.numHiddenLayers(); l++) if (c.isMoeLayer(l)) n++;
+        return n;
+    }
+
     /** The KDA chunk kernels on one sequence of T tokens, and the recurrent step at batch 1 and 64. */
     void kda(int heads, int d, int t) {
         SplittableRandom r = new SplittableRandom(3);
@@ -133,6 +139,15 @@ final class GpuBench {
      * (serialize/deserialize), so the step reads batch x context cache rows as a real batch would.
      */
     void model(Path config, Path dir, int[] prefills, int[] batches, int[] contexts, boolean expertsOnDevice) throws Exception {
+        model(config, dir, prefills, batches, contexts, expertsOnDevice, 0);
+    }
+
+    /**
+     * As above; {@code expertSets} > 0: the routed experts of layers L and L + expertSets share device memory
+     * ({@link CudaBackend#shareRoutedExperts}), for a model whose experts do not fit the card.
+     */
+    void model(Path config, Path dir, int[] prefills, int[] batches, int[] contexts, boolean expertsOnDevice, int expertSets)
+            throws Exception {
         long t0 = System.nanoTime();
         if (!java.nio.file.Files.exists(dir.resolve("model.safetensors"))) {
             RandomCheckpoint.write(config, dir, expertsOnDevice);
@@ -142,9 +157,15 @@ final class GpuBench {
         Checkpoint ckpt = Checkpoint.open(dir);
         KimiLinearConfig c = ckpt.config();
         t0 = System.nanoTime();
+        be.shareRoutedExperts(expertSets);
         KimiLinearModel model = KimiLinearModel.load(ckpt, be, ModelOptions.defaults());
+        be.shareRoutedExperts(0);
         be.synchronize();
         System.out.printf("model loaded onto the GPU in %.1f s (%s)%n", (System.nanoTime() - t0) / 1e9, c.describe());
+        if (expertSets > 0) {
+            System.out.printf("routed experts: layers %d apart share device memory (--expert-sets %d), so %d of the %d MoE layers' expert sets are on the card; every layer still reads its experts from device memory%n",
+                    expertSets, expertSets, Math.min(expertSets, moeLayers(c)), moeLayers(c));
+        }
         if (java.nio.file.Files.exists(dir.resolve(RandomCheckpoint.EXPERTS_ON_DEVICE))) {
             long bytes = be.randomizeWeights(RandomCheckpoint::routedExpert, 5);
             be.synchronize();

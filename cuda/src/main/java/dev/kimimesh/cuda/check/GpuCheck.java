@@ -17,7 +17,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         List<String> a = Arrays.asList(args);
         if (a.isEmpty()) {
-            System.err.println("usage: GpuCheck kernels [GROUP] | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--warmup STEPS] [--prefill-warmup N] [--timeline] | profile CONFIG [--context N --batch N | --prefill N]");
+            System.err.println("usage: GpuCheck kernels [GROUP] | goldens FIXTURE_DIR | bench CONFIG_JSON [--prefill N,..] [--context N,..] [--batch N,..|none] [--no-kda] [--work DIR] [--experts-on-device] [--expert-sets N] [--warmup STEPS] [--prefill-warmup N] [--timeline] | profile CONFIG [--context N --batch N | --prefill N]");
             System.exit(2);
         }
         CudaBackendProvider p = new CudaBackendProvider();
@@ -43,7 +43,8 @@ public final class GpuCheck {
                     int[] batches = ints(opt(a, "--batch", "1,8,64"));
                     Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));
                     // --prefill none --batch none: the ceilings and the KDA kernels only (no checkpoint written)
-                    if (prefills.length > 0 || batches.length > 0) b.model(Path.of(a.get(1)), work, prefills, batches, contexts, a.contains("--experts-on-device"));
+                    if (prefills.length > 0 || batches.length > 0) b.model(Path.of(a.get(1)), work, prefills, batches, contexts, a.contains("--experts-on-device"),
+                            Integer.parseInt(opt(a, "--expert-sets", "0")));
                 }
                 case "profile" -> {
                     Path work = Path.of(opt(a, "--work", System.getProperty("java.io.tmpdir") + "/kimi-bench-ckpt"));
