@@ -136,15 +136,9 @@ final class GpuBench {
     /**
      * Prefill tokens/s for each prompt length, then decode ms/step for each context and batch on a random-weight
      * checkpoint of the config. Each context is prefilled once; the batch's sequences are copies of that state
-     * (serialize/deserialize), so the step reads batch x context cache rows as a real batch would.
-     */
-    void model(Path config, Path dir, int[] prefills, int[] batches, int[] contexts, boolean expertsOnDevice) throws Exception {
-        model(config, dir, prefills, batches, contexts, expertsOnDevice, 0);
-    }
-
-    /**
-     * As above; {@code expertSets} > 0: the routed experts of layers L and L + expertSets share device memory
-     * ({@link CudaBackend#shareRoutedExperts}), for a model whose experts do not fit the card.
+     * (serialize/deserialize), so the step reads batch x context cache rows as a real batch would. {@code expertSets} > 0:
+     * the routed experts of layers that many apart share device memory ({@link CudaBackend#shareRoutedExperts}), for a
+     * model whose experts do not fit the card.
      */
     void model(Path config, Path dir, int[] prefills, int[] batches, int[] contexts, boolean expertsOnDevice, int expertSets)
             throws Exception {
