@@ -128,14 +128,7 @@ final class ActivationCheck {
         for (int i = 0; i < also.length; i++) cmp.check(what + " router", gpu.download(alsoOut[1][i]), cpu.download(alsoOut[0][i]), KernelCheck.GEMM_BF16);
         if (!Arrays.equals(got, gpu.download(act[2]))) cmp.pass(what + " took the bf16 path", "differs from the fp32 path");
         else cmp.fail(what + " took the bf16 path", "bit-identical to the fp32 path");
-        float[] copy = gpu.downloadBf16Copy(act[1]);
-        if (copy == null) {
-            cmp.fail(what + " bf16 copy", "none was made");
-            return;
-        }
-        for (int i = 0; i < got.length; i++) got[i] = OperandCheck.bf16(got[i]);
-        if (Arrays.equals(copy, got)) cmp.pass(what + " bf16 copy = f32_to_bf16(act)", "bit-identical");
-        else cmp.fail(what + " bf16 copy = f32_to_bf16(act)", "differs");
+        OperandCheck.copyOf(gpu, cmp, what, "act", act[1]);
     }
 
     /**
@@ -214,14 +207,7 @@ final class ActivationCheck {
         } else {
             cmp.fail(what + " took the bf16 paths", "a result is bit-identical to the fp32 path");
         }
-        float[] copy = gpu.downloadBf16Copy(out[1]);
-        if (copy == null) {
-            cmp.fail(what + " bf16 copy", "none was made");
-            return;
-        }
-        for (int i = 0; i < og.length; i++) og[i] = OperandCheck.bf16(og[i]);
-        if (Arrays.equals(copy, og)) cmp.pass(what + " bf16 copy = f32_to_bf16(out)", "bit-identical");
-        else cmp.fail(what + " bf16 copy = f32_to_bf16(out)", "differs");
+        OperandCheck.copyOf(gpu, cmp, what, "out", out[1]);
     }
 
     /** Side 0 takes the CPU's weights, sides 1 and 2 the GPU's. */
